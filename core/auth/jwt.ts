@@ -1,0 +1,114 @@
+import {
+  SignJWT,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { LakeSyncError } from '../errors.ts';
+import type { Authenticator, Principal } from './principal.ts';
+
+export interface JwtAuthOptions {
+  /** Shared secret for HS256 tokens. */
+  readonly hs256Secret?: string;
+  /** Public keys for RS256/ES256 tokens, as a JWKS document. */
+  readonly jwks?: JSONWebKeySet;
+  /** A JWKS URL for RS256/ES256 tokens; keys are refetched when an unknown `kid` appears (rotation). */
+  readonly jwksUrl?: string;
+  readonly issuer?: string;
+  readonly audience?: string;
+  /** Claim holding the client id the token is bound to. */
+  readonly clientIdClaim?: string;
+  /** A token whose `role` claim (or `roles` array) holds this value may call admin routes. */
+  readonly adminRole?: string;
+  readonly clockToleranceSeconds?: number;
+}
+
+const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const ASYMMETRIC = ['RS256', 'ES256'] as const;
+
+/** JWT auth through jose: HS256 with a secret, RS256/ES256 with a JWKS (inline or by URL). */
+export class JwtAuthenticator implements Authenticator {
+  private readonly secret: Uint8Array | null;
+  private readonly keySet: JWTVerifyGetKey | null;
+  private readonly clientIdClaim: string;
+  private readonly adminRole: string;
+
+  constructor(private readonly options: JwtAuthOptions) {
+    this.secret = options.hs256Secret !== undefined ? new TextEncoder().encode(options.hs256Secret) : null;
+    if (this.secret !== null && this.secret.length < 32) throw new Error('hs256Secret must be at least 32 bytes');
+    this.keySet =
+      options.jwksUrl !== undefined
+        ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000 })
+        : options.jwks !== undefined
+          ? createLocalJWKSet(options.jwks)
+          : null;
+    if (this.secret === null && this.keySet === null) throw new Error('configure hs256Secret, jwks or jwksUrl');
+    this.clientIdClaim = options.clientIdClaim ?? 'client_id';
+    this.adminRole = options.adminRole ?? 'admin';
+  }
+
+  async authenticate(authorization: string | null): Promise<Principal> {
+    if (authorization === null || authorization === '') {
+      throw new LakeSyncError('UNAUTHENTICATED', 'missing Authorization header');
+    }
+    const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization);
+    if (match === null) throw new LakeSyncError('UNAUTHENTICATED', 'Authorization must be "Bearer <jwt>"');
+    const token = match[1] as string;
+    const payload = await this.verify(token);
+    const clientId = payload[this.clientIdClaim];
+    if (typeof clientId !== 'string' || !CLIENT_ID.test(clientId)) {
+      throw new LakeSyncError('TOKEN_INVALID', `token has no valid "${this.clientIdClaim}" claim`);
+    }
+    if (typeof payload.sub !== 'string' || payload.sub === '') {
+      throw new LakeSyncError('TOKEN_INVALID', 'token has no "sub" claim');
+    }
+    const roles = Array.isArray(payload['roles']) ? (payload['roles'] as unknown[]) : [payload['role']];
+    return { clientId, userId: payload.sub, claims: payload, admin: roles.includes(this.adminRole) };
+  }
+
+  private async verify(token: string): Promise<JWTPayload> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch (err) {
+      throw new LakeSyncError('TOKEN_INVALID', 'token is not a JWT', { cause: err });
+    }
+    const common = {
+      ...(this.options.issuer !== undefined ? { issuer: this.options.issuer } : {}),
+      ...(this.options.audience !== undefined ? { audience: this.options.audience } : {}),
+      clockTolerance: this.options.clockToleranceSeconds ?? 5,
+      requiredClaims: ['exp'],
+    };
+    try {
+      if (alg === 'HS256' && this.secret !== null) {
+        return (await jwtVerify(token, this.secret, { ...common, algorithms: ['HS256'] })).payload;
+      }
+      if ((alg === 'RS256' || alg === 'ES256') && this.keySet !== null) {
+        return (await jwtVerify(token, this.keySet, { ...common, algorithms: [...ASYMMETRIC] })).payload;
+      }
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw new LakeSyncError('TOKEN_EXPIRED', 'token has expired', { cause: err });
+      throw new LakeSyncError('TOKEN_INVALID', 'token failed verification', { cause: err });
+    }
+    throw new LakeSyncError('TOKEN_INVALID', `token algorithm "${alg ?? 'none'}" is not accepted`);
+  }
+}
+
+/** Sign an HS256 token (dev mode, tests, and server-side token issuers). */
+export async function signHs256Token(
+  secret: string,
+  claims: { sub: string; clientId: string; role?: string; expiresIn?: string; [claim: string]: unknown },
+): Promise<string> {
+  const { sub, clientId, expiresIn, ...rest } = claims;
+  return new SignJWT({ ...rest, client_id: clientId })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(sub)
+    .setIssuedAt()
+    .setExpirationTime(expiresIn ?? '1h')
+    .sign(new TextEncoder().encode(secret));
+}

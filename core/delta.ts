@@ -1,0 +1,61 @@
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { ByteWriter } from './codec/bytes.ts';
+import { writeColumns } from './codec/values.ts';
+import type { Hlc } from './hlc.ts';
+import type { Columns } from './values.ts';
+
+export type Op = 'insert' | 'update' | 'delete';
+
+/**
+ * One change to one row at column level. `columns` holds only what changed;
+ * deletes carry none. `deltaId` is a content hash (see computeDeltaId), so a
+ * re-sent delta is recognised as the same delta everywhere.
+ */
+export interface Delta {
+  readonly deltaId: string;
+  readonly table: string;
+  readonly rowId: string;
+  readonly op: Op;
+  readonly columns: Columns;
+  readonly hlc: Hlc;
+  readonly clientId: string;
+}
+
+export type DeltaContent = Omit<Delta, 'deltaId'>;
+
+export const OP_TAG: Readonly<Record<Op, number>> = { insert: 1, update: 2, delete: 3 };
+export const TAG_OP: readonly (Op | undefined)[] = [undefined, 'insert', 'update', 'delete'];
+
+const hashInput = new ByteWriter(1024);
+
+/**
+ * Deterministic id of a delta: the first 128 bits of SHA-256 over a
+ * length-prefixed encoding of every field, columns sorted by name (see
+ * docs/protocol.md for the byte layout). Clients compute it; the gateway
+ * recomputes it and refuses a mismatch.
+ */
+export function computeDeltaId(d: DeltaContent): string {
+  const w = hashInput;
+  w.length = 0;
+  w.byte(1); // encoding version
+  w.str(d.clientId);
+  w.u64(d.hlc);
+  w.str(d.table);
+  w.str(d.rowId);
+  w.byte(OP_TAG[d.op]);
+  writeColumns(w, d.columns);
+  return bytesToHex(sha256(w.bytes()).subarray(0, 16));
+}
+
+export function makeDelta(content: DeltaContent): Delta {
+  return {
+    deltaId: computeDeltaId(content),
+    table: content.table,
+    rowId: content.rowId,
+    op: content.op,
+    columns: content.columns,
+    hlc: content.hlc,
+    clientId: content.clientId,
+  };
+}

@@ -1,0 +1,301 @@
+import type { Principal } from '../auth/principal.ts';
+import { computeDeltaId, type Delta } from '../delta.ts';
+import { LakeSyncError } from '../errors.ts';
+import { isValidHlc, type HybridLogicalClock, type Hlc } from '../hlc.ts';
+import { applyDelta, visibleValues, type RowState } from '../merge.ts';
+import { RuleSet, type SyncRules } from '../rules.ts';
+import { SchemaRegistry, type Schema } from '../schema.ts';
+import { emptyColumns, type ColumnValue } from '../values.ts';
+import { rowKey, type DeltaBuffer, type LogEntry, type LogEntryDraft, type RowWrite, type RuleSnapshot } from './ports.ts';
+
+export interface Limits {
+  /** Largest request body accepted, in bytes. */
+  readonly maxBodyBytes: number;
+  readonly maxDeltasPerPush: number;
+  readonly defaultPullLimit: number;
+  readonly maxPullLimit: number;
+}
+
+export const DEFAULT_LIMITS: Limits = {
+  maxBodyBytes: 4 * 1024 * 1024,
+  maxDeltasPerPush: 1000,
+  defaultPullLimit: 1000,
+  maxPullLimit: 5000,
+};
+
+export interface GatewayOptions {
+  readonly buffer: DeltaBuffer;
+  readonly schema: Schema;
+  readonly rules: SyncRules | null;
+  readonly clock: HybridLogicalClock;
+  readonly limits?: Partial<Limits>;
+  /** Optimistic-concurrency retries of one push before giving up (503). */
+  readonly maxAppendAttempts?: number;
+}
+
+export interface PushInput {
+  readonly clientId: string;
+  readonly schemaVersion: number;
+  readonly deltas: readonly Delta[];
+}
+
+export interface PushResult {
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly serverHlc: Hlc;
+  readonly cursor: string;
+}
+
+export interface PullInput {
+  readonly cursor: string;
+  readonly limit?: number;
+}
+
+export type Change =
+  | { readonly kind: 'delta'; readonly delta: Delta }
+  | { readonly kind: 'row'; readonly row: RowState }
+  | { readonly kind: 'evict'; readonly table: string; readonly rowId: string };
+
+export interface PullResult {
+  readonly changes: readonly Change[];
+  readonly nextCursor: string;
+  readonly hasMore: boolean;
+  readonly serverHlc: Hlc;
+}
+
+export function encodeCursor(seq: bigint): string {
+  return seq.toString();
+}
+
+export function parseCursor(cursor: string): bigint {
+  if (cursor === '') return 0n;
+  if (!/^\d{1,19}$/.test(cursor)) throw new LakeSyncError('INVALID_CURSOR', 'cursor is not one this server issued');
+  return BigInt(cursor);
+}
+
+/**
+ * The gateway engine: push and pull written against ports. Every runtime
+ * (local server, Lambda, Worker) hosts this same class.
+ */
+export class Gateway {
+  readonly limits: Limits;
+  readonly registry: SchemaRegistry;
+  readonly rules: RuleSet;
+  private readonly buffer: DeltaBuffer;
+  private readonly clock: HybridLogicalClock;
+  private readonly ruleColumns = new Map<string, readonly string[]>();
+  private readonly maxAppendAttempts: number;
+
+  constructor(options: GatewayOptions) {
+    this.buffer = options.buffer;
+    this.clock = options.clock;
+    this.registry = new SchemaRegistry(options.schema);
+    this.rules = new RuleSet(options.rules);
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.maxAppendAttempts = options.maxAppendAttempts ?? 8;
+    for (const table of this.registry.tableNames()) this.ruleColumns.set(table, this.rules.columnsFor(table));
+  }
+
+  get schema(): Schema {
+    return this.registry.schema;
+  }
+
+  /**
+   * Authenticated push: validate everything first (nothing is written if any
+   * delta is bad), drop deltas already stored, merge into row state, append
+   * atomically with server order, acknowledge.
+   */
+  async push(principal: Principal, input: PushInput): Promise<PushResult> {
+    if (input.clientId !== principal.clientId) {
+      throw new LakeSyncError('CLIENT_ID_MISMATCH', 'push client id does not match the token');
+    }
+    if (input.deltas.length > this.limits.maxDeltasPerPush) {
+      throw new LakeSyncError('TOO_MANY_DELTAS', `at most ${this.limits.maxDeltasPerPush} deltas per push`);
+    }
+    if (input.schemaVersion > this.registry.version) {
+      throw new LakeSyncError(
+        'SCHEMA_VERSION_MISMATCH',
+        `client schema version ${input.schemaVersion} is newer than the server's ${this.registry.version}`,
+      );
+    }
+    let maxHlc = 0n;
+    input.deltas.forEach((d, i) => {
+      if (d.clientId !== principal.clientId) {
+        throw new LakeSyncError('CLIENT_ID_MISMATCH', 'delta client id does not match the token', { deltaIndex: i });
+      }
+      if (!isValidHlc(d.hlc) || d.hlc === 0n) {
+        throw new LakeSyncError('INVALID_VALUE', 'hlc out of range', { deltaIndex: i });
+      }
+      this.registry.validate(d, i);
+      if (computeDeltaId(d) !== d.deltaId) {
+        throw new LakeSyncError('DELTA_ID_MISMATCH', 'delta id does not match its content', { deltaIndex: i });
+      }
+      this.clock.checkDrift(d.hlc, i);
+      if (d.hlc > maxHlc) maxHlc = d.hlc;
+    });
+    const serverHlc = input.deltas.length > 0 ? this.clock.receive(maxHlc) : this.clock.now();
+
+    for (let attempt = 0; attempt < this.maxAppendAttempts; attempt++) {
+      const fresh = await this.dropStored(input.deltas);
+      if (fresh.length === 0) {
+        return {
+          accepted: 0,
+          duplicates: input.deltas.length,
+          serverHlc,
+          cursor: encodeCursor(await this.buffer.head()),
+        };
+      }
+      const plan = await this.plan(principal, fresh, input.deltas);
+      const result = await this.buffer.append(plan.entries, plan.rows);
+      if (result.ok) {
+        return {
+          accepted: fresh.length,
+          duplicates: input.deltas.length - fresh.length,
+          serverHlc,
+          cursor: encodeCursor(result.lastSeq),
+        };
+      }
+    }
+    throw new LakeSyncError('CONFLICT_RETRY_EXHAUSTED', 'too much contention on these rows; retry the push');
+  }
+
+  /** Deltas not yet in the buffer, first occurrence only. */
+  private async dropStored(deltas: readonly Delta[]): Promise<Delta[]> {
+    const stored = await this.buffer.existing(deltas.map((d) => d.deltaId));
+    const seen = new Set<string>();
+    const out: Delta[] = [];
+    for (const d of deltas) {
+      if (stored.has(d.deltaId) || seen.has(d.deltaId)) continue;
+      seen.add(d.deltaId);
+      out.push(d);
+    }
+    return out;
+  }
+
+  private async plan(
+    principal: Principal,
+    deltas: readonly Delta[],
+    original: readonly Delta[],
+  ): Promise<{ entries: LogEntryDraft[]; rows: RowWrite[] }> {
+    const keys = new Map<string, { table: string; rowId: string }>();
+    for (const d of deltas) keys.set(rowKey(d.table, d.rowId), { table: d.table, rowId: d.rowId });
+    const stored = await this.buffer.loadRows([...keys.values()]);
+    const states = new Map<string, RowState>();
+    for (const [key, row] of stored) states.set(key, row.state);
+
+    const entries: LogEntryDraft[] = [];
+    for (const d of deltas) {
+      const key = rowKey(d.table, d.rowId);
+      const current = states.get(key);
+      const next = applyDelta(current, d);
+      const beforeValues = current !== undefined ? visibleValues(current) : null;
+      const afterValues = visibleValues(next);
+      if (!this.rules.open) {
+        const denied =
+          (beforeValues !== null && !this.rules.matches(principal.claims, d.table, beforeValues)) ||
+          (afterValues !== null && !this.rules.matches(principal.claims, d.table, afterValues));
+        if (denied) {
+          throw new LakeSyncError('RULE_VIOLATION', `this client may not write row ${d.table}/${d.rowId}`, {
+            deltaIndex: original.indexOf(d),
+          });
+        }
+      }
+      const cols = this.ruleColumns.get(d.table) ?? [];
+      entries.push({ delta: d, before: pick(beforeValues, cols), after: pick(afterValues, cols), fresh: current === undefined });
+      states.set(key, next);
+    }
+    // Every touched row is written (even when unchanged) so the version check
+    // covers the before/after snapshots taken above.
+    const rows: RowWrite[] = [];
+    for (const key of keys.keys()) {
+      rows.push({ state: states.get(key) as RowState, expectedVersion: stored.get(key)?.version ?? 0 });
+    }
+    return { entries, rows };
+  }
+
+  /**
+   * Deltas after a cursor, in server order, filtered by the client's sync
+   * rules against each row's merged state (see docs/protocol.md#pull).
+   */
+  async pull(principal: Principal, input: PullInput): Promise<PullResult> {
+    const after = parseCursor(input.cursor);
+    const limit = clampLimit(input.limit, this.limits);
+    const head = await this.buffer.head();
+    if (after > head) throw new LakeSyncError('INVALID_CURSOR', 'cursor is ahead of this server');
+    const page = await this.buffer.read(after, limit);
+
+    const decisions: { entry: LogEntry; action: 'delta' | 'enter' | 'evict' }[] = [];
+    const enterKeys = new Map<string, { table: string; rowId: string }>();
+    for (const entry of page.entries) {
+      const { table } = entry.delta;
+      const was = member(this.rules, principal, table, entry.before);
+      const is = member(this.rules, principal, table, entry.after);
+      if (was && is) decisions.push({ entry, action: 'delta' });
+      else if (!was && is) {
+        if (entry.fresh) decisions.push({ entry, action: 'delta' });
+        else {
+          decisions.push({ entry, action: 'enter' });
+          enterKeys.set(rowKey(table, entry.delta.rowId), { table, rowId: entry.delta.rowId });
+        }
+      } else if (was && !is) decisions.push({ entry, action: entry.delta.op === 'delete' ? 'delta' : 'evict' });
+    }
+    const current = enterKeys.size > 0 ? await this.buffer.loadRows([...enterKeys.values()]) : new Map();
+
+    const changes: Change[] = [];
+    for (const { entry, action } of decisions) {
+      const d = entry.delta;
+      if (action === 'delta') changes.push({ kind: 'delta', delta: d });
+      else if (action === 'evict') changes.push({ kind: 'evict', table: d.table, rowId: d.rowId });
+      else {
+        // A row entering the client's view: send its current merged state, but
+        // only if the client may see that state (later entries handle the rest).
+        const row = (current.get(rowKey(d.table, d.rowId)) as { state: RowState } | undefined)?.state;
+        if (row === undefined) continue;
+        const values = visibleValues(row);
+        if (values !== null && this.rules.matches(principal.claims, d.table, values)) changes.push({ kind: 'row', row });
+      }
+    }
+    return {
+      changes,
+      nextCursor: encodeCursor(page.lastSeq),
+      hasMore: page.hasMore,
+      serverHlc: this.clock.now(),
+    };
+  }
+
+  /** One row's visible values, if the client's rules let it see the row. */
+  async getRow(principal: Principal, table: string, rowId: string): Promise<Record<string, ColumnValue>> {
+    if (this.registry.table(table) === undefined) throw new LakeSyncError('UNKNOWN_TABLE', `unknown table "${table}"`);
+    const stored = (await this.buffer.loadRows([{ table, rowId }])).get(rowKey(table, rowId));
+    const values = stored !== undefined ? visibleValues(stored.state) : null;
+    // Excluded and missing look the same, so rules do not leak which rows exist.
+    if (values === null || !this.rules.matches(principal.claims, table, values)) {
+      throw new LakeSyncError('ROW_NOT_FOUND', `no row ${table}/${rowId} for this client`);
+    }
+    return values;
+  }
+
+  async head(): Promise<bigint> {
+    return this.buffer.head();
+  }
+}
+
+function clampLimit(limit: number | undefined, limits: Limits): number {
+  if (limit === undefined || limit === 0) return limits.defaultPullLimit;
+  if (!Number.isInteger(limit) || limit < 0) throw new LakeSyncError('INVALID_REQUEST', 'limit must be a positive integer');
+  return Math.min(limit, limits.maxPullLimit);
+}
+
+function member(rules: RuleSet, principal: Principal, table: string, snapshot: RuleSnapshot): boolean {
+  return snapshot !== null && rules.matches(principal.claims, table, snapshot);
+}
+
+function pick(values: Record<string, ColumnValue> | null, cols: readonly string[]): RuleSnapshot {
+  if (values === null) return null;
+  const out = emptyColumns();
+  for (const c of cols) {
+    const v = values[c];
+    if (v !== undefined) out[c] = v;
+  }
+  return out;
+}

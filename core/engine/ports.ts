@@ -1,0 +1,75 @@
+import type { Delta } from '../delta.ts';
+import type { RowState } from '../merge.ts';
+import type { ColumnValue } from '../values.ts';
+
+/** Rule-column values of a row at one point in the log; null when the row was not live. */
+export type RuleSnapshot = Readonly<Record<string, ColumnValue>> | null;
+
+/**
+ * One entry of the buffer's log. `seq` is the server order: assigned at the
+ * append's serialization point, strictly increasing, never reused, and only
+ * visible to readers once every smaller seq is visible too.
+ */
+export interface LogEntry {
+  readonly seq: bigint;
+  readonly delta: Delta;
+  /** The row's rule-column values before and after this delta (for sync rules at pull time). */
+  readonly before: RuleSnapshot;
+  readonly after: RuleSnapshot;
+  /** True when the row had no state at all before: the delta alone is the whole row. */
+  readonly fresh: boolean;
+}
+
+export type LogEntryDraft = Omit<LogEntry, 'seq'>;
+
+export interface StoredRow {
+  readonly state: RowState;
+  /** Optimistic-concurrency version; 0 means "no row stored". */
+  readonly version: number;
+}
+
+export interface RowWrite {
+  readonly state: RowState;
+  /** The version the engine read; the append fails with a conflict if it changed. */
+  readonly expectedVersion: number;
+}
+
+export type AppendResult =
+  | { readonly ok: true; readonly lastSeq: bigint }
+  | { readonly ok: false; readonly reason: 'conflict' };
+
+export interface ReadResult {
+  readonly entries: readonly LogEntry[];
+  /** Highest seq scanned (the next cursor); equals `after` when nothing was read. */
+  readonly lastSeq: bigint;
+  readonly hasMore: boolean;
+}
+
+export function rowKey(table: string, rowId: string): string {
+  return `${table}\u0000${rowId}`;
+}
+
+/**
+ * The delta buffer port: an ordered, durable log of deltas plus the merged
+ * state of every row. Adapters: in-memory, SQLite (embedded default),
+ * DynamoDB and Durable Object storage. Every adapter passes
+ * core/adapters/buffer.conformance.ts.
+ */
+export interface DeltaBuffer {
+  /** Which of these delta ids the log already holds. */
+  existing(deltaIds: readonly string[]): Promise<Set<string>>;
+  /** Current merged rows by rowKey(). Missing rows are absent from the map. */
+  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>>;
+  /**
+   * Atomically: append the entries in order (assigning seqs), and write the
+   * rows, but only if every row's version still equals expectedVersion and no
+   * entry's delta id is already stored. Otherwise nothing is written and the
+   * result is a conflict; the engine re-reads and retries.
+   */
+  append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult>;
+  /** Entries with seq > after, ascending, at most `limit`. */
+  read(after: bigint, limit: number): Promise<ReadResult>;
+  /** Highest seq appended so far (0n when empty). */
+  head(): Promise<bigint>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,159 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import type { Authenticator, Principal } from '../auth/principal.ts';
+import type { Gateway } from '../engine/gateway.ts';
+import { LakeSyncError } from '../errors.ts';
+import {
+  CONTENT_TYPES,
+  decodePushRequest,
+  encodeError,
+  encodePullResponse,
+  encodePushResponse,
+  wireErrorOf,
+  type WireFormat,
+} from '../protocol/codec.ts';
+import { schemaToJson } from '../protocol/json.ts';
+
+export interface LogEntry {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+export interface HttpAppOptions {
+  readonly gateway: Gateway;
+  readonly auth: Authenticator;
+  /** Structured log sink; defaults to nothing. */
+  readonly log?: (entry: LogEntry) => void;
+  /** Dev mode only: lets POST /v1/dev/token mint tokens. Never set in production. */
+  readonly devTokens?: (input: { sub: string; clientId: string; admin: boolean }) => Promise<string>;
+}
+
+type Env = { Variables: { requestId: string; format: WireFormat } };
+
+/** Response format: what the client accepts, else what it sent, else JSON. */
+function responseFormat(c: Context): WireFormat {
+  const accept = c.req.header('accept') ?? '';
+  if (accept.includes(CONTENT_TYPES.proto)) return 'proto';
+  if (accept.includes(CONTENT_TYPES.json)) return 'json';
+  return (c.req.header('content-type') ?? '').startsWith(CONTENT_TYPES.proto) ? 'proto' : 'json';
+}
+
+function requestFormat(c: Context): WireFormat {
+  const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase();
+  if (type === CONTENT_TYPES.proto) return 'proto';
+  if (type === CONTENT_TYPES.json) return 'json';
+  throw new LakeSyncError('UNSUPPORTED_CONTENT_TYPE', `send ${CONTENT_TYPES.proto} or ${CONTENT_TYPES.json}`);
+}
+
+function reply(c: Context, format: WireFormat, body: Uint8Array, status = 200): Response {
+  return c.body(body as Uint8Array<ArrayBuffer>, status as 200, { 'content-type': CONTENT_TYPES[format] });
+}
+
+/**
+ * The /v1 HTTP API on Web-standard Request/Response (hono). Each runtime
+ * mounts this same app: Node server, Lambda (API Gateway), Worker.
+ */
+export function createHttpApp(options: HttpAppOptions): Hono<Env> {
+  const { gateway, auth } = options;
+  const log = options.log ?? (() => {});
+  const app = new Hono<Env>();
+
+  app.use('*', requestId({ headerName: 'x-request-id' }));
+  app.use('*', secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }));
+  app.use('*', async (c, next) => {
+    c.header('cache-control', 'no-store');
+    await next();
+  });
+
+  async function principal(c: Context): Promise<Principal> {
+    return auth.authenticate(c.req.header('authorization') ?? null);
+  }
+
+  app.get('/v1/health', (c) => c.json({ status: 'ok' }));
+
+  app.get('/v1/schema', async (c) => {
+    await principal(c);
+    return c.json(schemaToJson(gateway.schema));
+  });
+
+  app.post(
+    '/v1/push',
+    bodyLimit({
+      maxSize: gateway.limits.maxBodyBytes,
+      onError: () => {
+        throw new LakeSyncError('BODY_TOO_LARGE', `body exceeds ${gateway.limits.maxBodyBytes} bytes`);
+      },
+    }),
+    async (c) => {
+      const who = await principal(c);
+      const format = requestFormat(c);
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      const input = decodePushRequest(format, body);
+      const result = await gateway.push(who, input);
+      log({ level: 'info', msg: 'push', clientId: who.clientId, accepted: result.accepted, duplicates: result.duplicates });
+      return reply(c, responseFormat(c), encodePushResponse(responseFormat(c), result));
+    },
+  );
+
+  app.get('/v1/pull', async (c) => {
+    const who = await principal(c);
+    const limitParam = c.req.query('limit');
+    const limit = limitParam === undefined ? undefined : Number(limitParam);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
+      throw new LakeSyncError('INVALID_REQUEST', 'limit must be a positive integer');
+    }
+    const result = await gateway.pull(who, { cursor: c.req.query('cursor') ?? '', ...(limit !== undefined ? { limit } : {}) });
+    const format = responseFormat(c);
+    return reply(c, format, encodePullResponse(format, result));
+  });
+
+  app.get('/v1/rows/:table/:rowId', async (c) => {
+    const who = await principal(c);
+    const values = await gateway.getRow(who, c.req.param('table'), c.req.param('rowId'));
+    return c.json({ table: c.req.param('table'), rowId: c.req.param('rowId'), values: valuesToJson(values) });
+  });
+
+  app.get('/v1/admin/stats', async (c) => {
+    const who = await principal(c);
+    if (!who.admin) throw new LakeSyncError('FORBIDDEN', 'admin role required');
+    return c.json({ head: (await gateway.head()).toString(), schemaVersion: gateway.registry.version });
+  });
+
+  if (options.devTokens !== undefined) {
+    const mint = options.devTokens;
+    app.post('/v1/dev/token', async (c) => {
+      const body = (await c.req.json().catch(() => ({}))) as { sub?: unknown; clientId?: unknown; admin?: unknown };
+      if (typeof body.sub !== 'string' || typeof body.clientId !== 'string') {
+        throw new LakeSyncError('INVALID_REQUEST', 'send {"sub": "...", "clientId": "..."}');
+      }
+      return c.json({ token: await mint({ sub: body.sub, clientId: body.clientId, admin: body.admin === true }) });
+    });
+  }
+
+  app.notFound(() => {
+    throw new LakeSyncError('NOT_FOUND', 'no such route');
+  });
+
+  app.onError((err, c) => {
+    const { status, error } = wireErrorOf(err, c.get('requestId') ?? '');
+    if (status >= 500) log({ level: 'error', msg: 'request failed', requestId: error.requestId, error: String(err) });
+    else log({ level: 'warn', msg: 'request refused', requestId: error.requestId, code: error.code });
+    const format = responseFormat(c);
+    return reply(c, format, encodeError(format, error), status);
+  });
+
+  return app;
+}
+
+function valuesToJson(values: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(values)) {
+    if (typeof v === 'bigint') out[k] = v.toString();
+    else if (typeof v === 'object' && v !== null && 'json' in v) out[k] = JSON.parse((v as { json: string }).json) as unknown;
+    else out[k] = v;
+  }
+  return out;
+}

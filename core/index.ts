@@ -1,0 +1,14 @@
+export * from './errors.ts';
+export * from './hlc.ts';
+export * from './values.ts';
+export * from './delta.ts';
+export * from './merge.ts';
+export * from './schema.ts';
+export * from './rules.ts';
+export * from './engine/ports.ts';
+export * from './engine/gateway.ts';
+export type { Principal, Authenticator } from './auth/principal.ts';
+export { JwtAuthenticator, signHs256Token, type JwtAuthOptions } from './auth/jwt.ts';
+export * from './protocol/codec.ts';
+export { createHttpApp, type HttpAppOptions } from './http/app.ts';
+export { MemoryBuffer } from './adapters/memory-buffer.ts';

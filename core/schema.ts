@@ -1,0 +1,126 @@
+import type { Delta } from './delta.ts';
+import { LakeSyncError } from './errors.ts';
+import { isJsonText, type ColumnValue } from './values.ts';
+
+export type ColumnType = 'string' | 'integer' | 'number' | 'boolean' | 'json';
+
+export interface ColumnSchema {
+  readonly name: string;
+  readonly type: ColumnType;
+  /** Defaults to true: a sync engine sees partial rows, so NOT NULL is opt-in. */
+  readonly nullable?: boolean;
+}
+
+export interface TableSchema {
+  readonly name: string;
+  readonly columns: readonly ColumnSchema[];
+}
+
+/**
+ * The server's schema. `version` increases whenever a table or column is
+ * added; columns are only ever added (never renamed, retyped or dropped), so
+ * a delta written against an older version is still valid.
+ */
+export interface Schema {
+  readonly version: number;
+  readonly tables: readonly TableSchema[];
+}
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+const RESERVED = new Set(['id', '__proto__', 'constructor', 'prototype']);
+const TYPES = new Set<ColumnType>(['string', 'integer', 'number', 'boolean', 'json']);
+export const MAX_ROW_ID_LENGTH = 256;
+export const MIN_INT64 = -(2n ** 63n);
+export const MAX_INT64 = 2n ** 63n - 1n;
+
+export function isIdentifier(name: string): boolean {
+  return IDENTIFIER.test(name) && !name.startsWith('_ls') && !RESERVED.has(name);
+}
+
+/** A schema checked once and indexed for fast validation. */
+export class SchemaRegistry {
+  readonly version: number;
+  private readonly tables = new Map<string, Map<string, ColumnSchema>>();
+
+  constructor(readonly schema: Schema) {
+    this.version = schema.version;
+    for (const table of schema.tables) {
+      if (!isIdentifier(table.name)) throw new Error(`invalid table name "${table.name}"`);
+      if (this.tables.has(table.name)) throw new Error(`duplicate table "${table.name}"`);
+      const cols = new Map<string, ColumnSchema>();
+      for (const col of table.columns) {
+        if (!isIdentifier(col.name)) throw new Error(`invalid column name "${table.name}.${col.name}"`);
+        if (!TYPES.has(col.type)) throw new Error(`invalid type "${col.type}" for ${table.name}.${col.name}`);
+        if (cols.has(col.name)) throw new Error(`duplicate column "${table.name}.${col.name}"`);
+        cols.set(col.name, col);
+      }
+      this.tables.set(table.name, cols);
+    }
+  }
+
+  table(name: string): ReadonlyMap<string, ColumnSchema> | undefined {
+    return this.tables.get(name);
+  }
+
+  tableNames(): string[] {
+    return [...this.tables.keys()];
+  }
+
+  /** Throws a LakeSyncError with a stable code when the delta does not fit the schema. */
+  validate(d: Delta, index = -1): void {
+    const cols = this.tables.get(d.table);
+    if (cols === undefined) throw new LakeSyncError('UNKNOWN_TABLE', `unknown table "${d.table}"`, { deltaIndex: index });
+    if (d.rowId.length === 0 || d.rowId.length > MAX_ROW_ID_LENGTH) {
+      throw new LakeSyncError('INVALID_VALUE', `row id must be 1..${MAX_ROW_ID_LENGTH} characters`, { deltaIndex: index });
+    }
+    let count = 0;
+    for (const name in d.columns) {
+      count++;
+      const col = cols.get(name);
+      if (col === undefined) {
+        throw new LakeSyncError('UNKNOWN_COLUMN', `unknown column "${d.table}.${name}"`, { deltaIndex: index });
+      }
+      const problem = checkValue(col, d.columns[name] as ColumnValue);
+      if (problem !== null) {
+        throw new LakeSyncError('INVALID_VALUE', `${d.table}.${name}: ${problem}`, { deltaIndex: index });
+      }
+    }
+    if (d.op === 'delete' && count > 0) {
+      throw new LakeSyncError('INVALID_REQUEST', 'a delete carries no columns', { deltaIndex: index });
+    }
+    if (d.op === 'update' && count === 0) {
+      throw new LakeSyncError('INVALID_REQUEST', 'an update sets at least one column', { deltaIndex: index });
+    }
+  }
+}
+
+function checkValue(col: ColumnSchema, v: ColumnValue): string | null {
+  if (v === null) return col.nullable === false ? 'is not nullable' : null;
+  switch (col.type) {
+    case 'string':
+      return typeof v === 'string' ? null : `expected string, got ${describe(v)}`;
+    case 'integer':
+      if (typeof v !== 'bigint') return `expected integer, got ${describe(v)}`;
+      return v < MIN_INT64 || v > MAX_INT64 ? 'integer out of int64 range' : null;
+    case 'number':
+      if (typeof v !== 'number') return `expected number, got ${describe(v)}`;
+      return Number.isFinite(v) ? null : 'number must be finite';
+    case 'boolean':
+      return typeof v === 'boolean' ? null : `expected boolean, got ${describe(v)}`;
+    case 'json':
+      if (!isJsonText(v)) return `expected json, got ${describe(v)}`;
+      try {
+        JSON.parse(v.json);
+        return null;
+      } catch {
+        return 'json text does not parse';
+      }
+  }
+}
+
+function describe(v: ColumnValue): string {
+  if (v === null) return 'null';
+  if (isJsonText(v)) return 'json';
+  if (typeof v === 'bigint') return 'integer';
+  return typeof v;
+}

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Schema, SyncRules } from '../../core/index.ts';
+
+/** The local server's configuration, parsed once from the environment. */
+export interface LocalConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly schema: Schema;
+  readonly rules: SyncRules | null;
+  /** HS256 secret; in dev mode one is generated and kept in dataDir. */
+  readonly jwtSecret: string | null;
+  readonly jwksUrl: string | null;
+  readonly dev: boolean;
+  readonly maxDriftMs: number;
+  readonly synchronous: 'full' | 'normal';
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
+  const port = Number(env['LAKESYNC_PORT'] ?? '8787');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`LAKESYNC_PORT: bad port "${env['LAKESYNC_PORT']}"`);
+  const configPath = resolve(cwd, env['LAKESYNC_CONFIG'] ?? 'lakesync.config.json');
+  let file: { schema?: Schema; rules?: SyncRules | null };
+  try {
+    file = JSON.parse(readFileSync(configPath, 'utf8')) as typeof file;
+  } catch (err) {
+    throw new ConfigError(`cannot read ${configPath}: ${(err as Error).message}`);
+  }
+  if (file.schema === undefined) throw new ConfigError(`${configPath} has no "schema"`);
+  const jwtSecret = env['LAKESYNC_JWT_SECRET'] ?? null;
+  const jwksUrl = env['LAKESYNC_JWKS_URL'] ?? null;
+  const dev = env['LAKESYNC_DEV'] !== undefined ? env['LAKESYNC_DEV'] === '1' : jwtSecret === null && jwksUrl === null;
+  const sync = env['LAKESYNC_SYNCHRONOUS'] ?? 'full';
+  if (sync !== 'full' && sync !== 'normal') throw new ConfigError('LAKESYNC_SYNCHRONOUS must be "full" or "normal"');
+  return {
+    host: env['LAKESYNC_HOST'] ?? '127.0.0.1',
+    port,
+    dataDir: resolve(cwd, env['LAKESYNC_DATA_DIR'] ?? '.lakesync'),
+    schema: file.schema,
+    rules: file.rules ?? null,
+    jwtSecret,
+    jwksUrl,
+    dev,
+    maxDriftMs: Number(env['LAKESYNC_MAX_DRIFT_MS'] ?? '60000'),
+    synchronous: sync,
+  };
+}

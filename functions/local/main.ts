@@ -1,0 +1,36 @@
+import { signHs256Token } from '../../core/index.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { startLocalServer } from './server.ts';
+
+/** `npm start`: run the embedded default until SIGINT/SIGTERM. */
+const log = (entry: object): void => {
+  process.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+};
+
+try {
+  const config = loadConfig(process.env, process.cwd());
+  const server = await startLocalServer(config, log);
+  log({ level: 'info', msg: 'lakesync listening', url: server.url, dataDir: config.dataDir, dev: config.dev });
+  if (server.devSecret !== null) {
+    const token = await signHs256Token(server.devSecret, { sub: 'dev-user', clientId: 'dev-client', expiresIn: '12h' });
+    log({ level: 'info', msg: 'dev mode: a token for sub=dev-user client_id=dev-client (or POST /v1/dev/token)', token });
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log({ level: 'info', msg: 'shutting down', signal });
+    server.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log({ level: 'error', msg: 'shutdown failed', error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+} catch (err) {
+  log({ level: 'error', msg: err instanceof ConfigError ? err.message : String(err) });
+  process.exit(1);
+}
