@@ -1,7 +1,7 @@
 import type { Delta } from '../delta.ts';
 import { OP_TAG, TAG_OP } from '../delta.ts';
 import type { ColumnState, RowState, Stamp } from '../merge.ts';
-import { emptyColumns, nullRecord, type ColumnValue } from '../values.ts';
+import { nullRecord, type ColumnValue } from '../values.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
 import { readColumns, readValue, writeColumns, writeValue } from './values.ts';
 

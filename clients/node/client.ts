@@ -1,0 +1,325 @@
+import Database from 'better-sqlite3';
+import {
+  HybridLogicalClock,
+  LakeSyncError,
+  makeDelta,
+  type ColumnSchema,
+  type ColumnValue,
+  type Columns,
+  type Op,
+  type Schema,
+  type WireFormat,
+} from '../../core/index.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { LocalStore } from './local-store.ts';
+import { OfflineError, RemoteError, Transport, type TokenProvider } from './transport.ts';
+
+/** Values an app writes: numbers or bigints for integer columns, any JSON value for json columns. */
+export type RowInput = Readonly<Record<string, unknown>>;
+
+export interface ClientOptions {
+  /** Gateway base URL, e.g. http://127.0.0.1:8787 or the API Gateway URL. */
+  readonly url: string;
+  /** Path of the local SQLite file, or ':memory:'. */
+  readonly database: string;
+  readonly getToken: TokenProvider;
+  /** Tables to create locally; fetched from GET /v1/schema when omitted. */
+  readonly schema?: Schema;
+  /** Fixed client id; otherwise one is generated once and kept in the database. */
+  readonly clientId?: string;
+  /** Wire format; protobuf unless told otherwise. */
+  readonly format?: WireFormat;
+  readonly pullLimit?: number;
+  readonly pushBatch?: number;
+  readonly backoff?: BackoffOptions;
+  /** Pause between sync rounds in the background loop. */
+  readonly intervalMs?: number;
+  readonly wallClock?: () => number;
+  readonly fetch?: typeof fetch;
+}
+
+export type SyncState = 'idle' | 'syncing' | 'offline' | 'error' | 'stopped';
+
+export interface SyncStatus {
+  readonly state: SyncState;
+  readonly pending: number;
+  readonly cursor: string;
+  readonly lastSyncedAt: number | null;
+  readonly lastError: string | null;
+}
+
+export type ClientEvent =
+  | { readonly type: 'status'; readonly status: SyncStatus }
+  | { readonly type: 'rejected'; readonly table: string; readonly rowId: string; readonly code: string }
+  | { readonly type: 'change'; readonly tables: readonly string[] };
+
+export interface SyncReport {
+  readonly pushed: number;
+  readonly pulled: number;
+  readonly rejected: number;
+}
+
+/** Codes that condemn one delta, not the connection: the delta is set aside and sync goes on. */
+const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE', 'INVALID_REQUEST', 'DELTA_ID_MISMATCH', 'RULE_VIOLATION']);
+
+/**
+ * LakeSync client for Node: local SQLite with change capture, a persistent
+ * outbox and a sync loop.
+ *
+ * @example
+ * const client = await LakeSyncClient.open({ url, database: 'app.db', getToken });
+ * client.insert('todos', 'todo-1', { title: 'Buy milk', done: false });
+ * await client.sync();
+ * client.db.prepare('SELECT * FROM todos').all();
+ */
+export class LakeSyncClient {
+  readonly clientId: string;
+  private readonly clock: HybridLogicalClock;
+  private readonly transport: Transport;
+  private readonly listeners = new Set<(e: ClientEvent) => void>();
+  private status: SyncStatus;
+  private running: Promise<SyncReport> | null = null;
+  private loop: { timer: ReturnType<typeof setTimeout> | null; stopped: boolean } | null = null;
+  private failures = 0;
+
+  private constructor(
+    readonly store: LocalStore,
+    private readonly options: ClientOptions,
+  ) {
+    const existing = store.getMeta('client_id');
+    this.clientId = options.clientId ?? existing ?? crypto.randomUUID();
+    if (existing !== undefined && existing !== this.clientId) {
+      throw new LakeSyncError('CLIENT_ID_MISMATCH', `database belongs to client ${existing}`);
+    }
+    store.setMeta('client_id', this.clientId);
+    const last = store.getMeta('hlc');
+    this.clock = new HybridLogicalClock({
+      ...(options.wallClock !== undefined ? { wallClock: options.wallClock } : {}),
+      ...(last !== undefined ? { last: BigInt(last) } : {}),
+      maxDriftMs: Number.MAX_SAFE_INTEGER, // the server polices drift; the client follows it
+    });
+    this.transport = new Transport({
+      url: options.url,
+      clientId: this.clientId,
+      getToken: options.getToken,
+      format: options.format ?? 'proto',
+      ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+    });
+    this.status = { state: 'idle', pending: store.pendingCount(), cursor: this.cursor, lastSyncedAt: null, lastError: null };
+  }
+
+  /** Open (or create) the local database. Fetches the schema from the server only if none is given or stored. */
+  static async open(options: ClientOptions): Promise<LakeSyncClient> {
+    const db = new Database(options.database);
+    try {
+      const stored = db.prepare("SELECT 1 FROM sqlite_master WHERE name = '_lakesync_meta'").get()
+        ? (db.prepare("SELECT value FROM _lakesync_meta WHERE key = 'schema'").get() as { value: string } | undefined)
+        : undefined;
+      let schema = options.schema ?? (stored ? (JSON.parse(stored.value) as Schema) : undefined);
+      if (schema === undefined) {
+        const probe = new Transport({
+          url: options.url,
+          clientId: options.clientId ?? 'schema-probe',
+          getToken: options.getToken,
+          format: 'json',
+          ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+        });
+        schema = await probe.schema();
+      }
+      return new LakeSyncClient(new LocalStore(db, schema), options);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** The local database: read it with plain SQL. Write through insert/update/delete so changes sync. */
+  get db(): Database.Database {
+    return this.store.db;
+  }
+
+  get cursor(): string {
+    return this.store.getMeta('cursor') ?? '';
+  }
+
+  /** @example client.insert('todos', 'todo-1', { title: 'Buy milk', done: false }) */
+  insert(table: string, rowId: string, values: RowInput): void {
+    this.write('insert', table, rowId, values);
+  }
+
+  /** Set only the given columns; an explicit null sets NULL, an absent column is left alone. */
+  update(table: string, rowId: string, values: RowInput): void {
+    this.write('update', table, rowId, values);
+  }
+
+  delete(table: string, rowId: string): void {
+    this.write('delete', table, rowId, {});
+  }
+
+  /** Run several writes in one local transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.store.db.transaction(fn)();
+  }
+
+  private write(op: Op, table: string, rowId: string, values: RowInput): void {
+    const columns = this.toColumns(table, values);
+    const delta = makeDelta({ table, rowId, op, columns, hlc: this.clock.now(), clientId: this.clientId });
+    this.store.registry.validate(delta);
+    this.store.writeLocal(delta, this.clock.peek());
+    this.emit({ type: 'change', tables: [table] });
+    this.setStatus({ pending: this.status.pending + 1 });
+  }
+
+  private toColumns(table: string, values: RowInput): Columns {
+    const schema = this.store.registry.table(table);
+    if (schema === undefined) throw new LakeSyncError('UNKNOWN_TABLE', `unknown table "${table}"`);
+    const out: Record<string, ColumnValue> = Object.create(null) as Record<string, ColumnValue>;
+    for (const [name, value] of Object.entries(values)) {
+      if (value === undefined) continue;
+      const col = schema.get(name);
+      if (col === undefined) throw new LakeSyncError('UNKNOWN_COLUMN', `unknown column "${table}.${name}"`);
+      out[name] = toColumnValue(col, value);
+    }
+    return out;
+  }
+
+  /** One sync round: push the outbox, then pull pages until the server has no more. */
+  sync(): Promise<SyncReport> {
+    this.running ??= this.syncOnce().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async syncOnce(): Promise<SyncReport> {
+    this.setStatus({ state: 'syncing' });
+    try {
+      const { pushed, rejected } = await this.pushAll();
+      const pulled = await this.pullAll();
+      this.setStatus({ state: 'idle', lastSyncedAt: Date.now(), lastError: null, pending: this.store.pendingCount() });
+      return { pushed, pulled, rejected };
+    } catch (err) {
+      const state: SyncState = err instanceof OfflineError ? 'offline' : 'error';
+      this.setStatus({ state, lastError: (err as Error).message, pending: this.store.pendingCount() });
+      throw err;
+    }
+  }
+
+  private async pushAll(): Promise<{ pushed: number; rejected: number }> {
+    let pushed = 0;
+    let rejected = 0;
+    const batch = this.options.pushBatch ?? 500;
+    for (;;) {
+      const items = this.store.outbox(batch);
+      if (items.length === 0) return { pushed, rejected };
+      try {
+        const result = await this.transport.push({
+          clientId: this.clientId,
+          schemaVersion: this.store.registry.version,
+          deltas: items.map((i) => i.delta),
+        });
+        this.clock.receive(result.serverHlc);
+        this.store.acknowledge((items[items.length - 1] as { seq: number }).seq);
+        pushed += items.length;
+      } catch (err) {
+        const bad = err instanceof RemoteError && DELTA_FAULTS.has(err.code) ? items[err.deltaIndex] : undefined;
+        if (bad === undefined) throw err;
+        // One bad delta must not block the outbox forever: set it aside and go on.
+        this.store.reject(bad.seq, (err as RemoteError).code, (err as RemoteError).message);
+        rejected++;
+        this.emit({ type: 'rejected', table: bad.delta.table, rowId: bad.delta.rowId, code: (err as RemoteError).code });
+      }
+    }
+  }
+
+  private async pullAll(): Promise<number> {
+    let pulled = 0;
+    for (;;) {
+      const page = await this.transport.pull(this.cursor, this.options.pullLimit ?? 1000);
+      this.clock.receive(page.serverHlc);
+      this.store.applyRemote(page.changes, page.nextCursor);
+      this.store.setMeta('hlc', this.clock.peek().toString());
+      pulled += page.changes.length;
+      if (page.changes.length > 0) {
+        const tables = new Set(page.changes.map((c) => (c.kind === 'delta' ? c.delta.table : c.kind === 'row' ? c.row.table : c.table)));
+        this.emit({ type: 'change', tables: [...tables] });
+      }
+      this.setStatus({ cursor: page.nextCursor });
+      if (!page.hasMore) return pulled;
+    }
+  }
+
+  /** Sync in the background until stop(): every intervalMs, with backoff and jitter after failures. */
+  start(): void {
+    if (this.loop !== null) return;
+    const loop: { timer: ReturnType<typeof setTimeout> | null; stopped: boolean } = { timer: null, stopped: false };
+    this.loop = loop;
+    const tick = (): void => {
+      this.sync().then(
+        () => {
+          this.failures = 0;
+          schedule(this.options.intervalMs ?? 1000);
+        },
+        () => {
+          schedule(backoffDelay(this.failures++, this.options.backoff));
+        },
+      );
+    };
+    const schedule = (ms: number): void => {
+      if (!loop.stopped) loop.timer = setTimeout(tick, ms);
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    if (this.loop !== null) {
+      this.loop.stopped = true;
+      if (this.loop.timer !== null) clearTimeout(this.loop.timer);
+      this.loop = null;
+    }
+    await this.running?.catch(() => undefined); // its failure was already reported through status
+    this.setStatus({ state: 'stopped' });
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
+    this.store.db.close();
+  }
+
+  /** Subscribe to status, change and rejection events; returns an unsubscribe function. */
+  on(listener: (e: ClientEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  getStatus(): SyncStatus {
+    return this.status;
+  }
+
+  private setStatus(patch: Partial<SyncStatus>): void {
+    this.status = { ...this.status, ...patch };
+    this.emit({ type: 'status', status: this.status });
+  }
+
+  private emit(e: ClientEvent): void {
+    for (const l of this.listeners) l(e);
+  }
+}
+
+function toColumnValue(col: ColumnSchema, value: unknown): ColumnValue {
+  if (value === null) return null;
+  switch (col.type) {
+    case 'integer':
+      if (typeof value === 'number' && Number.isSafeInteger(value)) return BigInt(value);
+      if (typeof value === 'bigint') return value;
+      break;
+    case 'json':
+      return { json: JSON.stringify(value) };
+    case 'string':
+    case 'number':
+    case 'boolean':
+      if (typeof value === col.type) return value as ColumnValue;
+      break;
+  }
+  throw new LakeSyncError('INVALID_VALUE', `${col.name}: expected ${col.type}, got ${typeof value}`);
+}

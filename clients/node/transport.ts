@@ -1,0 +1,118 @@
+import {
+  CONTENT_TYPES,
+  LakeSyncError,
+  decodeError,
+  decodePullResponse,
+  decodePushResponse,
+  encodePushRequest,
+  type ErrorCode,
+  type PullResult,
+  type PushInput,
+  type PushResult,
+  type Schema,
+  type WireFormat,
+} from '../../core/index.ts';
+
+/** Supplies a bearer token; called again with forceRefresh after a 401. */
+export type TokenProvider = (context: { clientId: string; forceRefresh: boolean }) => Promise<string>;
+
+/** A request the server refused, with its stable code. */
+export class RemoteError extends Error {
+  override name = 'RemoteError';
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly deltaIndex: number,
+    readonly requestId: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+/** The network failed or the server did not answer: retry later. */
+export class OfflineError extends Error {
+  override name = 'OfflineError';
+}
+
+export interface TransportOptions {
+  readonly url: string;
+  readonly clientId: string;
+  readonly getToken: TokenProvider;
+  readonly format: WireFormat;
+  readonly fetch?: typeof fetch;
+  readonly timeoutMs?: number;
+}
+
+/** HTTP transport for /v1, with token refresh on 401. */
+export class Transport {
+  private token: string | null = null;
+  private readonly fetchImpl: typeof fetch;
+
+  constructor(private readonly options: TransportOptions) {
+    this.fetchImpl = options.fetch ?? fetch;
+  }
+
+  async push(input: PushInput): Promise<PushResult> {
+    const { format } = this.options;
+    const body = encodePushRequest(format, input);
+    const res = await this.request('POST', '/v1/push', body);
+    return decodePushResponse(format, res);
+  }
+
+  async pull(cursor: string, limit: number): Promise<PullResult> {
+    const query = new URLSearchParams({ cursor, limit: String(limit) });
+    const res = await this.request('GET', `/v1/pull?${query.toString()}`);
+    return decodePullResponse(this.options.format, res);
+  }
+
+  async schema(): Promise<Schema> {
+    const res = await this.request('GET', '/v1/schema', undefined, 'json');
+    return JSON.parse(new TextDecoder().decode(res)) as Schema;
+  }
+
+  private async request(method: string, path: string, body?: Uint8Array, format = this.options.format): Promise<Uint8Array> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.currentToken(attempt > 0);
+      let res: Response;
+      try {
+        res = await this.fetchImpl(this.options.url.replace(/\/$/, '') + path, {
+          method,
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: CONTENT_TYPES[format],
+            ...(body !== undefined ? { 'content-type': CONTENT_TYPES[format] } : {}),
+          },
+          ...(body !== undefined ? { body: body as Uint8Array<ArrayBuffer> } : {}),
+          signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+        });
+      } catch (err) {
+        throw new OfflineError(`cannot reach ${this.options.url}: ${(err as Error).message}`, { cause: err });
+      }
+      const bytes = new Uint8Array(await res.arrayBuffer());
+      if (res.ok) return bytes;
+      const wire = decodeError(format, bytes);
+      if (res.status === 401 && attempt === 0) {
+        this.token = null;
+        continue; // one retry with a fresh token
+      }
+      if (res.status >= 500 || res.status === 429) {
+        throw new OfflineError(`server answered ${res.status}${wire ? ` ${wire.code}` : ''}`);
+      }
+      throw new RemoteError(res.status, wire?.code ?? `HTTP_${res.status}`, wire?.message ?? res.statusText, wire?.deltaIndex ?? -1, wire?.requestId ?? '');
+    }
+  }
+
+  private async currentToken(forceRefresh: boolean): Promise<string> {
+    if (this.token === null || forceRefresh) {
+      this.token = await this.options.getToken({ clientId: this.options.clientId, forceRefresh });
+    }
+    return this.token;
+  }
+}
+
+export function isRemoteCode(err: unknown, ...codes: ErrorCode[]): err is RemoteError {
+  return err instanceof RemoteError && (codes as string[]).includes(err.code);
+}
+
+export { LakeSyncError };

@@ -1,0 +1,27 @@
+import { defineConfig } from 'vitest/config';
+
+// Pure logic tests sit beside the code; integration tests live in test/ and
+// name their environment. Each group runs as its own project.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['core/**/*.test.ts', 'clients/**/*.test.ts', 'functions/**/*.test.ts'],
+          environment: 'node',
+        },
+      },
+      {
+        test: {
+          name: 'local',
+          include: ['test/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // Servers are started per file on port 0; files may run in parallel.
+        },
+      },
+    ],
+  },
+});
