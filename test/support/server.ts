@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { signHs256Token, type Schema, type SyncRules } from '../../core/index.ts';
+import { startLocalServer } from '../../functions/local/server.ts';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const TEST_SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
+
+export const TODO_SCHEMA: Schema = {
+  version: 1,
+  tables: [
+    {
+      name: 'todos',
+      columns: [
+        { name: 'title', type: 'string' },
+        { name: 'done', type: 'boolean' },
+        { name: 'owner', type: 'string' },
+        { name: 'position', type: 'integer' },
+        { name: 'score', type: 'number' },
+        { name: 'meta', type: 'json' },
+      ],
+    },
+  ],
+};
+
+export interface TestServer {
+  readonly url: string;
+  readonly dataDir: string;
+  token(sub: string, clientId: string, extra?: Record<string, unknown>): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ServerSetup {
+  schema?: Schema;
+  rules?: SyncRules | null;
+  dataDir?: string;
+  port?: number;
+  maxDriftMs?: number;
+}
+
+export function tempDir(prefix = 'lakesync-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function tokenFor(sub: string, clientId: string, extra: Record<string, unknown> = {}): Promise<string> {
+  return signHs256Token(TEST_SECRET, { sub, clientId, ...extra });
+}
+
+/** The local server in this process, on a free port, with a fresh data dir. */
+export async function startTestServer(setup: ServerSetup = {}): Promise<TestServer> {
+  const dataDir = setup.dataDir ?? tempDir();
+  const server = await startLocalServer({
+    host: '127.0.0.1',
+    port: setup.port ?? 0,
+    dataDir,
+    schema: setup.schema ?? TODO_SCHEMA,
+    rules: setup.rules ?? null,
+    jwtSecret: TEST_SECRET,
+    jwksUrl: null,
+    dev: false,
+    maxDriftMs: setup.maxDriftMs ?? 60_000,
+    synchronous: 'normal',
+  });
+  return { url: server.url, dataDir, token: tokenFor, close: () => server.close() };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolvePort(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+export interface ChildServer {
+  readonly url: string;
+  readonly process: ChildProcess;
+  /** SIGKILL: no shutdown hooks run. */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The real `npm start` entry point as a child process, for kill -9 tests. */
+export async function startChildServer(setup: ServerSetup & { dataDir: string; port: number }): Promise<ChildServer> {
+  const configPath = join(setup.dataDir, 'config.json');
+  writeFileSync(configPath, JSON.stringify({ schema: setup.schema ?? TODO_SCHEMA, rules: setup.rules ?? null }));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'functions/local/main.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      LAKESYNC_PORT: String(setup.port),
+      LAKESYNC_DATA_DIR: setup.dataDir,
+      LAKESYNC_CONFIG: configPath,
+      LAKESYNC_JWT_SECRET: TEST_SECRET,
+      LAKESYNC_SYNCHRONOUS: 'full',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = `http://127.0.0.1:${setup.port}`;
+  await new Promise<void>((resolveReady, reject) => {
+    let out = '';
+    const onData = (chunk: Buffer): void => {
+      out += chunk.toString();
+      if (out.includes('lakesync listening')) resolveReady();
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}: ${out}`)));
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    url,
+    process: child,
+    kill: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
