@@ -190,7 +190,7 @@ export class Gateway {
       const next = applyDelta(current, d);
       const beforeValues = current !== undefined ? visibleValues(current) : null;
       const afterValues = visibleValues(next);
-      if (!this.rules.open) {
+      if (!this.rules.open && !principal.admin) {
         const denied =
           (beforeValues !== null && !this.rules.matches(principal.claims, d.table, beforeValues)) ||
           (afterValues !== null && !this.rules.matches(principal.claims, d.table, afterValues));

@@ -1,0 +1,210 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { MemoryBuffer } from '../adapters/memory-buffer.ts';
+import type { Principal } from '../auth/principal.ts';
+import { makeDelta, type Delta, type Op } from '../delta.ts';
+import { LakeSyncError } from '../errors.ts';
+import { HybridLogicalClock, encodeHlc } from '../hlc.ts';
+import { applyDelta, emptyRow, mergeRows, visibleValues, type RowState } from '../merge.ts';
+import type { SyncRules } from '../rules.ts';
+import type { Schema } from '../schema.ts';
+import type { ColumnValue } from '../values.ts';
+import { Gateway, type Change } from './gateway.ts';
+
+const schema: Schema = {
+  version: 1,
+  tables: [
+    { name: 'todos', columns: [{ name: 'title', type: 'string' }, { name: 'owner', type: 'string' }, { name: 'team', type: 'string' }] },
+    { name: 'notes', columns: [{ name: 'body', type: 'string' }] },
+  ],
+};
+
+const byTeam: SyncRules = {
+  buckets: [{ name: 'team', tables: { todos: [{ column: 'team', op: 'eq', value: { claim: 'team' } }] } }],
+};
+
+const T0 = 1_700_000_000_000;
+
+function principal(clientId: string, claims: Record<string, unknown> = {}): Principal {
+  return { clientId, userId: clientId, claims: { sub: clientId, ...claims }, admin: false };
+}
+
+function gateway(rules: SyncRules | null = null): Gateway {
+  return new Gateway({ buffer: new MemoryBuffer(), schema, rules, clock: new HybridLogicalClock({ wallClock: () => T0 }) });
+}
+
+let tick = 0;
+function d(clientId: string, op: Op, rowId: string, columns: Record<string, ColumnValue> = {}, table = 'todos'): Delta {
+  tick += 1;
+  return makeDelta({ table, rowId, op, columns, hlc: encodeHlc(T0, tick), clientId });
+}
+
+async function pullAll(g: Gateway, who: Principal, limit = 1000): Promise<Change[]> {
+  const out: Change[] = [];
+  let cursor = '';
+  for (;;) {
+    const page = await g.pull(who, { cursor, limit });
+    out.push(...page.changes);
+    cursor = page.nextCursor;
+    if (!page.hasMore) return out;
+  }
+}
+
+describe('Gateway push', () => {
+  it('acknowledges a re-sent batch as duplicates and stores it once', async () => {
+    const g = gateway();
+    const a = principal('a');
+    const batch = [d('a', 'insert', 'r1', { title: 'x' }), d('a', 'update', 'r1', { title: 'y' })];
+    expect((await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: batch })).accepted).toBe(2);
+    const again = await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [...batch, batch[0]!] });
+    expect(again).toMatchObject({ accepted: 0, duplicates: 3 });
+    expect(await g.head()).toBe(2n);
+  });
+
+  it('refuses the whole batch when one delta is bad, writing nothing', async () => {
+    const g = gateway();
+    const a = principal('a');
+    const good = d('a', 'insert', 'r1', { title: 'x' });
+    const bad = d('a', 'insert', 'r2', { nope: 'x' });
+    await expect(g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [good, bad] })).rejects.toMatchObject({
+      code: 'UNKNOWN_COLUMN',
+      deltaIndex: 1,
+    });
+    expect(await g.head()).toBe(0n);
+  });
+
+  it('refuses deltas of another client, forged ids and clocks too far ahead', async () => {
+    const g = gateway();
+    const a = principal('a');
+    const other = d('b', 'insert', 'r1', { title: 'x' });
+    await expect(g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [other] })).rejects.toMatchObject({ code: 'CLIENT_ID_MISMATCH' });
+    const forged = { ...d('a', 'insert', 'r1', { title: 'x' }), columns: { title: 'changed' } };
+    await expect(g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [forged] })).rejects.toMatchObject({ code: 'DELTA_ID_MISMATCH' });
+    const future = makeDelta({ table: 'todos', rowId: 'r', op: 'insert', columns: {}, hlc: encodeHlc(T0 + 3_600_000, 0), clientId: 'a' });
+    await expect(g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [future] })).rejects.toMatchObject({ code: 'CLOCK_DRIFT' });
+    expect(await g.head()).toBe(0n);
+  });
+
+  it('refuses writes outside the client rules (rule escape)', async () => {
+    const g = gateway(byTeam);
+    const red = principal('a', { team: 'red' });
+    await g.push(red, { clientId: 'a', schemaVersion: 1, deltas: [d('a', 'insert', 'r1', { team: 'red' })] });
+    const escape = d('a', 'insert', 'r2', { team: 'blue' });
+    await expect(g.push(red, { clientId: 'a', schemaVersion: 1, deltas: [escape] })).rejects.toBeInstanceOf(LakeSyncError);
+    const blue = principal('b', { team: 'blue' });
+    await expect(
+      g.push(blue, { clientId: 'b', schemaVersion: 1, deltas: [d('b', 'update', 'r1', { title: 'hijack' })] }),
+    ).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
+    expect(await g.head()).toBe(1n);
+  });
+});
+
+describe('Gateway pull with sync rules on merged state', () => {
+  it('partial updates and deletes reach every client holding the row; rows leaving a bucket are evicted', async () => {
+    const g = gateway(byTeam);
+    const admin: Principal = { clientId: 'w', userId: 'w', claims: {}, admin: true };
+    const writer = g; // an admin principal (a backend service) is not bound by write rules
+    const red = principal('r', { team: 'red' });
+    const blue = principal('b', { team: 'blue' });
+    await writer.push(admin, { clientId: 'w', schemaVersion: 1, deltas: [d('w', 'insert', 'x', { title: 't', team: 'red' })] });
+    // A partial update without the rule column still reaches red.
+    await writer.push(admin, { clientId: 'w', schemaVersion: 1, deltas: [d('w', 'update', 'x', { title: 't2' })] });
+    // Moving the row to blue: red gets an evict, blue gets the full row state.
+    await writer.push(admin, { clientId: 'w', schemaVersion: 1, deltas: [d('w', 'update', 'x', { team: 'blue' })] });
+    const blueCursor = '';
+    const entering = await g.pull(blue, { cursor: blueCursor });
+    expect(entering.changes.map((c) => c.kind)).toEqual(['row']);
+    const row = entering.changes[0];
+    expect(row?.kind === 'row' && visibleValues(row.row)).toEqual({ title: 't2', team: 'blue' });
+
+    await writer.push(admin, { clientId: 'w', schemaVersion: 1, deltas: [d('w', 'delete', 'x')] });
+    const redChanges = await pullAll(g, red);
+    expect(redChanges.map((c) => c.kind)).toEqual(['delta', 'delta', 'evict']);
+    // The delete reaches blue, which holds the row.
+    const after = await g.pull(blue, { cursor: entering.nextCursor });
+    expect(after.changes.map((c) => (c.kind === 'delta' ? c.delta.op : c.kind))).toEqual(['delete']);
+    // Tables outside every bucket are never sent.
+    await writer.push(admin, { clientId: 'w', schemaVersion: 1, deltas: [d('w', 'insert', 'n1', { body: 'secret' }, 'notes')] });
+    expect((await pullAll(g, red)).some((c) => c.kind === 'delta' && c.delta.table === 'notes')).toBe(false);
+    await expect(g.getRow(red, 'notes', 'n1')).rejects.toMatchObject({ code: 'ROW_NOT_FOUND' });
+  });
+
+  it('property: clients applying their pulls converge to the server state their rules allow', async () => {
+    const teams = ['red', 'blue'];
+    const clients = ['c0', 'c1', 'c2'];
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            client: fc.integer({ min: 0, max: 2 }),
+            row: fc.constantFrom('r0', 'r1', 'r2'),
+            op: fc.constantFrom<Op>('insert', 'update', 'delete'),
+            team: fc.option(fc.constantFrom(...teams), { nil: undefined }),
+            title: fc.option(fc.string({ maxLength: 2 }), { nil: undefined }),
+            pullLimit: fc.integer({ min: 1, max: 4 }),
+            pullAfter: fc.boolean(),
+          }),
+          { maxLength: 30 },
+        ),
+        async (ops) => {
+          // Writers are admins (not bound by write rules); readers are team-scoped.
+          const scoped = gateway(byTeam);
+          const open = scoped;
+          const replicas = clients.map(() => new Map<string, RowState>());
+          const cursors = clients.map(() => '');
+          const who = clients.map((c, i) => principal(c, { team: teams[i % 2] }));
+          const pull = async (i: number, limit: number) => {
+            for (;;) {
+              const page = await scoped.pull(who[i]!, { cursor: cursors[i]!, limit });
+              for (const c of page.changes) applyChange(replicas[i]!, c);
+              cursors[i] = page.nextCursor;
+              if (!page.hasMore) return;
+            }
+          };
+          for (const op of ops) {
+            const cols: Record<string, ColumnValue> = {};
+            if (op.team !== undefined) cols['team'] = op.team;
+            if (op.title !== undefined) cols['title'] = op.title;
+            if (op.op === 'update' && Object.keys(cols).length === 0) cols['title'] = 'u';
+            const delta = d(clients[op.client]!, op.op, op.row, op.op === 'delete' ? {} : cols);
+            await open.push({ ...principal(delta.clientId), admin: true }, { clientId: delta.clientId, schemaVersion: 1, deltas: [delta] });
+            if (op.pullAfter) await pull(op.client, op.pullLimit);
+          }
+          const truth = await serverRows(open);
+          for (let i = 0; i < clients.length; i++) {
+            await pull(i, 3);
+            const expected = new Map<string, unknown>();
+            for (const [rowId, values] of truth) if (values['team'] === teams[i % 2]) expected.set(rowId, values);
+            const actual = new Map<string, unknown>();
+            for (const [rowId, state] of replicas[i]!) {
+              const v = visibleValues(state);
+              if (v !== null) actual.set(rowId, { ...v });
+            }
+            expect(actual).toEqual(expected);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+function applyChange(rows: Map<string, RowState>, c: Change): void {
+  if (c.kind === 'delta') rows.set(c.delta.rowId, applyDelta(rows.get(c.delta.rowId), c.delta));
+  else if (c.kind === 'row') rows.set(c.row.rowId, mergeRows(rows.get(c.row.rowId) ?? emptyRow(c.row.table, c.row.rowId), c.row));
+  else rows.delete(c.rowId);
+}
+
+async function serverRows(g: Gateway): Promise<Map<string, Record<string, ColumnValue>>> {
+  const rows = new Map<string, RowState>();
+  // Ground truth straight from the buffer's merged rows, not through pull.
+  const buffer = (g as unknown as { buffer: MemoryBuffer }).buffer;
+  const ids = ['r0', 'r1', 'r2'].map((rowId) => ({ table: 'todos', rowId }));
+  for (const [, stored] of await buffer.loadRows(ids)) rows.set(stored.state.rowId, stored.state);
+  const out = new Map<string, Record<string, ColumnValue>>();
+  for (const [id, s] of rows) {
+    const v = visibleValues(s);
+    if (v !== null) out.set(id, { ...v });
+  }
+  return out;
+}
