@@ -87,19 +87,22 @@ export interface ChildServer {
 }
 
 /** The real `npm start` entry point as a child process, for kill -9 tests. */
-export async function startChildServer(setup: ServerSetup & { dataDir: string; port: number }): Promise<ChildServer> {
-  const configPath = join(setup.dataDir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ schema: setup.schema ?? TODO_SCHEMA, rules: setup.rules ?? null }));
+export async function startChildServer(
+  setup: ServerSetup & { dataDir: string; port: number; dev?: boolean },
+): Promise<ChildServer> {
+  const env: NodeJS.ProcessEnv = { ...process.env, LAKESYNC_PORT: String(setup.port), LAKESYNC_DATA_DIR: setup.dataDir };
+  if (setup.dev === true) {
+    // Exactly what `npm start` does on a fresh clone: dev mode, the repo's lakesync.config.json.
+    delete env['LAKESYNC_JWT_SECRET'];
+    delete env['LAKESYNC_CONFIG'];
+  } else {
+    const configPath = join(setup.dataDir, 'config.json');
+    writeFileSync(configPath, JSON.stringify({ schema: setup.schema ?? TODO_SCHEMA, rules: setup.rules ?? null }));
+    Object.assign(env, { LAKESYNC_CONFIG: configPath, LAKESYNC_JWT_SECRET: TEST_SECRET, LAKESYNC_SYNCHRONOUS: 'full' });
+  }
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'functions/local/main.ts')], {
     cwd: ROOT,
-    env: {
-      ...process.env,
-      LAKESYNC_PORT: String(setup.port),
-      LAKESYNC_DATA_DIR: setup.dataDir,
-      LAKESYNC_CONFIG: configPath,
-      LAKESYNC_JWT_SECRET: TEST_SECRET,
-      LAKESYNC_SYNCHRONOUS: 'full',
-    },
+    env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const url = `http://127.0.0.1:${setup.port}`;
