@@ -31,6 +31,7 @@ export const ErrorCodes = {
   RATE_LIMITED: 429,
   // 5xx: our side
   CONFLICT_RETRY_EXHAUSTED: 503,
+  AUTH_UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const;
 

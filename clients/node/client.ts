@@ -196,6 +196,7 @@ export class LakeSyncClient {
     try {
       const { pushed, rejected } = await this.pushAll();
       const pulled = await this.pullAll();
+      if (this.transport.serverSchemaVersion > this.store.registry.version) await this.refreshSchema();
       this.setStatus({ state: 'idle', lastSyncedAt: Date.now(), lastError: null, pending: this.store.pendingCount() });
       return { pushed, pulled, rejected };
     } catch (err) {
@@ -247,6 +248,19 @@ export class LakeSyncClient {
       this.setStatus({ cursor: page.nextCursor });
       if (!page.hasMore) return pulled;
     }
+  }
+
+  /**
+   * Fetch the server's schema and migrate the local database (new tables,
+   * ALTER TABLE ADD COLUMN). Runs by itself when the server announces a newer
+   * version. Rows pulled before the migration keep the new columns' values in
+   * their merge state, so the columns are backfilled from it.
+   */
+  async refreshSchema(): Promise<void> {
+    const schema = await this.transport.schema();
+    if (schema.version <= this.store.registry.version) return;
+    this.store.migrate(schema);
+    this.emit({ type: 'change', tables: schema.tables.map((t) => t.name) });
   }
 
   /** Sync in the background until stop(): every intervalMs, with backoff and jitter after failures. */

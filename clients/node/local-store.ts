@@ -103,6 +103,7 @@ export class LocalStore {
   /** Create the app's tables, and add columns a newer schema version brought (client ALTER TABLE). */
   migrate(schema: Schema): void {
     const registry = new SchemaRegistry(schema);
+    const changed = new Set<string>();
     this.db.transaction(() => {
       for (const table of schema.tables) {
         this.db.exec(`CREATE TABLE IF NOT EXISTS ${quote(table.name)} (id TEXT PRIMARY KEY NOT NULL)`);
@@ -111,6 +112,7 @@ export class LocalStore {
         );
         for (const col of table.columns) {
           if (!existing.has(col.name)) {
+            changed.add(table.name);
             this.db.exec(`ALTER TABLE ${quote(table.name)} ADD COLUMN ${quote(col.name)} ${SQL_TYPES[col.type]}`);
           }
         }
@@ -134,6 +136,13 @@ export class LocalStore {
         columns,
       });
     }
+    // Backfill new tables/columns from merge state pulled before the migration.
+    this.db.transaction(() => {
+      const all = this.db.prepare<[string], { row_id: string; state: Buffer }>('SELECT row_id, state FROM _lakesync_rows WHERE tbl = ?');
+      for (const table of changed) {
+        for (const r of all.all(table)) this.writeAppRow(decodeRow(table, r.row_id, r.state));
+      }
+    })();
   }
 
   getMeta(key: string): string | undefined {
@@ -164,14 +173,13 @@ export class LocalStore {
       for (const c of changes) {
         if (c.kind === 'evict') {
           const key = rowKey(c.table, c.rowId);
-          if (this.tables.has(c.table)) {
-            states.set(key, undefined);
-            evicted.add(key);
-          }
+          states.set(key, undefined);
+          evicted.add(key);
           continue;
         }
+        // A table or column this client's schema does not know yet still gets
+        // its merge state stored; migrate() backfills the app table from it.
         const table = c.kind === 'delta' ? c.delta.table : c.row.table;
-        if (!this.tables.has(table)) continue; // a table this client's schema does not know yet
         const key = c.kind === 'delta' ? rowKey(table, c.delta.rowId) : rowKey(table, c.row.rowId);
         const current = states.get(key);
         const next =
@@ -221,9 +229,14 @@ export class LocalStore {
 
   private store(state: RowState, previous: RowState | undefined): void {
     if (state === previous) return;
+    this.stmts.putRow.run(state.table, state.rowId, encodeRow(state));
+    this.writeAppRow(state);
+  }
+
+  /** Mirror a row's visible values into the app's table. */
+  private writeAppRow(state: RowState): void {
     const t = this.tables.get(state.table);
     if (t === undefined) return;
-    this.stmts.putRow.run(state.table, state.rowId, encodeRow(state));
     const values = visibleValues(state);
     if (values === null) {
       t.remove.run(state.rowId);

@@ -47,6 +47,8 @@ export interface TransportOptions {
 /** HTTP transport for /v1, with token refresh on 401. */
 export class Transport {
   private token: string | null = null;
+  /** Schema version the server announced in its last response. */
+  serverSchemaVersion = 0;
   private readonly fetchImpl: typeof fetch;
 
   constructor(private readonly options: TransportOptions) {
@@ -90,6 +92,8 @@ export class Transport {
         throw new OfflineError(`cannot reach ${this.options.url}: ${(err as Error).message}`, { cause: err });
       }
       const bytes = new Uint8Array(await res.arrayBuffer());
+      const announced = Number(res.headers.get('x-lakesync-schema-version') ?? '0');
+      if (Number.isInteger(announced) && announced > this.serverSchemaVersion) this.serverSchemaVersion = announced;
       if (res.ok) return bytes;
       const wire = decodeError(format, bytes);
       if (res.status === 401 && attempt === 0) {

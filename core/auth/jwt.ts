@@ -35,18 +35,15 @@ const ASYMMETRIC = ['RS256', 'ES256'] as const;
 export class JwtAuthenticator implements Authenticator {
   private readonly secret: Uint8Array | null;
   private readonly keySet: JWTVerifyGetKey | null;
+  private readonly remote: ReturnType<typeof createRemoteJWKSet> | null;
   private readonly clientIdClaim: string;
   private readonly adminRole: string;
 
   constructor(private readonly options: JwtAuthOptions) {
     this.secret = options.hs256Secret !== undefined ? new TextEncoder().encode(options.hs256Secret) : null;
     if (this.secret !== null && this.secret.length < 32) throw new Error('hs256Secret must be at least 32 bytes');
-    this.keySet =
-      options.jwksUrl !== undefined
-        ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 30_000 })
-        : options.jwks !== undefined
-          ? createLocalJWKSet(options.jwks)
-          : null;
+    this.remote = options.jwksUrl !== undefined ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 10_000 }) : null;
+    this.keySet = this.remote ?? (options.jwks !== undefined ? createLocalJWKSet(options.jwks) : null);
     if (this.secret === null && this.keySet === null) throw new Error('configure hs256Secret, jwks or jwksUrl');
     this.clientIdClaim = options.clientIdClaim ?? 'client_id';
     this.adminRole = options.adminRole ?? 'admin';
@@ -56,7 +53,7 @@ export class JwtAuthenticator implements Authenticator {
     if (authorization === null || authorization === '') {
       throw new LakeSyncError('UNAUTHENTICATED', 'missing Authorization header');
     }
-    const match = /^Bearer ([A-Za-z0-9_\-.]+)$/.exec(authorization);
+    const match = /^Bearer ([A-Za-z0-9_\-.]+)$/i.exec(authorization); // schemes are case-insensitive (RFC 9110)
     if (match === null) throw new LakeSyncError('UNAUTHENTICATED', 'Authorization must be "Bearer <jwt>"');
     const token = match[1] as string;
     const payload = await this.verify(token);
@@ -69,6 +66,20 @@ export class JwtAuthenticator implements Authenticator {
     }
     const roles = Array.isArray(payload['roles']) ? (payload['roles'] as unknown[]) : [payload['role']];
     return { clientId, userId: payload.sub, claims: payload, admin: roles.includes(this.adminRole) };
+  }
+
+  /**
+   * A JWKS endpoint that is down, slow or answers non-200, or an unknown key
+   * id while a fresh fetch is still cooling down (a key rotated moments ago).
+   */
+  private keysUnavailable(err: unknown, coolingBefore: boolean): boolean {
+    if (this.remote === null) return false;
+    // No refetch happened for this token (cooldown): the key may be brand new.
+    // If jose did refetch and still found no key, the token is at fault.
+    if (err instanceof joseErrors.JWKSNoMatchingKey) return coolingBefore;
+    if (err instanceof joseErrors.JWKSTimeout || err instanceof TypeError) return true;
+    // jose reports a non-200 JWKS response as a plain JOSEError.
+    return err instanceof joseErrors.JOSEError && err.constructor === joseErrors.JOSEError;
   }
 
   private async verify(token: string): Promise<JWTPayload> {
@@ -84,6 +95,7 @@ export class JwtAuthenticator implements Authenticator {
       clockTolerance: this.options.clockToleranceSeconds ?? 5,
       requiredClaims: ['exp'],
     };
+    const coolingBefore = this.remote?.coolingDown ?? false;
     try {
       if (alg === 'HS256' && this.secret !== null) {
         return (await jwtVerify(token, this.secret, { ...common, algorithms: ['HS256'] })).payload;
@@ -93,6 +105,10 @@ export class JwtAuthenticator implements Authenticator {
       }
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new LakeSyncError('TOKEN_EXPIRED', 'token has expired', { cause: err });
+      if (this.keysUnavailable(err, coolingBefore)) {
+        // Our key source failed, not the token: answer 503 so clients retry.
+        throw new LakeSyncError('AUTH_UNAVAILABLE', 'signing keys are unavailable; retry later', { cause: err });
+      }
       throw new LakeSyncError('TOKEN_INVALID', 'token failed verification', { cause: err });
     }
     throw new LakeSyncError('TOKEN_INVALID', `token algorithm "${alg ?? 'none'}" is not accepted`);

@@ -65,6 +65,8 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }));
   app.use('*', async (c, next) => {
     c.header('cache-control', 'no-store');
+    // Lets clients notice a newer server schema (added tables/columns) and migrate.
+    c.header('x-lakesync-schema-version', String(gateway.registry.version));
     await next();
   });
 

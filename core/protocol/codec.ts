@@ -204,8 +204,13 @@ function parseBody<T>(format: WireFormat, body: Uint8Array, fromProto: (b: Uint8
   }
 }
 
-function serialize(format: WireFormat, proto: () => Uint8Array, json: () => JsonValue): Uint8Array {
-  return format === 'proto' ? proto() : encoder.encode(JSON.stringify(json()));
+/** Bytes backed by a plain ArrayBuffer, so they can be a fetch body. */
+export type WireBytes = Uint8Array<ArrayBuffer>;
+
+function serialize(format: WireFormat, proto: () => Uint8Array, json: () => JsonValue): WireBytes {
+  if (format === 'json') return encoder.encode(JSON.stringify(json()));
+  const bytes = proto();
+  return bytes.buffer instanceof ArrayBuffer ? (bytes as WireBytes) : new Uint8Array(bytes);
 }
 
 // ---------- push ----------
@@ -220,7 +225,7 @@ export function decodePushRequest(format: WireFormat, body: Uint8Array): PushInp
   return { clientId: msg.clientId, schemaVersion: msg.schemaVersion, deltas: msg.deltas.map((d, i) => deltaFromPb(d, i)) };
 }
 
-export function encodePushRequest(format: WireFormat, input: PushInput): Uint8Array {
+export function encodePushRequest(format: WireFormat, input: PushInput): WireBytes {
   const msg = create(PushRequestSchema, {
     clientId: input.clientId,
     schemaVersion: input.schemaVersion,
@@ -229,7 +234,7 @@ export function encodePushRequest(format: WireFormat, input: PushInput): Uint8Ar
   return serialize(format, () => toBinary(PushRequestSchema, msg), () => toJson(PushRequestSchema, msg, JSON_OPTIONS));
 }
 
-export function encodePushResponse(format: WireFormat, r: PushResult): Uint8Array {
+export function encodePushResponse(format: WireFormat, r: PushResult): WireBytes {
   const msg = create(PushResponseSchema, {
     accepted: r.accepted,
     duplicates: r.duplicates,
@@ -246,7 +251,7 @@ export function decodePushResponse(format: WireFormat, body: Uint8Array): PushRe
 
 // ---------- pull ----------
 
-export function encodePullResponse(format: WireFormat, r: PullResult): Uint8Array {
+export function encodePullResponse(format: WireFormat, r: PullResult): WireBytes {
   const msg: PbPullResponse = {
     $typeName: 'lakesync.v1.PullResponse',
     changes: r.changes.map(changeToPb),
@@ -271,7 +276,7 @@ export interface WireError {
   readonly deltaIndex: number;
 }
 
-export function encodeError(format: WireFormat, err: WireError): Uint8Array {
+export function encodeError(format: WireFormat, err: WireError): WireBytes {
   const msg = create(ErrorResponseSchema, { error: err });
   return serialize(format, () => toBinary(ErrorResponseSchema, msg), () => toJson(ErrorResponseSchema, msg, JSON_OPTIONS));
 }

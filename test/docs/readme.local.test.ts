@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -36,11 +36,15 @@ describe('README', () => {
     const file = join(dir, `readme-example-${port}.ts`);
     writeFileSync(file, example as string);
     const cwd = tempDir();
-    const { stdout } = await run(process.execPath, ['--import', import.meta.resolve('tsx'), file], {
-      cwd,
-      env: { ...process.env, LAKESYNC_URL: server.url },
-      timeout: 30_000,
-    });
-    expect(stdout).toContain('Buy milk');
+    try {
+      const { stdout } = await run(process.execPath, ['--import', import.meta.resolve('tsx'), file], {
+        cwd,
+        env: { ...process.env, LAKESYNC_URL: server.url },
+        timeout: 30_000,
+      });
+      expect(stdout).toContain('Buy milk');
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 });

@@ -266,6 +266,19 @@ describe('malformed bodies', () => {
     ['wire type 7 (invalid)', [0x0f, 0x00]],
     ['delta submessage truncated', [0x1a, 0x05, 0x0a, 0x20, 0x41]],
   ];
+  it('protobuf: invalid UTF-8 inside a string field -> 400 MALFORMED_BODY', async () => {
+    const d = delta({ rowId: 'AAAA-utf8' });
+    const bytes = encodePushRequest('proto', { clientId: 'client-1', schemaVersion: 1, deltas: [d] });
+    const at = Buffer.from(bytes).indexOf(Buffer.from('AAAA-utf8'));
+    expect(at).toBeGreaterThan(0);
+    bytes[at] = 0xff;
+    await refused(
+      () => request('POST', '/v1/push', { token: u1Token, contentType: CONTENT_TYPES.proto, body: bytesBody(bytes) }),
+      { status: 400, code: 'MALFORMED_BODY' },
+      'proto',
+    );
+  });
+
   it.each(protoCases)('protobuf: %s -> 400 MALFORMED_BODY', async (_name, bytes) => {
     await refused(
       () => request('POST', '/v1/push', { token: u1Token, contentType: CONTENT_TYPES.proto, body: bytesBody(new Uint8Array(bytes)) }),
@@ -508,6 +521,16 @@ describe('hand-written proto3 JSON', () => {
     ]);
     const bad = jsonDelta({ title: null }, [{ name: 'title', value: {} }]);
     await refused(() => pushJson(jsonPush([good, bad])), { status: 400, code: 'INVALID_VALUE', deltaIndex: 1 });
+  });
+
+  it.each(['__proto__', 'constructor', 'id', '_ls_seq'])('column name %j -> 400 UNKNOWN_COLUMN', async (name) => {
+    const body = jsonPush([
+      jsonDelta({ owner: 'u1' }, [
+        { name: 'owner', value: { stringValue: 'u1' } },
+        { name, value: { stringValue: 'x' } },
+      ]),
+    ]);
+    await refused(() => pushJson(body), { status: 400, code: 'UNKNOWN_COLUMN', deltaIndex: 0 });
   });
 
   it('a column given twice -> 400 INVALID_REQUEST', async () => {
