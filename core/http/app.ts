@@ -15,6 +15,7 @@ import {
   type WireFormat,
 } from '../protocol/codec.ts';
 import { schemaToJson } from '../protocol/json.ts';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 
 export interface LogEntry {
   readonly level: 'info' | 'warn' | 'error';
@@ -29,6 +30,8 @@ export interface HttpAppOptions {
   readonly log?: (entry: LogEntry) => void;
   /** Dev mode only: lets POST /v1/dev/token mint tokens. Never set in production. */
   readonly devTokens?: (input: { sub: string; clientId: string; admin: boolean }) => Promise<string>;
+  /** Per-client token bucket; off when omitted. */
+  readonly rateLimit?: RateLimitOptions;
 }
 
 type Env = { Variables: { requestId: string; format: WireFormat } };
@@ -70,8 +73,17 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
     await next();
   });
 
+  const limiter = options.rateLimit !== undefined ? new RateLimiter(options.rateLimit) : null;
+
+  /** Authenticate, then charge the client's rate-limit bucket. */
   async function principal(c: Context): Promise<Principal> {
-    return auth.authenticate(c.req.header('authorization') ?? null);
+    const who = await auth.authenticate(c.req.header('authorization') ?? null);
+    const decision = limiter?.take(who.clientId);
+    if (decision !== undefined && !decision.allowed) {
+      c.header('retry-after', String(decision.retryAfterSeconds));
+      throw new LakeSyncError('RATE_LIMITED', `too many requests; retry in ${decision.retryAfterSeconds} s`);
+    }
+    return who;
   }
 
   app.get('/v1/health', (c) => c.json({ status: 'ok' }));

@@ -15,6 +15,8 @@ export interface LocalConfig {
   readonly dev: boolean;
   readonly maxDriftMs: number;
   readonly synchronous: 'full' | 'normal';
+  /** Requests per second and burst per client; null turns limiting off. */
+  readonly rateLimit: { ratePerSecond: number; burst: number } | null;
 }
 
 export class ConfigError extends Error {
@@ -37,7 +39,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
   const dev = env['LAKESYNC_DEV'] !== undefined ? env['LAKESYNC_DEV'] === '1' : jwtSecret === null && jwksUrl === null;
   const sync = env['LAKESYNC_SYNCHRONOUS'] ?? 'full';
   if (sync !== 'full' && sync !== 'normal') throw new ConfigError('LAKESYNC_SYNCHRONOUS must be "full" or "normal"');
+  const rate = env['LAKESYNC_RATE_LIMIT'];
+  let rateLimit: LocalConfig['rateLimit'] = null;
+  if (rate !== undefined && rate !== '' && rate !== 'off') {
+    const m = /^(\d+(?:\.\d+)?)\/s(?:,burst=(\d+))?$/.exec(rate);
+    if (m === null) throw new ConfigError('LAKESYNC_RATE_LIMIT must look like "50/s" or "50/s,burst=100"');
+    const ratePerSecond = Number(m[1]);
+    rateLimit = { ratePerSecond, burst: m[2] !== undefined ? Number(m[2]) : Math.ceil(ratePerSecond * 2) };
+  }
   return {
+    rateLimit,
     host: env['LAKESYNC_HOST'] ?? '127.0.0.1',
     port,
     dataDir: resolve(cwd, env['LAKESYNC_DATA_DIR'] ?? '.lakesync'),

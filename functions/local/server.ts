@@ -47,6 +47,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     gateway,
     auth: new JwtAuthenticator(authOptions),
     log,
+    ...(config.rateLimit !== null ? { rateLimit: config.rateLimit } : {}),
     ...(config.dev && secret !== null
       ? {
           devTokens: ({ sub, clientId, admin }) =>

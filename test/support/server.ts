@@ -39,6 +39,7 @@ export interface ServerSetup {
   dataDir?: string;
   port?: number;
   maxDriftMs?: number;
+  rateLimit?: { ratePerSecond: number; burst: number };
 }
 
 export function tempDir(prefix = 'lakesync-'): string {
@@ -63,6 +64,7 @@ export async function startTestServer(setup: ServerSetup = {}): Promise<TestServ
     dev: false,
     maxDriftMs: setup.maxDriftMs ?? 60_000,
     synchronous: 'normal',
+    rateLimit: setup.rateLimit ?? null,
   });
   return { url: server.url, dataDir, token: tokenFor, close: () => server.close() };
 }
