@@ -109,3 +109,10 @@ export function visibleValues(row: RowState): Record<string, ColumnValue> | null
   for (const name in row.columns) out[name] = (row.columns[name] as ColumnState).value;
   return out;
 }
+
+/** Every value the state holds, visible or not (columns written after the last delete). */
+export function allValues(row: RowState): Record<string, ColumnValue> {
+  const out = emptyColumns();
+  for (const name in row.columns) out[name] = (row.columns[name] as ColumnState).value;
+  return out;
+}

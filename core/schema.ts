@@ -70,7 +70,7 @@ export class SchemaRegistry {
   validate(d: Delta, index = -1): void {
     const cols = this.tables.get(d.table);
     if (cols === undefined) throw new LakeSyncError('UNKNOWN_TABLE', `unknown table "${d.table}"`, { deltaIndex: index });
-    if (d.rowId.length === 0 || d.rowId.length > MAX_ROW_ID_LENGTH) {
+    if (d.rowId.length === 0 || d.rowId.length > MAX_ROW_ID_LENGTH || !d.rowId.isWellFormed()) {
       throw new LakeSyncError('INVALID_VALUE', `row id must be 1..${MAX_ROW_ID_LENGTH} characters`, { deltaIndex: index });
     }
     let count = 0;
@@ -98,7 +98,9 @@ function checkValue(col: ColumnSchema, v: ColumnValue): string | null {
   if (v === null) return col.nullable === false ? 'is not nullable' : null;
   switch (col.type) {
     case 'string':
-      return typeof v === 'string' ? null : `expected string, got ${describe(v)}`;
+      if (typeof v !== 'string') return `expected string, got ${describe(v)}`;
+      // A lone surrogate has no UTF-8 form: it would hash like U+FFFD.
+      return v.isWellFormed() ? null : 'string is not well-formed Unicode';
     case 'integer':
       if (typeof v !== 'bigint') return `expected integer, got ${describe(v)}`;
       return v < MIN_INT64 || v > MAX_INT64 ? 'integer out of int64 range' : null;

@@ -99,6 +99,40 @@ describe('Gateway push', () => {
   });
 });
 
+describe('Gateway write rules on merged state', () => {
+  const byOwner: SyncRules = {
+    buckets: [{ name: 'mine', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] } }],
+  };
+  const push = (g: Gateway, who: Principal, delta: Delta) => g.push(who, { clientId: who.clientId, schemaVersion: 1, deltas: [delta] });
+
+  it('refuses tables no bucket grants, and rows it cannot see even when not live', async () => {
+    const g = gateway(byOwner);
+    const mallory = principal('m');
+    await expect(push(g, mallory, d('m', 'insert', 'n1', { body: 'x' }, 'notes'))).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
+    // An update of a never-inserted row without the rule column is not "nobody's row".
+    await expect(push(g, mallory, d('m', 'update', 'ghost', { title: 'x' }))).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
+    expect(await g.head()).toBe(0n);
+  });
+
+  it('nobody can plant values in a deleted row that its owner later re-inserts', async () => {
+    const g = gateway(byOwner);
+    const alice = principal('alice');
+    const mallory = principal('mallory');
+    await push(g, alice, d('alice', 'insert', 'r', { title: 'mine', owner: 'alice' }));
+    await push(g, alice, d('alice', 'delete', 'r'));
+    // Planting a title without taking ownership is refused...
+    await expect(push(g, mallory, d('mallory', 'update', 'r', { title: 'planted' }))).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
+    // ...and taking the dead row over (squatting) means alice may no longer touch it, so nothing leaks to her.
+    await push(g, mallory, d('mallory', 'update', 'r', { title: 'planted', owner: 'mallory' }));
+    await expect(push(g, alice, d('alice', 'insert', 'r', { owner: 'alice' }))).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
+    // Alice's own resurrection of a row nobody touched works.
+    await push(g, alice, d('alice', 'insert', 'r2', { title: 'a', owner: 'alice' }));
+    await push(g, alice, d('alice', 'delete', 'r2'));
+    await push(g, alice, d('alice', 'insert', 'r2', { title: 'back', owner: 'alice' }));
+    expect(await g.getRow(alice, 'todos', 'r2')).toEqual({ title: 'back', owner: 'alice' });
+  });
+});
+
 describe('Gateway pull with sync rules on merged state', () => {
   it('partial updates and deletes reach every client holding the row; rows leaving a bucket are evicted', async () => {
     const g = gateway(byTeam);

@@ -2,7 +2,7 @@ import type { Principal } from '../auth/principal.ts';
 import { computeDeltaId, type Delta } from '../delta.ts';
 import { LakeSyncError } from '../errors.ts';
 import { isValidHlc, type HybridLogicalClock, type Hlc } from '../hlc.ts';
-import { applyDelta, visibleValues, type RowState } from '../merge.ts';
+import { allValues, applyDelta, isLive, visibleValues, type RowState } from '../merge.ts';
 import { RuleSet, type SyncRules } from '../rules.ts';
 import { SchemaRegistry, type Schema } from '../schema.ts';
 import { emptyColumns, type ColumnValue } from '../values.ts';
@@ -190,15 +190,10 @@ export class Gateway {
       const next = applyDelta(current, d);
       const beforeValues = current !== undefined ? visibleValues(current) : null;
       const afterValues = visibleValues(next);
-      if (!this.rules.open && !principal.admin) {
-        const denied =
-          (beforeValues !== null && !this.rules.matches(principal.claims, d.table, beforeValues)) ||
-          (afterValues !== null && !this.rules.matches(principal.claims, d.table, afterValues));
-        if (denied) {
-          throw new LakeSyncError('RULE_VIOLATION', `this client may not write row ${d.table}/${d.rowId}`, {
-            deltaIndex: original.indexOf(d),
-          });
-        }
+      if (!this.rules.open && !principal.admin && !this.mayWrite(principal, d, current, next)) {
+        throw new LakeSyncError('RULE_VIOLATION', `this client may not write row ${d.table}/${d.rowId}`, {
+          deltaIndex: original.indexOf(d),
+        });
       }
       const cols = this.ruleColumns.get(d.table) ?? [];
       entries.push({ delta: d, before: pick(beforeValues, cols), after: pick(afterValues, cols), fresh: current === undefined });
@@ -211,6 +206,25 @@ export class Gateway {
       rows.push({ state: states.get(key) as RowState, expectedVersion: stored.get(key)?.version ?? 0 });
     }
     return { entries, rows };
+  }
+
+  /**
+   * Write rules (see core/MERGE.md): a client may only touch rows its sync
+   * rules select, judged on merged state. Before: a live row by its visible
+   * values; a deleted row by the values written after its delete, if any (so
+   * nobody can plant values in someone else's deleted row). After: every
+   * value the row holds, visible or not. A delete only needs the before check.
+   */
+  private mayWrite(principal: Principal, d: Delta, current: RowState | undefined, next: RowState): boolean {
+    if (!this.rules.tableVisible(d.table)) return false;
+    if (current !== undefined) {
+      const live = isLive(current);
+      const values = live ? visibleValues(current) : allValues(current);
+      if ((live || Object.keys(values ?? {}).length > 0) && !this.rules.matches(principal.claims, d.table, values ?? {})) {
+        return false;
+      }
+    }
+    return d.op === 'delete' || this.rules.matches(principal.claims, d.table, allValues(next));
   }
 
   /**

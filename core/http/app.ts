@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Authenticator, Principal } from '../auth/principal.ts';
@@ -30,6 +31,8 @@ export interface HttpAppOptions {
   readonly log?: (entry: LogEntry) => void;
   /** Dev mode only: lets POST /v1/dev/token mint tokens. Never set in production. */
   readonly devTokens?: (input: { sub: string; clientId: string; admin: boolean }) => Promise<string>;
+  /** Allowed browser origin(s) for CORS; any origin when omitted. */
+  readonly corsOrigin?: string | string[];
   /** Per-client token bucket; off when omitted. */
   readonly rateLimit?: RateLimitOptions;
 }
@@ -65,6 +68,17 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   const app = new Hono<Env>();
 
   app.use('*', requestId({ headerName: 'x-request-id' }));
+  // Browsers call the API cross-origin with a bearer token (no cookies), so any origin may.
+  app.use(
+    '/v1/*',
+    cors({
+      origin: options.corsOrigin ?? '*',
+      allowHeaders: ['authorization', 'content-type', 'accept', 'x-request-id'],
+      allowMethods: ['GET', 'POST', 'OPTIONS'],
+      exposeHeaders: ['x-request-id', 'retry-after', 'x-lakesync-schema-version'],
+      maxAge: 600,
+    }),
+  );
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }));
   app.use('*', async (c, next) => {
     c.header('cache-control', 'no-store');
@@ -115,10 +129,10 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   app.get('/v1/pull', async (c) => {
     const who = await principal(c);
     const limitParam = c.req.query('limit');
-    const limit = limitParam === undefined ? undefined : Number(limitParam);
-    if (limit !== undefined && !(Number.isInteger(limit) && limit > 0)) {
-      throw new LakeSyncError('INVALID_REQUEST', 'limit must be a positive integer');
+    if (limitParam !== undefined && !/^\d{1,9}$/.test(limitParam)) {
+      throw new LakeSyncError('INVALID_REQUEST', 'limit must be a non-negative integer (0 means the default)');
     }
+    const limit = limitParam === undefined ? undefined : Number(limitParam);
     const result = await gateway.pull(who, { cursor: c.req.query('cursor') ?? '', ...(limit !== undefined ? { limit } : {}) });
     const format = responseFormat(c);
     return reply(c, format, encodePullResponse(format, result));
@@ -147,7 +161,12 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
     });
   }
 
-  app.notFound(() => {
+  app.notFound((c) => {
+    const allowed = allowedMethods(app.routes, c.req.path);
+    if (allowed.length > 0) {
+      c.header('allow', allowed.join(', '));
+      throw new LakeSyncError('METHOD_NOT_ALLOWED', `${c.req.method} is not allowed here; use ${allowed.join(' or ')}`);
+    }
     throw new LakeSyncError('NOT_FOUND', 'no such route');
   });
 
@@ -160,6 +179,17 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   });
 
   return app;
+}
+
+/** Methods the app answers on this path (for 405 and the allow header). */
+function allowedMethods(routes: readonly { method: string; path: string }[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const r of routes) {
+    if (r.method === 'ALL' || r.path.includes('*')) continue;
+    const pattern = new RegExp(`^${r.path.replace(/:[^/]+/g, '[^/]+')}$`);
+    if (pattern.test(path)) methods.add(r.method);
+  }
+  return [...methods];
 }
 
 function valuesToJson(values: Record<string, unknown>): Record<string, unknown> {

@@ -1,6 +1,5 @@
 /**
- * Token-bucket rate limiting per key (client id, or address for anonymous
- * routes). In-memory and per instance: on serverless runtimes it caps a burst
+ * Token-bucket rate limiting per key (the authenticated client id). In-memory and per instance: on serverless runtimes it caps a burst
  * per warm instance, with API Gateway / Cloudflare limits in front of it.
  */
 export interface RateLimitOptions {

@@ -31,6 +31,8 @@ export const CONTENT_TYPES: Readonly<Record<WireFormat, string>> = {
 const encoder = new TextEncoder();
 /** Emit every field, defaults included, so JSON readers need no proto3 knowledge. */
 const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
+/** Ignore fields we do not know, so a newer peer can add fields without breaking an older one. */
+const JSON_READ = { ignoreUnknownFields: true } as const;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 // ---------- values ----------
@@ -220,7 +222,7 @@ export function decodePushRequest(format: WireFormat, body: Uint8Array): PushInp
     format,
     body,
     (b) => fromBinary(PushRequestSchema, b),
-    (j) => fromJson(PushRequestSchema, j),
+    (j) => fromJson(PushRequestSchema, j, JSON_READ),
   );
   return { clientId: msg.clientId, schemaVersion: msg.schemaVersion, deltas: msg.deltas.map((d, i) => deltaFromPb(d, i)) };
 }
@@ -245,7 +247,7 @@ export function encodePushResponse(format: WireFormat, r: PushResult): WireBytes
 }
 
 export function decodePushResponse(format: WireFormat, body: Uint8Array): PushResult {
-  const msg = parseBody(format, body, (b) => fromBinary(PushResponseSchema, b), (j) => fromJson(PushResponseSchema, j));
+  const msg = parseBody(format, body, (b) => fromBinary(PushResponseSchema, b), (j) => fromJson(PushResponseSchema, j, JSON_READ));
   return { accepted: msg.accepted, duplicates: msg.duplicates, serverHlc: msg.serverHlc, cursor: msg.cursor };
 }
 
@@ -263,7 +265,7 @@ export function encodePullResponse(format: WireFormat, r: PullResult): WireBytes
 }
 
 export function decodePullResponse(format: WireFormat, body: Uint8Array): PullResult {
-  const msg = parseBody(format, body, (b) => fromBinary(PullResponseSchema, b), (j) => fromJson(PullResponseSchema, j));
+  const msg = parseBody(format, body, (b) => fromBinary(PullResponseSchema, b), (j) => fromJson(PullResponseSchema, j, JSON_READ));
   return { changes: msg.changes.map(changeFromPb), nextCursor: msg.nextCursor, hasMore: msg.hasMore, serverHlc: msg.serverHlc };
 }
 
@@ -283,7 +285,7 @@ export function encodeError(format: WireFormat, err: WireError): WireBytes {
 
 export function decodeError(format: WireFormat, body: Uint8Array): WireError | null {
   try {
-    const msg = parseBody(format, body, (b) => fromBinary(ErrorResponseSchema, b), (j) => fromJson(ErrorResponseSchema, j));
+    const msg = parseBody(format, body, (b) => fromBinary(ErrorResponseSchema, b), (j) => fromJson(ErrorResponseSchema, j, JSON_READ));
     return msg.error ?? null;
   } catch {
     return null; // not an error envelope (a proxy page, say): the caller reports the status

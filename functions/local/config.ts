@@ -36,7 +36,14 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
   if (file.schema === undefined) throw new ConfigError(`${configPath} has no "schema"`);
   const jwtSecret = env['LAKESYNC_JWT_SECRET'] ?? null;
   const jwksUrl = env['LAKESYNC_JWKS_URL'] ?? null;
+  const host = env['LAKESYNC_HOST'] ?? '127.0.0.1';
   const dev = env['LAKESYNC_DEV'] !== undefined ? env['LAKESYNC_DEV'] === '1' : jwtSecret === null && jwksUrl === null;
+  const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
+  if (dev && !loopback && env['LAKESYNC_DEV'] !== '1') {
+    // Dev mode mints tokens for anyone who asks: never expose it by accident.
+    throw new ConfigError(`refusing dev mode on ${host}: set LAKESYNC_JWT_SECRET or LAKESYNC_JWKS_URL (or LAKESYNC_DEV=1 if you mean it)`);
+  }
+  if (!dev && jwtSecret === null && jwksUrl === null) throw new ConfigError('dev mode is off: set LAKESYNC_JWT_SECRET or LAKESYNC_JWKS_URL');
   const sync = env['LAKESYNC_SYNCHRONOUS'] ?? 'full';
   if (sync !== 'full' && sync !== 'normal') throw new ConfigError('LAKESYNC_SYNCHRONOUS must be "full" or "normal"');
   const rate = env['LAKESYNC_RATE_LIMIT'];
@@ -49,7 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
   }
   return {
     rateLimit,
-    host: env['LAKESYNC_HOST'] ?? '127.0.0.1',
+    host,
     port,
     dataDir: resolve(cwd, env['LAKESYNC_DATA_DIR'] ?? '.lakesync'),
     schema: file.schema,

@@ -294,9 +294,7 @@ describe('malformed bodies', () => {
     ['a JSON array', '[]'],
     ['JSON null', 'null'],
     ['deltas is not a list', '{"clientId":"client-1","schemaVersion":1,"deltas":5}'],
-    ['unknown field', '{"clientId":"client-1","schemaVersion":1,"bogus":true}'],
     ['hlc is not an integer', '{"clientId":"client-1","deltas":[{"hlc":"soon"}]}'],
-    ['unknown op name', '{"clientId":"client-1","deltas":[{"op":"OP_UPSERT"}]}'],
     ['invalid UTF-8', new Uint8Array([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])],
   ];
   it.each(jsonCases)('JSON: %s -> 400 MALFORMED_BODY', async (_name, body) => {
@@ -308,6 +306,29 @@ describe('malformed bodies', () => {
           body: typeof body === 'string' ? body : bytesBody(body),
         }),
       { status: 400, code: 'MALFORMED_BODY' },
+    );
+  });
+});
+
+describe('forward compatibility of the JSON mapping', () => {
+  it('ignores unknown fields, so a newer client can talk to an older server', async () => {
+    const res = await request('POST', '/v1/push', {
+      token: u1Token,
+      contentType: 'application/json',
+      body: '{"clientId":"client-1","schemaVersion":1,"deltas":[],"bogus":true}',
+    });
+    expect(res.status).toBe(200);
+  });
+
+  it('an unknown op name leaves the op unset: 400 INVALID_REQUEST', async () => {
+    await refused(
+      () =>
+        request('POST', '/v1/push', {
+          token: u1Token,
+          contentType: 'application/json',
+          body: '{"clientId":"client-1","deltas":[{"op":"OP_UPSERT"}]}',
+        }),
+      { status: 400, code: 'INVALID_REQUEST', deltaIndex: 0 },
     );
   });
 });
@@ -735,7 +756,7 @@ describe('reads', () => {
     });
   });
 
-  it.each(['abc', '0', '-5', '1.5', ''])('pull with limit %j -> 400 INVALID_REQUEST', async (limit) => {
+  it.each(['abc', '-5', '1.5', '', '1e3', '0x10', ' 5'])('pull with limit %j -> 400 INVALID_REQUEST', async (limit) => {
     await refused(() => request('GET', `/v1/pull?limit=${encodeURIComponent(limit)}`, { token: u1Token }), {
       status: 400,
       code: 'INVALID_REQUEST',
@@ -769,10 +790,18 @@ describe('admin and routing', () => {
   it.each([
     ['GET', '/v1/nope'],
     ['GET', '/'],
-    ['POST', '/v1/rows/todos/mine'],
-    ['DELETE', '/v1/admin/stats'],
     ['POST', '/v1/dev/token'], // dev mode is off in tests
   ])('%s %s -> 404 NOT_FOUND', async (method, path) => {
     await refused(() => request(method, path, { token: u1Token }), { status: 404, code: 'NOT_FOUND' });
+  });
+
+  it.each([
+    ['POST', '/v1/rows/todos/mine', 'GET'],
+    ['DELETE', '/v1/admin/stats', 'GET'],
+    ['GET', '/v1/push', 'POST'],
+  ])('%s %s -> 405 METHOD_NOT_ALLOWED with allow: %s', async (method, path, allow) => {
+    await refused(() => request(method, path, { token: u1Token }), { status: 405, code: 'METHOD_NOT_ALLOWED' });
+    const again = await request(method, path, { token: u1Token });
+    expect(again.headers.get('allow')).toBe(allow);
   });
 });
