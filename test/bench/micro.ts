@@ -1,0 +1,69 @@
+import {
+  computeDeltaId,
+  decodePullResponse,
+  decodePushRequest,
+  encodePullResponse,
+  encodePushRequest,
+  type Change,
+  type Delta,
+  type PushInput,
+  type WireFormat,
+} from '../../core/index.ts';
+import type { BenchRow } from './table.ts';
+import { CLIENT_ID, buildInserts, check, measure, now } from './support.ts';
+
+const ID_COUNT = 100_000;
+const BATCH = 1_000;
+/** Messages per timed codec loop. */
+const REPEAT = 50;
+
+/** Small benchmarks for diagnosis: the content hash and the wire codecs. */
+export async function benchMicro(): Promise<BenchRow[]> {
+  const deltas = buildInserts(ID_COUNT);
+  const rows: BenchRow[] = [];
+
+  let sink = 0;
+  const ids = await measure(() => {
+    const t0 = now();
+    for (const d of deltas) sink += computeDeltaId(d).length;
+    return { t: now() - t0 };
+  });
+  rows.push({ name: 'computeDeltaId', count: ID_COUNT, unit: 'ids', seconds: (ids['t'] as number) / 1000, note: 'sha256 (@noble/hashes) of a 4-column insert' });
+
+  const input: PushInput = { clientId: CLIENT_ID, schemaVersion: 1, deltas: deltas.slice(0, BATCH) };
+  const pull = {
+    changes: input.deltas.map((delta): Change => ({ kind: 'delta', delta })),
+    nextCursor: '1000',
+    hasMore: false,
+    serverHlc: (input.deltas[0] as Delta).hlc,
+  };
+  for (const format of ['proto', 'json'] as const satisfies readonly WireFormat[]) {
+    const pushBody = encodePushRequest(format, input);
+    const pullBody = encodePullResponse(format, pull);
+    check(decodePushRequest(format, pushBody).deltas.length === BATCH, `${format} push round trip`);
+    const loop = (fn: () => Uint8Array | { deltas: readonly Delta[] } | { changes: readonly Change[] }): number => {
+      const t0 = now();
+      for (let i = 0; i < REPEAT; i++) {
+        const r = fn();
+        sink += r instanceof Uint8Array ? r.length : 'deltas' in r ? r.deltas.length : r.changes.length;
+      }
+      return now() - t0;
+    };
+    const m = await measure(() => ({
+      pushEncode: loop(() => encodePushRequest(format, input)),
+      pushDecode: loop(() => decodePushRequest(format, pushBody)),
+      pullEncode: loop(() => encodePullResponse(format, pull)),
+      pullDecode: loop(() => decodePullResponse(format, pullBody)),
+    }));
+    const size = (b: Uint8Array): string => `${(b.length / 1024).toFixed(0)} KiB per ${BATCH}`;
+    const n = REPEAT * BATCH;
+    rows.push(
+      { name: `${format} encode PushRequest`, count: n, unit: 'deltas', seconds: (m['pushEncode'] as number) / 1000, note: size(pushBody) },
+      { name: `${format} decode PushRequest`, count: n, unit: 'deltas', seconds: (m['pushDecode'] as number) / 1000, note: `${REPEAT} x ${BATCH} deltas` },
+      { name: `${format} encode PullResponse`, count: n, unit: 'deltas', seconds: (m['pullEncode'] as number) / 1000, note: size(pullBody) },
+      { name: `${format} decode PullResponse`, count: n, unit: 'deltas', seconds: (m['pullDecode'] as number) / 1000, note: `${REPEAT} x ${BATCH} changes` },
+    );
+  }
+  check(sink > 0, 'results used');
+  return rows;
+}
