@@ -29,6 +29,26 @@ export const TAG_OP: readonly (Op | undefined)[] = [undefined, 'insert', 'update
 
 const hashInput = new ByteWriter(1024);
 
+type Digest = (input: Uint8Array) => Uint8Array;
+
+/**
+ * SHA-256: the runtime's native one when it has a synchronous one (Node, and
+ * Workers with nodejs_compat expose node:crypto through getBuiltinModule;
+ * about twice as fast as pure JS on small inputs), else @noble/hashes.
+ * Looked up at run time so core/ keeps no static node:* import.
+ */
+function pickDigest(): Digest {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const nodeCrypto = proc?.getBuiltinModule?.('node:crypto') as
+    | { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Uint8Array }
+    | undefined;
+  const native = nodeCrypto?.hash;
+  if (typeof native === 'function') return (input) => native('sha256', input, 'buffer');
+  return (input) => sha256(input);
+}
+
+const digest: Digest = pickDigest();
+
 /**
  * Deterministic id of a delta: the first 128 bits of SHA-256 over a
  * length-prefixed encoding of every field, columns sorted by name (see
@@ -45,7 +65,7 @@ export function computeDeltaId(d: DeltaContent): string {
   w.str(d.rowId);
   w.byte(OP_TAG[d.op]);
   writeColumns(w, d.columns);
-  return bytesToHex(sha256(w.bytes()).subarray(0, 16));
+  return bytesToHex(digest(w.bytes()).subarray(0, 16));
 }
 
 export function makeDelta(content: DeltaContent): Delta {

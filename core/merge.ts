@@ -1,6 +1,6 @@
 import type { Delta } from './delta.ts';
 import type { Hlc } from './hlc.ts';
-import { emptyColumns, nullRecord, type ColumnValue } from './values.ts';
+import type { ColumnValue } from './values.ts';
 
 /** Who wrote something and when: compared by HLC, then by client id. */
 export interface Stamp {
@@ -12,6 +12,10 @@ export interface ColumnState {
   readonly value: ColumnValue;
   readonly stamp: Stamp;
 }
+
+// Records here are plain objects: every key reaching the merge is a column
+// name the schema validated (never "__proto__") or one read back from our own
+// storage, and plain objects allocate several times faster.
 
 /**
  * The merge state of one row. It is a join-semilattice: `inserted` and
@@ -44,7 +48,7 @@ function survives(col: ColumnState, deleted: Stamp | null): boolean {
 }
 
 export function emptyRow(table: string, rowId: string): RowState {
-  return { table, rowId, inserted: null, deleted: null, columns: nullRecord<ColumnState>() };
+  return { table, rowId, inserted: null, deleted: null, columns: ({} as Record<string, ColumnState>) };
 }
 
 /** A row is live when its newest insert is newer than its newest delete. */
@@ -59,7 +63,7 @@ export function applyDelta(row: RowState | undefined, d: Delta): RowState {
   if (d.op === 'delete') {
     const deleted = maxStamp(base.deleted, stamp);
     if (deleted === base.deleted) return base;
-    const columns = nullRecord<ColumnState>();
+    const columns = ({} as Record<string, ColumnState>);
     for (const name in base.columns) {
       const col = base.columns[name] as ColumnState;
       if (survives(col, deleted)) columns[name] = col;
@@ -81,7 +85,7 @@ export function applyDelta(row: RowState | undefined, d: Delta): RowState {
 }
 
 function copyColumns(src: Readonly<Record<string, ColumnState>>): Record<string, ColumnState> {
-  const out = nullRecord<ColumnState>();
+  const out = ({} as Record<string, ColumnState>);
   for (const name in src) out[name] = src[name] as ColumnState;
   return out;
 }
@@ -90,7 +94,7 @@ function copyColumns(src: Readonly<Record<string, ColumnState>>): Record<string,
 export function mergeRows(a: RowState, b: RowState): RowState {
   const deleted = maxStamp(a.deleted, b.deleted);
   const inserted = maxStamp(a.inserted, b.inserted);
-  const columns = nullRecord<ColumnState>();
+  const columns = ({} as Record<string, ColumnState>);
   for (const src of [a.columns, b.columns]) {
     for (const name in src) {
       const col = src[name] as ColumnState;
@@ -105,14 +109,14 @@ export function mergeRows(a: RowState, b: RowState): RowState {
 /** What a reader sees: the column values of a live row, or null for no row. */
 export function visibleValues(row: RowState): Record<string, ColumnValue> | null {
   if (!isLive(row)) return null;
-  const out = emptyColumns();
+  const out: Record<string, ColumnValue> = {};
   for (const name in row.columns) out[name] = (row.columns[name] as ColumnState).value;
   return out;
 }
 
 /** Every value the state holds, visible or not (columns written after the last delete). */
 export function allValues(row: RowState): Record<string, ColumnValue> {
-  const out = emptyColumns();
+  const out: Record<string, ColumnValue> = {};
   for (const name in row.columns) out[name] = (row.columns[name] as ColumnState).value;
   return out;
 }

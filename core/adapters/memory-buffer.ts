@@ -5,7 +5,8 @@ import { rowKey } from '../engine/ports.ts';
 export class MemoryBuffer implements DeltaBuffer {
   private readonly log: LogEntry[] = [];
   private readonly ids = new Set<string>();
-  private readonly rows = new Map<string, StoredRow>();
+  /** table -> rowId -> row: nested maps spare building a key string per lookup. */
+  private readonly rows = new Map<string, Map<string, StoredRow>>();
   private seq = 0n;
 
   existing(deltaIds: readonly string[]): Promise<Set<string>> {
@@ -15,9 +16,8 @@ export class MemoryBuffer implements DeltaBuffer {
   loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>> {
     const out = new Map<string, StoredRow>();
     for (const k of keys) {
-      const key = rowKey(k.table, k.rowId);
-      const row = this.rows.get(key);
-      if (row !== undefined) out.set(key, row);
+      const row = this.rows.get(k.table)?.get(k.rowId);
+      if (row !== undefined) out.set(rowKey(k.table, k.rowId), row);
     }
     return Promise.resolve(out);
   }
@@ -25,7 +25,7 @@ export class MemoryBuffer implements DeltaBuffer {
   append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> {
     // Check everything first, then write: all or nothing.
     for (const w of rows) {
-      const current = this.rows.get(rowKey(w.state.table, w.state.rowId))?.version ?? 0;
+      const current = this.rows.get(w.state.table)?.get(w.state.rowId)?.version ?? 0;
       if (current !== w.expectedVersion) return Promise.resolve({ ok: false, reason: 'conflict' });
     }
     const batchIds = new Set<string>();
@@ -37,11 +37,13 @@ export class MemoryBuffer implements DeltaBuffer {
     }
     for (const e of entries) {
       this.seq += 1n;
-      this.log.push({ ...e, seq: this.seq });
+      this.log.push({ seq: this.seq, delta: e.delta, before: e.before, after: e.after, fresh: e.fresh });
       this.ids.add(e.delta.deltaId);
     }
     for (const w of rows) {
-      this.rows.set(rowKey(w.state.table, w.state.rowId), { state: w.state, version: w.expectedVersion + 1 });
+      let table = this.rows.get(w.state.table);
+      if (table === undefined) this.rows.set(w.state.table, (table = new Map()));
+      table.set(w.state.rowId, { state: w.state, version: w.expectedVersion + 1 });
     }
     return Promise.resolve({ ok: true, lastSeq: this.seq });
   }

@@ -52,11 +52,28 @@ export class ByteWriter {
   }
 
   str(s: string): void {
-    // Worst case 3 bytes per UTF-16 unit; encodeInto avoids an intermediate copy.
-    this.ensure(4 + s.length * 3);
-    const { written } = encoder.encodeInto(s, this.buf.subarray(this.length + 4));
+    // Worst case 3 bytes per UTF-16 unit.
+    const n = s.length;
+    this.ensure(4 + n * 3);
+    const start = this.length + 4;
+    if (n < 64) {
+      // Short strings: copy ASCII by hand (encodeInto's call cost dominates);
+      // fall back on the first non-ASCII character.
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        this.buf[start + i] = c;
+      }
+      if (i === n) {
+        this.view.setUint32(this.length, n);
+        this.length = start + n;
+        return;
+      }
+    }
+    const { written } = encoder.encodeInto(s, this.buf.subarray(start));
     this.view.setUint32(this.length, written);
-    this.length += 4 + written;
+    this.length = start + written;
   }
 
   bytes(): Uint8Array {

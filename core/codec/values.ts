@@ -55,7 +55,8 @@ export function readValue(r: ByteReader): ColumnValue {
 
 /** Columns sorted by name, so equal column sets encode to equal bytes. */
 export function writeColumns(w: ByteWriter, cols: Columns): void {
-  const names = Object.keys(cols).sort();
+  const names = Object.keys(cols);
+  if (!isSorted(names)) names.sort();
   w.u32(names.length);
   for (const name of names) {
     w.str(name);
@@ -71,4 +72,9 @@ export function readColumns(r: ByteReader): Record<string, ColumnValue> {
     out[name] = readValue(r);
   }
   return out;
+}
+
+function isSorted(names: readonly string[]): boolean {
+  for (let i = 1; i < names.length; i++) if ((names[i - 1] as string) > (names[i] as string)) return false;
+  return true;
 }

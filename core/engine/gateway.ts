@@ -188,15 +188,13 @@ export class Gateway {
       const key = rowKey(d.table, d.rowId);
       const current = states.get(key);
       const next = applyDelta(current, d);
-      const beforeValues = current !== undefined ? visibleValues(current) : null;
-      const afterValues = visibleValues(next);
+      const cols = this.ruleColumns.get(d.table) ?? [];
       if (!this.rules.open && !principal.admin && !this.mayWrite(principal, d, current, next)) {
         throw new LakeSyncError('RULE_VIOLATION', `this client may not write row ${d.table}/${d.rowId}`, {
           deltaIndex: original.indexOf(d),
         });
       }
-      const cols = this.ruleColumns.get(d.table) ?? [];
-      entries.push({ delta: d, before: pick(beforeValues, cols), after: pick(afterValues, cols), fresh: current === undefined });
+      entries.push({ delta: d, before: snapshot(current, cols), after: snapshot(next, cols), fresh: current === undefined });
       states.set(key, next);
     }
     // Every touched row is written (even when unchanged) so the version check
@@ -304,11 +302,15 @@ function member(rules: RuleSet, principal: Principal, table: string, snapshot: R
   return snapshot !== null && rules.matches(principal.claims, table, snapshot);
 }
 
-function pick(values: Record<string, ColumnValue> | null, cols: readonly string[]): RuleSnapshot {
-  if (values === null) return null;
+const NO_COLUMNS: RuleSnapshot = Object.freeze({});
+
+/** The rule columns of a row's visible values, or null when the row is not live. */
+function snapshot(row: RowState | undefined, cols: readonly string[]): RuleSnapshot {
+  if (row === undefined || !isLive(row)) return null;
+  if (cols.length === 0) return NO_COLUMNS;
   const out = emptyColumns();
   for (const c of cols) {
-    const v = values[c];
+    const v = row.columns[c]?.value;
     if (v !== undefined) out[c] = v;
   }
   return out;
