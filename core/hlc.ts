@@ -108,6 +108,11 @@ export class HybridLogicalClock {
     return physical;
   }
 
+  /** The greatest remote HLC `receive()` accepts right now (one clock read for a whole batch). */
+  driftLimit(): Hlc {
+    return encodeHlc(this.physical() + this.maxDriftMs, MAX_COUNTER);
+  }
+
   /** The last value handed out (for persistence). */
   peek(): Hlc {
     return encodeHlc(this.wallMs, this.counter);

@@ -119,6 +119,7 @@ export class Gateway {
       );
     }
     let maxHlc = 0n;
+    const driftLimit = this.clock.driftLimit();
     input.deltas.forEach((d, i) => {
       if (d.clientId !== principal.clientId) {
         throw new LakeSyncError('CLIENT_ID_MISMATCH', 'delta client id does not match the token', { deltaIndex: i });
@@ -130,7 +131,7 @@ export class Gateway {
       if (computeDeltaId(d) !== d.deltaId) {
         throw new LakeSyncError('DELTA_ID_MISMATCH', 'delta id does not match its content', { deltaIndex: i });
       }
-      this.clock.checkDrift(d.hlc, i);
+      if (d.hlc > driftLimit) this.clock.checkDrift(d.hlc, i); // throws CLOCK_DRIFT with the details
       if (d.hlc > maxHlc) maxHlc = d.hlc;
     });
     const serverHlc = input.deltas.length > 0 ? this.clock.receive(maxHlc) : this.clock.now();
