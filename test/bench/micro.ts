@@ -28,7 +28,7 @@ export async function benchMicro(): Promise<BenchRow[]> {
     for (const d of deltas) sink += computeDeltaId(d).length;
     return { t: now() - t0 };
   });
-  rows.push({ name: 'computeDeltaId', count: ID_COUNT, unit: 'ids', seconds: (ids['t'] as number) / 1000, note: 'sha256 (@noble/hashes) of a 4-column insert' });
+  rows.push({ name: 'computeDeltaId', count: ID_COUNT, unit: 'ids', seconds: (ids['t'] as number) / 1000, note: 'SHA-256 (node:crypto when available, else @noble/hashes) of a 4-column insert' });
 
   const input: PushInput = { clientId: CLIENT_ID, schemaVersion: 1, deltas: deltas.slice(0, BATCH) };
   const pull = {
