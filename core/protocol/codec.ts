@@ -66,12 +66,12 @@ function valueFromPb(kind: PbValue['kind'] | undefined, where: string, deltaInde
 function columnsToPb(cols: Columns): PbColumnValue[] {
   const out: PbColumnValue[] = [];
   for (const name in cols) {
-    out.push(create_ColumnValue(name, cols[name] as ColumnValue));
+    out.push(columnValueToPb(name, cols[name] as ColumnValue));
   }
   return out;
 }
 
-function create_ColumnValue(name: string, v: ColumnValue): PbColumnValue {
+function columnValueToPb(name: string, v: ColumnValue): PbColumnValue {
   return { $typeName: 'lakesync.v1.ColumnValue', name, value: { $typeName: 'lakesync.v1.Value', kind: valueToPb(v) } };
 }
 
