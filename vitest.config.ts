@@ -16,10 +16,22 @@ export default defineConfig({
         test: {
           name: 'local',
           include: ['test/**/*.test.ts'],
+          exclude: ['test/lake/**'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // Servers are started per file on port 0; files may run in parallel.
+        },
+      },
+      {
+        test: {
+          // The lake, read back by pyarrow / pyiceberg / DuckDB from the project venv.
+          name: 'lake',
+          include: ['test/lake/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/support/python-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
     ],
