@@ -1,4 +1,4 @@
-import { parse, parseNumberAndBigInt, stringify } from 'lossless-json';
+import { isSafeNumber, parse, stringify } from 'lossless-json';
 
 /**
  * JSON for Iceberg metadata and REST payloads. Snapshot ids are random
@@ -7,7 +7,14 @@ import { parse, parseNumberAndBigInt, stringify } from 'lossless-json';
  * JSON numbers.
  */
 export function parseJson(text: string): unknown {
-  return parse(text, null, parseNumberAndBigInt);
+  return parse(text, null, parseNumber);
+}
+
+/** Safe numbers stay numbers; integers beyond 2^53 become bigints. */
+function parseNumber(value: string): number | bigint {
+  if (isSafeNumber(value)) return Number(value);
+  if (/^-?\d+$/.test(value)) return BigInt(value);
+  return Number(value);
 }
 
 export function stringifyJson(value: unknown, indent?: number): string {

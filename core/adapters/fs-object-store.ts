@@ -1,0 +1,94 @@
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { LakeError } from '../lake/errors.ts';
+import type { ObjectInfo, ObjectStore } from '../lake/ports.ts';
+
+/**
+ * Object store on local disk (the embedded default), addressed by file://
+ * URIs. A put writes a temporary file and renames it into place, so readers
+ * never see half an object; fsync makes it durable before the catalog
+ * commit that references it.
+ */
+export class FsObjectStore implements ObjectStore {
+  constructor(private readonly options: { fsync?: boolean } = {}) {}
+
+  static uriFor(path: string): string {
+    return pathToFileURL(path).href;
+  }
+
+  private path(uri: string): string {
+    if (!uri.startsWith('file://')) throw new LakeError('STORE_ERROR', `not a file:// uri: ${uri}`);
+    return fileURLToPath(uri);
+  }
+
+  async put(uri: string, bytes: Uint8Array): Promise<void> {
+    const path = this.path(uri);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.writeFile(bytes);
+      if (this.options.fsync !== false) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  }
+
+  async putIfAbsent(uri: string, bytes: Uint8Array): Promise<boolean> {
+    const path = this.path(uri);
+    await mkdir(dirname(path), { recursive: true });
+    try {
+      await writeFile(path, bytes, { flag: 'wx' });
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+  }
+
+  async get(uri: string): Promise<Uint8Array> {
+    try {
+      return new Uint8Array(await readFile(this.path(uri)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LakeError('NOT_FOUND', `no object ${uri}`);
+      throw e;
+    }
+  }
+
+  async head(uri: string): Promise<ObjectInfo | null> {
+    try {
+      const s = await stat(this.path(uri));
+      return { uri, size: s.size, lastModified: s.mtimeMs };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    // List the directory part of the prefix recursively, then filter by the full prefix.
+    const base = this.path(prefix.endsWith('/') ? prefix : prefix.slice(0, prefix.lastIndexOf('/') + 1));
+    let entries: string[];
+    try {
+      entries = (await readdir(base, { recursive: true })) as string[];
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw e;
+    }
+    for (const rel of entries.sort()) {
+      const path = join(base, rel);
+      if (path.endsWith('.tmp')) continue;
+      const uri = pathToFileURL(path).href;
+      if (!uri.startsWith(prefix)) continue;
+      const s = await stat(path).catch(() => null);
+      if (s === null || !s.isFile()) continue;
+      yield { uri, size: s.size, lastModified: s.mtimeMs };
+    }
+  }
+
+  async delete(uris: readonly string[]): Promise<void> {
+    for (const uri of uris) await rm(this.path(uri), { force: true });
+  }
+}

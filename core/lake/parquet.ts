@@ -1,0 +1,352 @@
+import * as arrow from 'apache-arrow';
+import * as pw from 'parquet-wasm';
+import { compareUtf8, serializeSingleValue, truncateLower, truncateUpper, type LakeValue } from './iceberg/values.ts';
+import type { PrimitiveType } from './iceberg/types.ts';
+
+/**
+ * Parquet through parquet-wasm (Rust's parquet crate) and apache-arrow.
+ * Columns are built straight into Arrow buffers (no per-value builders), each
+ * field carries its Iceberg field id, pages are ZSTD-compressed with
+ * statistics, and row groups are cut by bytes. The Iceberg metrics a manifest
+ * needs (counts, bounds) are computed here while the columns are built.
+ */
+
+export type ParquetColumnType = PrimitiveType | 'list<string>';
+
+export interface ParquetColumn {
+  readonly id: number;
+  readonly name: string;
+  readonly type: ParquetColumnType;
+  readonly required: boolean;
+  /** Field id of the list element (list columns only). */
+  readonly elementId?: number;
+}
+
+export interface ColumnMetrics {
+  readonly valueCounts: Map<number, bigint>;
+  readonly nullValueCounts: Map<number, bigint>;
+  readonly nanValueCounts: Map<number, bigint>;
+  readonly lowerBounds: Map<number, Uint8Array>;
+  readonly upperBounds: Map<number, Uint8Array>;
+}
+
+export interface ParquetWriteOptions {
+  /** Target bytes per row group (uncompressed, as parquet-rs counts them). */
+  readonly rowGroupBytes?: number;
+  readonly keyValueMetadata?: ReadonlyMap<string, string>;
+}
+
+export interface ParquetFileOut {
+  readonly bytes: Uint8Array;
+  readonly recordCount: number;
+  readonly metrics: ColumnMetrics;
+}
+
+const DEFAULT_ROW_GROUP_BYTES = 64 * 1024 * 1024;
+const encoder = new TextEncoder();
+
+function fieldMeta(id: number): Map<string, string> {
+  return new Map([['PARQUET:field_id', String(id)]]);
+}
+
+function arrowType(c: ParquetColumn): arrow.DataType {
+  switch (c.type) {
+    case 'boolean':
+      return new arrow.Bool();
+    case 'int':
+      return new arrow.Int32();
+    case 'long':
+      return new arrow.Int64();
+    case 'float':
+      return new arrow.Float32();
+    case 'double':
+      return new arrow.Float64();
+    case 'date':
+      return new arrow.DateDay();
+    case 'timestamptz':
+      return new arrow.TimestampMicrosecond('UTC');
+    case 'timestamp':
+      return new arrow.TimestampMicrosecond();
+    case 'string':
+      return new arrow.Utf8();
+    case 'binary':
+      return new arrow.Binary();
+    case 'list<string>':
+      return new arrow.List(new arrow.Field('element', new arrow.Utf8(), false, fieldMeta(c.elementId ?? 0)));
+    default:
+      throw new TypeError(`unsupported parquet column type ${c.type}`);
+  }
+}
+
+export function arrowSchema(columns: readonly ParquetColumn[]): arrow.Schema {
+  return new arrow.Schema(columns.map((c) => new arrow.Field(c.name, arrowType(c), !c.required, fieldMeta(c.id))));
+}
+
+// ---------- column builders (values -> arrow Data + metrics) ----------
+
+interface Built {
+  readonly data: arrow.Data;
+  nulls: number;
+  nans: number;
+  min: LakeValue;
+  max: LakeValue;
+}
+
+function validity(values: readonly unknown[]): { bitmap: Uint8Array | undefined; nulls: number } {
+  let nulls = 0;
+  for (const v of values) if (v === null || v === undefined) nulls++;
+  if (nulls === 0) return { bitmap: undefined, nulls };
+  const bitmap = new Uint8Array((values.length + 7) >> 3);
+  for (let i = 0; i < values.length; i++) {
+    if (values[i] !== null && values[i] !== undefined) bitmap[i >> 3] = (bitmap[i >> 3] as number) | (1 << (i & 7));
+  }
+  return { bitmap, nulls };
+}
+
+function buildUtf8(type: arrow.Utf8, values: readonly (string | null)[]): Built {
+  const { bitmap, nulls } = validity(values);
+  const offsets = new Int32Array(values.length + 1);
+  // Encode into one growing buffer; ASCII strings need exactly their length.
+  let buf = new Uint8Array(Math.max(64, values.length * 16));
+  let pos = 0;
+  let min: string | null = null;
+  let max: string | null = null;
+  for (let i = 0; i < values.length; i++) {
+    const s = values[i];
+    if (s !== null && s !== undefined) {
+      if (buf.length - pos < s.length * 3) {
+        const next = new Uint8Array(Math.max(buf.length * 2, pos + s.length * 3));
+        next.set(buf.subarray(0, pos));
+        buf = next;
+      }
+      pos += encoder.encodeInto(s, buf.subarray(pos)).written;
+      if (min === null || compareUtf8(s, min) < 0) min = s;
+      if (max === null || compareUtf8(s, max) > 0) max = s;
+    }
+    offsets[i + 1] = pos;
+  }
+  const data = arrow.makeData({ type, length: values.length, nullCount: nulls, nullBitmap: bitmap, valueOffsets: offsets, data: buf.subarray(0, pos) });
+  return { data, nulls, nans: 0, min, max };
+}
+
+function buildList(type: arrow.List<arrow.Utf8>, values: readonly (readonly string[] | null)[]): Built {
+  const { bitmap, nulls } = validity(values);
+  const offsets = new Int32Array(values.length + 1);
+  const flat: string[] = [];
+  for (let i = 0; i < values.length; i++) {
+    const l = values[i];
+    if (l !== null && l !== undefined) for (const s of l) flat.push(s);
+    offsets[i + 1] = flat.length;
+  }
+  const child = buildUtf8(type.children[0]?.type as arrow.Utf8, flat).data as arrow.Data<arrow.Utf8>;
+  const data = arrow.makeData<arrow.List<arrow.Utf8>>({
+    type,
+    length: values.length,
+    nullCount: nulls,
+    nullBitmap: bitmap,
+    valueOffsets: offsets,
+    child,
+  } as never);
+  return { data, nulls, nans: 0, min: null, max: null };
+}
+
+function buildFixed(c: ParquetColumn, type: arrow.DataType, values: readonly LakeValue[]): Built {
+  const { bitmap, nulls } = validity(values);
+  const n = values.length;
+  let min: LakeValue = null;
+  let max: LakeValue = null;
+  let nans = 0;
+  let data: arrow.Data;
+  switch (c.type) {
+    case 'long':
+    case 'timestamptz':
+    case 'timestamp': {
+      const out = new BigInt64Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v === null || v === undefined) continue;
+        const b = typeof v === 'bigint' ? v : BigInt(v as number);
+        out[i] = b;
+        if (min === null || b < (min as bigint)) min = b;
+        if (max === null || b > (max as bigint)) max = b;
+      }
+      data = arrow.makeData({ type: type as arrow.Int64, length: n, nullCount: nulls, nullBitmap: bitmap, data: out as unknown as Int32Array });
+      break;
+    }
+    case 'int':
+    case 'date': {
+      const out = new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v === null || v === undefined) continue;
+        const x = Number(v);
+        out[i] = x;
+        if (min === null || x < (min as number)) min = x;
+        if (max === null || x > (max as number)) max = x;
+      }
+      data = arrow.makeData({ type: type as arrow.Int32, length: n, nullCount: nulls, nullBitmap: bitmap, data: out });
+      break;
+    }
+    case 'double':
+    case 'float': {
+      const out = c.type === 'double' ? new Float64Array(n) : new Float32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v === null || v === undefined) continue;
+        const x = v as number;
+        out[i] = x;
+        if (Number.isNaN(x)) {
+          nans++;
+          continue;
+        }
+        if (min === null || x < (min as number)) min = x;
+        if (max === null || x > (max as number)) max = x;
+      }
+      data = arrow.makeData({ type: type as arrow.Float64, length: n, nullCount: nulls, nullBitmap: bitmap, data: out as Float64Array });
+      break;
+    }
+    case 'boolean': {
+      const out = new Uint8Array((n + 7) >> 3);
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v === null || v === undefined) continue;
+        if (v === true) out[i >> 3] = (out[i >> 3] as number) | (1 << (i & 7));
+        if (min === null || (min === true && v === false)) min = v;
+        if (max === null || (max === false && v === true)) max = v;
+      }
+      data = arrow.makeData({ type: type as arrow.Bool, length: n, nullCount: nulls, nullBitmap: bitmap, data: out });
+      break;
+    }
+    case 'binary': {
+      const offsets = new Int32Array(n + 1);
+      let total = 0;
+      for (const v of values) if (v instanceof Uint8Array) total += v.length;
+      const buf = new Uint8Array(total);
+      let pos = 0;
+      for (let i = 0; i < n; i++) {
+        const v = values[i];
+        if (v instanceof Uint8Array) {
+          buf.set(v, pos);
+          pos += v.length;
+        }
+        offsets[i + 1] = pos;
+      }
+      data = arrow.makeData({ type: type as arrow.Binary, length: n, nullCount: nulls, nullBitmap: bitmap, valueOffsets: offsets, data: buf });
+      break;
+    }
+    default:
+      throw new TypeError(`unsupported column type ${c.type}`);
+  }
+  return { data, nulls, nans, min, max };
+}
+
+function buildColumn(c: ParquetColumn, type: arrow.DataType, values: readonly unknown[]): Built {
+  if (c.type === 'string') return buildUtf8(type as arrow.Utf8, values as (string | null)[]);
+  if (c.type === 'list<string>') return buildList(type as arrow.List<arrow.Utf8>, values as (string[] | null)[]);
+  return buildFixed(c, type, values as LakeValue[]);
+}
+
+/** An Arrow record batch of the columns (values in column order) plus per-column metrics. */
+export function buildRecordBatch(
+  columns: readonly ParquetColumn[],
+  values: readonly (readonly unknown[])[],
+): { batch: arrow.RecordBatch; built: Built[] } {
+  const schema = arrowSchema(columns);
+  const length = values[0]?.length ?? 0;
+  const built = columns.map((c, i) => {
+    const col = values[i] ?? [];
+    if (col.length !== length) throw new RangeError(`column ${c.name} has ${col.length} values, expected ${length}`);
+    return buildColumn(c, (schema.fields[i] as arrow.Field).type as arrow.DataType, col);
+  });
+  const struct = arrow.makeData({
+    type: new arrow.Struct(schema.fields),
+    length,
+    nullCount: 0,
+    children: built.map((b) => b.data),
+  });
+  return { batch: new arrow.RecordBatch(schema, struct), built };
+}
+
+function metricsOf(columns: readonly ParquetColumn[], builtByBatch: readonly Built[][], rows: number): ColumnMetrics {
+  const m: ColumnMetrics = {
+    valueCounts: new Map(),
+    nullValueCounts: new Map(),
+    nanValueCounts: new Map(),
+    lowerBounds: new Map(),
+    upperBounds: new Map(),
+  };
+  columns.forEach((c, i) => {
+    if (c.type === 'list<string>') return; // metrics are kept for top-level primitives only
+    let nulls = 0;
+    let nans = 0;
+    let min: LakeValue = null;
+    let max: LakeValue = null;
+    for (const built of builtByBatch) {
+      const b = built[i] as Built;
+      nulls += b.nulls;
+      nans += b.nans;
+      if (b.min !== null && (min === null || lessThan(c.type as PrimitiveType, b.min, min))) min = b.min;
+      if (b.max !== null && (max === null || lessThan(c.type as PrimitiveType, max, b.max))) max = b.max;
+    }
+    m.valueCounts.set(c.id, BigInt(rows));
+    m.nullValueCounts.set(c.id, BigInt(nulls));
+    if (c.type === 'double' || c.type === 'float') m.nanValueCounts.set(c.id, BigInt(nans));
+    if (c.type === 'binary') return;
+    if (min !== null) {
+      const lower = c.type === 'string' ? truncateLower(min as string) : min;
+      m.lowerBounds.set(c.id, serializeSingleValue(c.type as PrimitiveType, lower));
+    }
+    if (max !== null) {
+      const upper = c.type === 'string' ? truncateUpper(max as string) : max;
+      if (upper !== undefined) m.upperBounds.set(c.id, serializeSingleValue(c.type as PrimitiveType, upper));
+    }
+  });
+  return m;
+}
+
+function lessThan(type: PrimitiveType, a: LakeValue, b: LakeValue): boolean {
+  if (type === 'string') return compareUtf8(a as string, b as string) < 0;
+  if (type === 'boolean') return a === false && b === true;
+  return (a as number | bigint) < (b as number | bigint);
+}
+
+/**
+ * Write one Parquet file from column-major values (`values[i]` belongs to
+ * `columns[i]`), split into batches of at most `batchRows` so callers can hand
+ * over large files without one giant Arrow batch.
+ */
+export function writeParquetFile(
+  columns: readonly ParquetColumn[],
+  batches: readonly (readonly (readonly unknown[])[])[],
+  options: ParquetWriteOptions = {},
+): ParquetFileOut {
+  const built: Built[][] = [];
+  const recordBatches: arrow.RecordBatch[] = [];
+  let rows = 0;
+  for (const values of batches) {
+    const { batch, built: b } = buildRecordBatch(columns, values);
+    if (batch.numRows === 0) continue;
+    recordBatches.push(batch);
+    built.push(b);
+    rows += batch.numRows;
+  }
+  const table = new arrow.Table(arrowSchema(columns), recordBatches);
+  let builder = new pw.WriterPropertiesBuilder()
+    .setCompression(pw.Compression.ZSTD)
+    .setStatisticsEnabled(pw.EnabledStatistics.Page)
+    .setMaxRowGroupBytes(options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES)
+    .setMaxRowGroupSize(1 << 30)
+    .setCreatedBy('lakesync');
+  if (options.keyValueMetadata !== undefined) builder = builder.setKeyValueMetadata(new Map(options.keyValueMetadata));
+  const wasmTable = pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
+  const bytes = pw.writeParquet(wasmTable, builder.build());
+  return { bytes, recordCount: rows, metrics: metricsOf(columns, built, rows) };
+}
+
+/** Read some columns of a Parquet file as an Arrow table. */
+export function readParquetTable(bytes: Uint8Array, columns?: readonly string[]): arrow.Table {
+  const opts: pw.ReaderOptions = {};
+  if (columns !== undefined) opts.columns = [...columns];
+  const wasmTable = pw.readParquet(bytes, opts);
+  return arrow.tableFromIPC(wasmTable.intoIPCStream());
+}
