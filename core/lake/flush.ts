@@ -1,0 +1,506 @@
+import type { LogEntry, ReadResult, StoredRow } from '../engine/ports.ts';
+import { rowKey } from '../engine/ports.ts';
+import { hlcWall } from '../hlc.ts';
+import { isLive, visibleValues, type RowState } from '../merge.ts';
+import type { Schema, TableSchema } from '../schema.ts';
+import { encodeRow } from '../codec/storage.ts';
+import { isJsonText, type ColumnValue } from '../values.ts';
+import { isLakeError, LakeError } from './errors.ts';
+import { currentSchema, currentSnapshot, defaultSpec, snapshotById, type TableUpdate } from './iceberg/metadata.ts';
+import { produceSnapshot } from './iceberg/snapshot.ts';
+import { applyTransform, compareUtf8, primitive, type LakeValue } from './iceberg/values.ts';
+import {
+  FileContent,
+  POS_DELETE_FILE_PATH_ID,
+  POS_DELETE_POS_ID,
+  type DataFile,
+  type IcebergSchema,
+  type PartitionSpec,
+  type PartitionValue,
+  type PrimitiveType,
+  type TableMetadata,
+} from './iceberg/types.ts';
+import {
+  CHANGE_SYSTEM_FIELDS,
+  STATE_SYSTEM_FIELDS,
+  changeTableName,
+  evolveSchema,
+  lastColumnId,
+  parquetColumns,
+  parsePartitioning,
+} from './layout.ts';
+import { writeParquetFile, type ParquetColumn } from './parquet.ts';
+import type { Catalog, LoadedTable, ObjectStore, TableIdent } from './ports.ts';
+import { locateRows, rememberRowIds, type RowLocation } from './state-index.ts';
+
+/**
+ * Flush: buffer -> Parquet -> object store -> catalog commit, exactly once.
+ *
+ * Every snapshot LakeSync commits carries `lakesync.watermark`: the highest
+ * buffer seq whose deltas the table holds. A flush of the range (a, b]
+ * writes, per Iceberg table, only the entries above that table's watermark
+ * and commits with `assert-ref-snapshot-id`, so a retried or concurrent
+ * flush can never add a delta twice; a lost commit only leaves orphan files.
+ * The buffer is told `markFlushed(b)` after both tables of every touched
+ * synced table are committed, and only then may forget the range.
+ */
+
+export const WATERMARK = 'lakesync.watermark';
+
+/** What flush needs from the gateway buffer. */
+export interface FlushSource {
+  read(after: bigint, limit: number): Promise<ReadResult>;
+  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>>;
+  /** Highest seq every lake table is known to hold (0n at first). */
+  flushedThrough(): Promise<bigint>;
+  /** Durably record progress; never moves backwards. */
+  markFlushed(seq: bigint): Promise<void>;
+}
+
+export type FlushStep =
+  | 'changes-files-written'
+  | 'changes-committed'
+  | 'state-files-written'
+  | 'state-committed'
+  | 'chunk-done';
+
+export interface LakeOptions {
+  readonly catalog: Catalog;
+  readonly store: ObjectStore;
+  readonly schema: Schema;
+  /** Where new tables live: `<warehouse>/<namespace>/<table>`. */
+  readonly warehouse: string;
+  readonly namespace?: readonly string[];
+  /** Partitioning of change tables (default "day(_hlc_time)") and state tables (default "none"). */
+  readonly partitioning?: { readonly changes?: string; readonly state?: string };
+  /** Deltas per flush chunk: each chunk is one snapshot per table, and bounds memory. */
+  readonly chunkDeltas?: number;
+  readonly rowGroupBytes?: number;
+  readonly now?: () => number;
+  readonly maxCommitAttempts?: number;
+  /** Test hook: called after each step; throwing simulates a crash there. */
+  readonly fault?: (step: FlushStep, table: string) => void | Promise<void>;
+}
+
+export interface FlushReport {
+  readonly from: bigint;
+  readonly to: bigint;
+  readonly deltas: number;
+  readonly snapshots: number;
+  readonly files: number;
+}
+
+const DEFAULT_CHUNK = 100_000;
+
+export class Lake {
+  readonly namespace: readonly string[];
+  private readonly opts: LakeOptions;
+  private readonly tables: Map<string, TableSchema>;
+  private ready = false;
+
+  constructor(options: LakeOptions) {
+    this.opts = options;
+    this.namespace = options.namespace ?? ['lakesync'];
+    this.tables = new Map(options.schema.tables.map((t) => [t.name, t]));
+    for (const t of options.schema.tables) {
+      if (this.tables.has(changeTableName(t.name))) {
+        throw new LakeError('CORRUPT_METADATA', `table ${t.name} collides with the change table of another`);
+      }
+    }
+  }
+
+  get catalog(): Catalog {
+    return this.opts.catalog;
+  }
+
+  get store(): ObjectStore {
+    return this.opts.store;
+  }
+
+  private now(): number {
+    return (this.opts.now ?? Date.now)();
+  }
+
+  ident(name: string): TableIdent {
+    return { namespace: this.namespace, name };
+  }
+
+  /** Create or evolve both Iceberg tables of every synced table. Idempotent. */
+  async ensureTables(): Promise<void> {
+    await this.catalog.createNamespace(this.namespace);
+    for (const t of this.tables.values()) {
+      await this.ensureTable(changeTableName(t.name), CHANGE_SYSTEM_FIELDS, t, this.opts.partitioning?.changes ?? 'day(_hlc_time)');
+      await this.ensureTable(t.name, STATE_SYSTEM_FIELDS, t, this.opts.partitioning?.state ?? 'none');
+    }
+    this.ready = true;
+  }
+
+  private async ensureTable(name: string, system: typeof CHANGE_SYSTEM_FIELDS, table: TableSchema, partitioning: string): Promise<void> {
+    const ident = this.ident(name);
+    for (let attempt = 0; ; attempt++) {
+      const loaded = await this.catalog.loadTable(ident);
+      if (loaded === null) {
+        const { schema } = evolveSchema(system, table, undefined, 0);
+        try {
+          await this.catalog.createTable(ident, {
+            schema,
+            spec: parsePartitioning(partitioning, schema),
+            location: `${this.opts.warehouse.replace(/\/+$/, '')}/${this.namespace.join('/')}/${name}`,
+            properties: { 'lakesync.table': table.name, 'write.parquet.compression-codec': 'zstd' },
+          });
+          return;
+        } catch (e) {
+          if (isLakeError(e, 'ALREADY_EXISTS') && attempt < 3) continue;
+          throw e;
+        }
+      }
+      const current = currentSchema(loaded.metadata);
+      const { schema, changed } = evolveSchema(system, table, current, loaded.metadata['last-column-id']);
+      if (!changed) return;
+      const updates: TableUpdate[] = [
+        { action: 'add-schema', schema, 'last-column-id': lastColumnId(schema) },
+        { action: 'set-current-schema', 'schema-id': -1 },
+      ];
+      try {
+        await this.catalog.commitTable(
+          ident,
+          [
+            { type: 'assert-current-schema-id', 'current-schema-id': current['schema-id'] },
+            { type: 'assert-last-assigned-field-id', 'last-assigned-field-id': loaded.metadata['last-column-id'] },
+          ],
+          updates,
+        );
+        return;
+      } catch (e) {
+        if ((isLakeError(e, 'COMMIT_CONFLICT') || isLakeError(e, 'COMMIT_STATE_UNKNOWN')) && attempt < 5) continue;
+        throw e;
+      }
+    }
+  }
+
+  /** Flush everything the buffer holds above its flushed mark, chunk by chunk. */
+  async flush(source: FlushSource): Promise<FlushReport> {
+    if (!this.ready) await this.ensureTables();
+    const from = await source.flushedThrough();
+    let after = from;
+    let deltas = 0;
+    let snapshots = 0;
+    let files = 0;
+    for (;;) {
+      const page = await source.read(after, this.opts.chunkDeltas ?? DEFAULT_CHUNK);
+      if (page.entries.length === 0) break;
+      const byTable = new Map<string, LogEntry[]>();
+      for (const e of page.entries) {
+        let list = byTable.get(e.delta.table);
+        if (list === undefined) byTable.set(e.delta.table, (list = []));
+        list.push(e);
+      }
+      for (const [table, entries] of byTable) {
+        const schema = this.tables.get(table);
+        if (schema === undefined) throw new LakeError('CORRUPT_METADATA', `buffer holds deltas of unknown table ${table}`);
+        const c = await this.commitChanges(schema, entries, page.lastSeq);
+        const s = await this.commitState(schema, entries, page.lastSeq, source);
+        snapshots += c.snapshots + s.snapshots;
+        files += c.files + s.files;
+      }
+      await source.markFlushed(page.lastSeq);
+      await this.opts.fault?.('chunk-done', '*');
+      deltas += page.entries.length;
+      after = page.lastSeq;
+      if (!page.hasMore) break;
+    }
+    return { from, to: after, deltas, snapshots, files };
+  }
+
+  /**
+   * Commit one table's part of a chunk: reload, keep the entries above the
+   * table's watermark, write files, commit. A conflict or an unknown outcome
+   * reloads and looks again; the watermark tells what already landed.
+   */
+  private async commitLoop(
+    name: string,
+    upTo: bigint,
+    entries: readonly LogEntry[],
+    write: (table: LoadedTable, todo: readonly LogEntry[]) => Promise<{ data: DataFile[]; deletes: DataFile[] }>,
+  ): Promise<{ snapshots: number; files: number }> {
+    const ident = this.ident(name);
+    const max = this.opts.maxCommitAttempts ?? 10;
+    for (let attempt = 1; ; attempt++) {
+      const table = await this.catalog.loadTable(ident);
+      if (table === null) throw new LakeError('NOT_FOUND', `lake table ${name} disappeared`);
+      const wm = await watermark(table.metadata);
+      if (wm >= upTo) return { snapshots: 0, files: 0 };
+      const todo = entries.filter((e) => e.seq > wm);
+      if (todo.length === 0) return { snapshots: 0, files: 0 };
+      const { data, deletes } = await write(table, todo);
+      const produced = await produceSnapshot(
+        this.store,
+        table,
+        {
+          operation: deletes.length > 0 ? 'overwrite' : 'append',
+          addedDataFiles: data,
+          addedDeleteFiles: deletes,
+          summary: { [WATERMARK]: upTo.toString(), 'lakesync.flush-from': todo[0]?.seq.toString() ?? '' },
+        },
+        this.now(),
+      );
+      try {
+        await this.catalog.commitTable(ident, produced.requirements, produced.updates);
+        return { snapshots: 1, files: data.length + deletes.length };
+      } catch (e) {
+        const retry = isLakeError(e, 'COMMIT_CONFLICT') || isLakeError(e, 'COMMIT_STATE_UNKNOWN');
+        if (!retry || attempt >= max) throw e;
+        // Files of this attempt stay where they are: after an unknown outcome
+        // they may be referenced. Orphan removal deletes them if they are not.
+      }
+    }
+  }
+
+  private async commitChanges(table: TableSchema, entries: readonly LogEntry[], upTo: bigint): Promise<{ snapshots: number; files: number }> {
+    const name = changeTableName(table.name);
+    return this.commitLoop(name, upTo, entries, async (loaded, todo) => {
+      const schema = currentSchema(loaded.metadata);
+      const spec = defaultSpec(loaded.metadata);
+      const columns = parquetColumns(schema);
+      const groups = groupByPartition(spec, schema, todo, (e) => ({ _hlc_time: hlcMicros(e.delta.hlc) }));
+      const data: DataFile[] = [];
+      for (const [partition, group] of groups) {
+        const values = columns.map(() => [] as unknown[]);
+        for (const e of group) {
+          const d = e.delta;
+          columns.forEach((c, i) => {
+            const out = values[i] as unknown[];
+            switch (c.name) {
+              case '_seq':
+                return out.push(e.seq);
+              case '_delta_id':
+                return out.push(d.deltaId);
+              case '_op':
+                return out.push(d.op);
+              case '_row_id':
+                return out.push(d.rowId);
+              case '_client_id':
+                return out.push(d.clientId);
+              case '_hlc':
+                return out.push(BigInt.asIntN(64, d.hlc));
+              case '_hlc_time':
+                return out.push(hlcMicros(d.hlc));
+              case '_set_columns':
+                return out.push(Object.keys(d.columns));
+              default: {
+                const v = d.columns[c.name];
+                return out.push(v === undefined ? null : lakeValue(v, c));
+              }
+            }
+          });
+        }
+        data.push(await this.writeDataFile(loaded, spec, partition, columns, values, group.length, `${group[0]?.seq}-${group.at(-1)?.seq}`));
+      }
+      await this.opts.fault?.('changes-files-written', name);
+      return { data, deletes: [] };
+    }).then(async (r) => {
+      await this.opts.fault?.('changes-committed', name);
+      return r;
+    });
+  }
+
+  private async commitState(
+    table: TableSchema,
+    entries: readonly LogEntry[],
+    upTo: bigint,
+    source: FlushSource,
+  ): Promise<{ snapshots: number; files: number }> {
+    const name = table.name;
+    return this.commitLoop(name, upTo, entries, async (loaded, todo) => {
+      const lastSeq = new Map<string, bigint>();
+      for (const e of todo) lastSeq.set(e.delta.rowId, e.seq);
+      const ids = [...lastSeq.keys()].sort(compareUtf8);
+      // The buffer's merged state is authoritative (it has tombstones the lake
+      // does not keep). It may include deltas past this chunk; merge is
+      // idempotent, so a later flush of those deltas writes the same row again.
+      const rows = await source.loadRows(ids.map((rowId) => ({ table: table.name, rowId })));
+      const located = await locateRows(this.store, loaded.metadata, new Set(ids));
+
+      const schema = currentSchema(loaded.metadata);
+      const spec = defaultSpec(loaded.metadata);
+      const columns = parquetColumns(schema);
+      const live: { id: string; state: RowState; seq: bigint }[] = [];
+      for (const id of ids) {
+        const state = rows.get(rowKey(table.name, id))?.state;
+        if (state !== undefined && isLive(state)) live.push({ id, state, seq: lastSeq.get(id) as bigint });
+      }
+      const groups = groupByPartition(spec, schema, live, (r) => ({ _row_id: r.id, _hlc_time: hlcMicros(newestHlc(r.state)) }));
+      const data: DataFile[] = [];
+      for (const [partition, group] of groups) {
+        const values = columns.map(() => [] as unknown[]);
+        for (const r of group) {
+          const visible = visibleValues(r.state) ?? {};
+          const hlc = newestHlc(r.state);
+          columns.forEach((c, i) => {
+            const out = values[i] as unknown[];
+            switch (c.name) {
+              case '_row_id':
+                return out.push(r.id);
+              case '_seq':
+                return out.push(r.seq);
+              case '_hlc':
+                return out.push(BigInt.asIntN(64, hlc));
+              case '_hlc_time':
+                return out.push(hlcMicros(hlc));
+              case '_state':
+                return out.push(encodeRow(r.state));
+              default: {
+                const v = visible[c.name];
+                return out.push(v === undefined ? null : lakeValue(v, c));
+              }
+            }
+          });
+        }
+        const file = await this.writeDataFile(loaded, spec, partition, columns, values, group.length, 'state');
+        rememberRowIds(file.filePath, group.map((r) => r.id));
+        data.push(file);
+      }
+      const deletes: DataFile[] = [];
+      const byPartition = new Map<string, RowLocation[]>();
+      for (const id of ids) {
+        for (const loc of located.get(id) ?? []) {
+          const key = loc.partition.map(String).join('\u0000');
+          let list = byPartition.get(key);
+          if (list === undefined) byPartition.set(key, (list = []));
+          list.push(loc);
+        }
+      }
+      for (const positions of byPartition.values()) deletes.push(await this.writePositionDeletes(loaded, positions));
+      await this.opts.fault?.('state-files-written', name);
+      return { data, deletes };
+    }).then(async (r) => {
+      await this.opts.fault?.('state-committed', name);
+      return r;
+    });
+  }
+
+  private async writeDataFile(
+    table: LoadedTable,
+    spec: PartitionSpec,
+    partition: readonly PartitionValue[],
+    columns: readonly ParquetColumn[],
+    values: readonly unknown[][],
+    rows: number,
+    tag: string,
+  ): Promise<DataFile> {
+    const out = writeParquetFile(columns, [values], this.opts.rowGroupBytes === undefined ? {} : { rowGroupBytes: this.opts.rowGroupBytes });
+    const dir = partitionPath(spec, partition);
+    const path = `${table.metadata.location}/data/${dir}${tag}-${crypto.randomUUID()}.parquet`;
+    await this.store.put(path, out.bytes);
+    return {
+      content: FileContent.Data,
+      filePath: path,
+      fileFormat: 'PARQUET',
+      partition,
+      recordCount: BigInt(rows),
+      fileSizeInBytes: BigInt(out.bytes.length),
+      valueCounts: out.metrics.valueCounts,
+      nullValueCounts: out.metrics.nullValueCounts,
+      nanValueCounts: out.metrics.nanValueCounts,
+      lowerBounds: out.metrics.lowerBounds,
+      upperBounds: out.metrics.upperBounds,
+    };
+  }
+
+  /**
+   * A position delete file for the rows of one partition, sorted by
+   * (file_path, pos) as the spec requires, in the partition of the data
+   * files it points at.
+   */
+  private async writePositionDeletes(table: LoadedTable, positions: RowLocation[]): Promise<DataFile> {
+    positions.sort((a, b) => compareUtf8(a.file, b.file) || a.pos - b.pos);
+    const columns: ParquetColumn[] = [
+      { id: POS_DELETE_FILE_PATH_ID, name: 'file_path', type: 'string', required: true },
+      { id: POS_DELETE_POS_ID, name: 'pos', type: 'long', required: true },
+    ];
+    const out = writeParquetFile(columns, [[positions.map((p) => p.file), positions.map((p) => BigInt(p.pos))]]);
+    const path = `${table.metadata.location}/data/deletes-${crypto.randomUUID()}.parquet`;
+    await this.store.put(path, out.bytes);
+    return {
+      content: FileContent.PositionDeletes,
+      filePath: path,
+      fileFormat: 'PARQUET',
+      partition: positions[0]?.partition ?? [],
+      recordCount: BigInt(positions.length),
+      fileSizeInBytes: BigInt(out.bytes.length),
+      valueCounts: out.metrics.valueCounts,
+      nullValueCounts: out.metrics.nullValueCounts,
+      lowerBounds: out.metrics.lowerBounds,
+      upperBounds: out.metrics.upperBounds,
+    };
+  }
+}
+
+/** The watermark of the newest snapshot that has one (foreign commits, e.g. an external compaction, carry none). */
+export async function watermark(metadata: TableMetadata): Promise<bigint> {
+  let s = currentSnapshot(metadata);
+  while (s !== undefined) {
+    const w = s.summary[WATERMARK];
+    if (w !== undefined) return BigInt(w);
+    s = s['parent-snapshot-id'] === undefined ? undefined : snapshotById(metadata, s['parent-snapshot-id']);
+  }
+  return Promise.resolve(0n);
+}
+
+function hlcMicros(hlc: bigint): number {
+  return hlcWall(hlc) * 1000;
+}
+
+function newestHlc(row: RowState): bigint {
+  let h = row.inserted?.hlc ?? 0n;
+  if (row.deleted !== null && row.deleted.hlc > h) h = row.deleted.hlc;
+  for (const c of Object.values(row.columns)) if (c.stamp.hlc > h) h = c.stamp.hlc;
+  return h;
+}
+
+/** A column value as the lake type of its column. */
+function lakeValue(v: ColumnValue, c: ParquetColumn): LakeValue {
+  if (v === null) return null;
+  if (isJsonText(v)) return v.json;
+  if (c.type === 'long') return typeof v === 'bigint' ? v : BigInt(v as number);
+  if (c.type === 'double') return Number(v);
+  return v;
+}
+
+function groupByPartition<T>(
+  spec: PartitionSpec,
+  schema: IcebergSchema,
+  items: readonly T[],
+  sourceValues: (item: T) => Record<string, LakeValue>,
+): Map<PartitionValue[], T[]> {
+  if (spec.fields.length === 0) return new Map([[[], [...items]]]);
+  const byKey = new Map<string, { partition: PartitionValue[]; items: T[] }>();
+  for (const item of items) {
+    const src = sourceValues(item);
+    const partition = spec.fields.map((pf) => {
+      const field = schema.fields.find((f) => f.id === pf['source-id']);
+      if (field === undefined) throw new LakeError('CORRUPT_METADATA', `partition source ${pf['source-id']} missing`);
+      const v = src[field.name];
+      if (v === undefined) throw new LakeError('CORRUPT_METADATA', `cannot partition by ${field.name}`);
+      return applyTransform(pf.transform, primitive(field.type) as PrimitiveType, v);
+    });
+    const key = partition.map(String).join('\u0000');
+    let g = byKey.get(key);
+    if (g === undefined) byKey.set(key, (g = { partition, items: [] }));
+    g.items.push(item);
+  }
+  return new Map([...byKey.values()].map((g) => [g.partition, g.items]));
+}
+
+function partitionPath(spec: PartitionSpec, partition: readonly PartitionValue[]): string {
+  if (spec.fields.length === 0) return '';
+  return (
+    spec.fields
+      .map((pf, i) => {
+        const v = partition[i];
+        const text = v === null || v === undefined ? 'null' : pf.transform === 'day' ? new Date(Number(v) * 86_400_000).toISOString().slice(0, 10) : String(v);
+        return `${pf.name}=${encodeURIComponent(text)}`;
+      })
+      .join('/') + '/'
+  );
+}
