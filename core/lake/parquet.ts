@@ -350,3 +350,41 @@ export function readParquetTable(bytes: Uint8Array, columns?: readonly string[])
   const wasmTable = pw.readParquet(bytes, opts);
   return arrow.tableFromIPC(wasmTable.intoIPCStream());
 }
+
+/**
+ * The values of one column of a read table, in the representation the
+ * writer takes (longs and timestamps as bigint microseconds, binary as
+ * copies), or nulls when the file predates the column.
+ */
+export function columnValues(table: arrow.Table, column: ParquetColumn): LakeValue[] | (string[] | null)[] {
+  const vector = table.getChild(column.name);
+  const n = table.numRows;
+  if (vector === null) return new Array<null>(n).fill(null);
+  const out: unknown[] = new Array(n);
+  let i = 0;
+  for (const data of vector.data) {
+    const values = data.values as unknown;
+    for (let k = 0; k < data.length; k++, i++) {
+      if (!data.getValid(k)) {
+        out[i] = null;
+        continue;
+      }
+      switch (column.type) {
+        case 'long':
+        case 'timestamp':
+        case 'timestamptz':
+          out[i] = (values as BigInt64Array)[data.offset + k];
+          break;
+        case 'binary':
+          out[i] = new Uint8Array(vector.get(i) as Uint8Array);
+          break;
+        case 'list<string>':
+          out[i] = Array.from(vector.get(i) as Iterable<string>);
+          break;
+        default:
+          out[i] = vector.get(i);
+      }
+    }
+  }
+  return out as LakeValue[];
+}

@@ -1,0 +1,295 @@
+import { isLakeError, LakeError } from './errors.ts';
+import { WATERMARK, watermark, type Lake } from './flush.ts';
+import { currentSchema, currentSnapshot, defaultSpec } from './iceberg/metadata.ts';
+import { liveFiles, loadManifestEntries, loadManifestList, produceSnapshot } from './iceberg/snapshot.ts';
+import { EntryStatus, FileContent, type DataFile, type ManifestEntry, type TableMetadata } from './iceberg/types.ts';
+import { parquetColumns } from './layout.ts';
+import { columnValues, readParquetTable, writeParquetFile } from './parquet.ts';
+import type { LoadedTable, ObjectStore } from './ports.ts';
+import { rememberRowIds } from './state-index.ts';
+
+/**
+ * Table maintenance: compaction (merge-on-read files rewritten into clean
+ * base files), snapshot expiry, and orphan removal. Every step is one
+ * ordinary Iceberg commit guarded by assert-ref-snapshot-id, so readers see
+ * the table before or after it, never half of it, and a flush that commits
+ * in between makes the maintenance step retry instead of losing data.
+ */
+
+export interface CompactOptions {
+  /** Target size of the rewritten files (compressed bytes, estimated). */
+  readonly targetFileBytes?: number;
+  /** Files at least this large with no deletes against them are left alone. */
+  readonly minFileBytes?: number;
+  readonly maxAttempts?: number;
+}
+
+export interface CompactReport {
+  readonly table: string;
+  readonly rewrittenDataFiles: number;
+  readonly removedDeleteFiles: number;
+  readonly addedDataFiles: number;
+  readonly rows: number;
+}
+
+const DEFAULT_TARGET = 128 * 1024 * 1024;
+
+export async function compactTable(lake: Lake, name: string, options: CompactOptions = {}): Promise<CompactReport> {
+  const target = options.targetFileBytes ?? DEFAULT_TARGET;
+  const minBytes = options.minFileBytes ?? Math.floor(target * 0.75);
+  const ident = lake.ident(name);
+  for (let attempt = 1; ; attempt++) {
+    const table = await lake.catalog.loadTable(ident);
+    if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
+    const live = await liveFiles(lake.store, table.metadata);
+    const deletesByFile = await deletedPositions(lake.store, live.data, live.deletes);
+    const rewrite = live.data.filter(
+      (e) => deletesByFile.has(e.dataFile.filePath) || e.dataFile.fileSizeInBytes < BigInt(minBytes),
+    );
+    const nothingToGain = rewrite.length <= 1 && live.deletes.length === 0;
+    if (nothingToGain) return { table: name, rewrittenDataFiles: 0, removedDeleteFiles: 0, addedDataFiles: 0, rows: 0 };
+
+    const added = await rewriteFiles(lake.store, table, rewrite, deletesByFile, target);
+    const removed = new Set([...rewrite.map((e) => e.dataFile.filePath), ...live.deletes.map((e) => e.dataFile.filePath)]);
+    const wm = await watermark(table.metadata);
+    const produced = await produceSnapshot(
+      lake.store,
+      table,
+      { operation: 'replace', addedDataFiles: added, removedFiles: removed, summary: { [WATERMARK]: wm.toString(), 'lakesync.compaction': 'true' } },
+      Date.now(),
+    );
+    try {
+      await lake.catalog.commitTable(ident, produced.requirements, produced.updates);
+      return {
+        table: name,
+        rewrittenDataFiles: rewrite.length,
+        removedDeleteFiles: live.deletes.length,
+        addedDataFiles: added.length,
+        rows: Number(added.reduce((n, f) => n + f.recordCount, 0n)),
+      };
+    } catch (e) {
+      const retry = isLakeError(e, 'COMMIT_CONFLICT') || isLakeError(e, 'COMMIT_STATE_UNKNOWN');
+      if (!retry || attempt >= (options.maxAttempts ?? 5)) throw e;
+    }
+  }
+}
+
+/** Deleted positions per data file, honouring data sequence numbers. */
+async function deletedPositions(
+  store: ObjectStore,
+  data: readonly ManifestEntry[],
+  deletes: readonly ManifestEntry[],
+): Promise<Map<string, Set<number>>> {
+  const dataSeq = new Map(data.map((e) => [e.dataFile.filePath, e.sequenceNumber]));
+  const out = new Map<string, Set<number>>();
+  for (const d of deletes) {
+    if (d.dataFile.content !== FileContent.PositionDeletes) {
+      throw new LakeError('CORRUPT_METADATA', 'equality deletes are not supported by compaction yet');
+    }
+    const t = readParquetTable(await store.get(d.dataFile.filePath), ['file_path', 'pos']);
+    const files = t.getChild('file_path');
+    const pos = t.getChild('pos');
+    for (let i = 0; i < t.numRows; i++) {
+      const file = files?.get(i) as string;
+      const seq = dataSeq.get(file);
+      if (seq === undefined || seq > d.sequenceNumber) continue;
+      let set = out.get(file);
+      if (set === undefined) out.set(file, (set = new Set()));
+      set.add(Number(pos?.get(i) as bigint));
+    }
+  }
+  return out;
+}
+
+/** Read the files one at a time, drop deleted rows, and write files of about the target size per partition. */
+async function rewriteFiles(
+  store: ObjectStore,
+  table: LoadedTable,
+  files: readonly ManifestEntry[],
+  deleted: ReadonlyMap<string, ReadonlySet<number>>,
+  targetBytes: number,
+): Promise<DataFile[]> {
+  const schema = currentSchema(table.metadata);
+  const spec = defaultSpec(table.metadata);
+  const columns = parquetColumns(schema);
+  const rowIdIndex = columns.findIndex((c) => c.name === '_row_id');
+  const isState = table.metadata.properties['lakesync.table'] === table.ident.name;
+  const totalBytes = files.reduce((n, e) => n + Number(e.dataFile.fileSizeInBytes), 0);
+  const totalRows = files.reduce((n, e) => n + Number(e.dataFile.recordCount), 0);
+  const rowsPerFile = Math.max(1, Math.floor(targetBytes / Math.max(1, totalBytes / Math.max(1, totalRows))));
+
+  const byPartition = new Map<string, ManifestEntry[]>();
+  for (const e of files) {
+    const key = e.dataFile.partition.map(String).join('\u0000');
+    let list = byPartition.get(key);
+    if (list === undefined) byPartition.set(key, (list = []));
+    list.push(e);
+  }
+  const out: DataFile[] = [];
+  for (const group of byPartition.values()) {
+    const partition = group[0]?.dataFile.partition ?? [];
+    let pending: unknown[][] = columns.map(() => []);
+    let pendingRows = 0;
+    const flushPending = async (): Promise<void> => {
+      if (pendingRows === 0) return;
+      const written = writeParquetFile(columns, [pending]);
+      const dir = partition.length === 0 ? '' : `${spec.fields.map((f, i) => `${f.name}=${encodeURIComponent(String(partition[i]))}`).join('/')}/`;
+      const path = `${table.metadata.location}/data/${dir}compacted-${crypto.randomUUID()}.parquet`;
+      await store.put(path, written.bytes);
+      if (isState && rowIdIndex >= 0) rememberRowIds(path, pending[rowIdIndex] as string[]);
+      out.push({
+        content: FileContent.Data,
+        filePath: path,
+        fileFormat: 'PARQUET',
+        partition,
+        recordCount: BigInt(pendingRows),
+        fileSizeInBytes: BigInt(written.bytes.length),
+        valueCounts: written.metrics.valueCounts,
+        nullValueCounts: written.metrics.nullValueCounts,
+        nanValueCounts: written.metrics.nanValueCounts,
+        lowerBounds: written.metrics.lowerBounds,
+        upperBounds: written.metrics.upperBounds,
+      });
+      pending = columns.map(() => []);
+      pendingRows = 0;
+    };
+    for (const e of group) {
+      const read = readParquetTable(await store.get(e.dataFile.filePath));
+      const gone = deleted.get(e.dataFile.filePath);
+      const values = columns.map((c) => columnValues(read, c));
+      for (let row = 0; row < read.numRows; row++) {
+        if (gone?.has(row) === true) continue;
+        columns.forEach((_, i) => (pending[i] as unknown[]).push((values[i] as unknown[])[row]));
+        if (++pendingRows >= rowsPerFile) await flushPending();
+      }
+    }
+    await flushPending();
+  }
+  return out;
+}
+
+// ---------- snapshot expiry ----------
+
+export interface ExpireOptions {
+  /** Snapshots older than this (ms since epoch) may go. */
+  readonly olderThanMs: number;
+  /** Always keep at least this many of the newest snapshots (default 1). */
+  readonly retainLast?: number;
+}
+
+export interface ExpireReport {
+  readonly table: string;
+  readonly expiredSnapshots: number;
+  readonly deletedFiles: number;
+}
+
+/** Files (manifest lists, manifests, data and delete files) reachable from some snapshots. */
+async function reachableFiles(
+  store: ObjectStore,
+  metadata: TableMetadata,
+  snapshotIds: Iterable<bigint>,
+  includeDeletedEntries = true,
+): Promise<Set<string>> {
+  const out = new Set<string>();
+  const seenManifests = new Set<string>();
+  for (const id of snapshotIds) {
+    const snap = metadata.snapshots.find((s) => s['snapshot-id'] === id);
+    if (snap === undefined) continue;
+    out.add(snap['manifest-list']);
+    for (const m of await loadManifestList(store, snap)) {
+      out.add(m.manifestPath);
+      if (seenManifests.has(m.manifestPath)) continue;
+      seenManifests.add(m.manifestPath);
+      for (const e of await loadManifestEntries(store, metadata, m)) {
+        // An entry marked deleted names a file only older snapshots still read.
+        if (e.status === EntryStatus.Deleted && !includeDeletedEntries) continue;
+        out.add(e.dataFile.filePath);
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Remove old snapshots from the metadata, then delete the files only they
+ * reached. Snapshots a tag or branch points at are kept.
+ */
+export async function expireSnapshots(lake: Lake, name: string, options: ExpireOptions): Promise<ExpireReport> {
+  const ident = lake.ident(name);
+  for (let attempt = 1; ; attempt++) {
+    const table = await lake.catalog.loadTable(ident);
+    if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
+    const m = table.metadata;
+    const keep = new Set<bigint>();
+    const byAge = [...m.snapshots].sort((a, b) => b['timestamp-ms'] - a['timestamp-ms']);
+    byAge.slice(0, Math.max(1, options.retainLast ?? 1)).forEach((s) => keep.add(s['snapshot-id']));
+    for (const ref of Object.values(m.refs)) keep.add(ref['snapshot-id']);
+    for (const s of m.snapshots) if (s['timestamp-ms'] >= options.olderThanMs) keep.add(s['snapshot-id']);
+    const expire = m.snapshots.filter((s) => !keep.has(s['snapshot-id'])).map((s) => s['snapshot-id']);
+    if (expire.length === 0) return { table: name, expiredSnapshots: 0, deletedFiles: 0 };
+
+    const before = await reachableFiles(lake.store, m, expire);
+    const after = await reachableFiles(lake.store, m, keep, false);
+    const current = currentSnapshot(m);
+    try {
+      await lake.catalog.commitTable(
+        ident,
+        [{ type: 'assert-ref-snapshot-id', ref: 'main', 'snapshot-id': current?.['snapshot-id'] ?? null }],
+        [{ action: 'remove-snapshots', 'snapshot-ids': expire }],
+      );
+    } catch (e) {
+      const retry = isLakeError(e, 'COMMIT_CONFLICT');
+      if (!retry || attempt >= 5) throw e;
+      continue;
+    }
+    // Only after the commit is durable: delete what nothing kept still reaches.
+    const gone = [...before].filter((f) => !after.has(f));
+    await lake.store.delete(gone);
+    return { table: name, expiredSnapshots: expire.length, deletedFiles: gone.length };
+  }
+}
+
+// ---------- orphan removal ----------
+
+export interface OrphanOptions {
+  /** Only files older than this (ms since epoch) are candidates: younger ones may belong to a commit in flight. */
+  readonly olderThanMs: number;
+  readonly dryRun?: boolean;
+}
+
+export interface OrphanReport {
+  readonly table: string;
+  readonly orphans: string[];
+}
+
+/**
+ * Delete files under the table's location that no snapshot, manifest or
+ * metadata file references: leftovers of flushes that died or lost a commit
+ * race. Files younger than the cut-off are left alone, because a flush in
+ * progress writes its files before it commits them.
+ */
+export async function removeOrphans(lake: Lake, name: string, options: OrphanOptions): Promise<OrphanReport> {
+  const table = await lake.catalog.loadTable(lake.ident(name));
+  if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
+  const m = table.metadata;
+  const referenced = await reachableFiles(lake.store, m, m.snapshots.map((s) => s['snapshot-id']));
+  referenced.add(table.metadataLocation);
+  for (const e of m['metadata-log']) referenced.add(e['metadata-file']);
+  const orphans: string[] = [];
+  for await (const o of lake.store.list(`${m.location}/`)) {
+    if (referenced.has(o.uri) || o.lastModified >= options.olderThanMs) continue;
+    orphans.push(o.uri);
+  }
+  // Re-check against the table as it is now: a commit may have landed while we listed.
+  const now = await lake.catalog.loadTable(lake.ident(name));
+  if (now !== null && now.metadataLocation !== table.metadataLocation) {
+    const again = await reachableFiles(lake.store, now.metadata, now.metadata.snapshots.map((s) => s['snapshot-id']));
+    again.add(now.metadataLocation);
+    for (const e of now.metadata['metadata-log']) again.add(e['metadata-file']);
+    const still = orphans.filter((o) => !again.has(o));
+    orphans.length = 0;
+    orphans.push(...still);
+  }
+  if (options.dryRun !== true) await lake.store.delete(orphans);
+  return { table: name, orphans };
+}
