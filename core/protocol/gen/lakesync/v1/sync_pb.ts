@@ -22,7 +22,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lakesync/v1/sync.proto.
  */
 export const file_lakesync_v1_sync: GenFile = /*@__PURE__*/
-  fileDesc("ChZsYWtlc3luYy92MS9zeW5jLnByb3RvEgtsYWtlc3luYy52MSKyAQoFVmFsdWUSMAoKbnVsbF92YWx1ZRgBIAEoDjIaLmdvb2dsZS5wcm90b2J1Zi5OdWxsVmFsdWVIABIWCgxzdHJpbmdfdmFsdWUYAiABKAlIABITCglpbnRfdmFsdWUYAyABKANIABIWCgxkb3VibGVfdmFsdWUYBCABKAFIABIUCgpib29sX3ZhbHVlGAUgASgISAASFAoKanNvbl92YWx1ZRgGIAEoCUgAQgYKBGtpbmQiPgoLQ29sdW1uVmFsdWUSDAoEbmFtZRgBIAEoCRIhCgV2YWx1ZRgCIAEoCzISLmxha2VzeW5jLnYxLlZhbHVlIqABCgVEZWx0YRIQCghkZWx0YV9pZBgBIAEoCRINCgV0YWJsZRgCIAEoCRIOCgZyb3dfaWQYAyABKAkSGwoCb3AYBCABKA4yDy5sYWtlc3luYy52MS5PcBIpCgdjb2x1bW5zGAUgAygLMhgubGFrZXN5bmMudjEuQ29sdW1uVmFsdWUSCwoDaGxjGAYgASgEEhEKCWNsaWVudF9pZBgHIAEoCSInCgVTdGFtcBILCgNobGMYASABKAQSEQoJY2xpZW50X2lkGAIgASgJImEKC0NvbHVtblN0YXRlEgwKBG5hbWUYASABKAkSIQoFdmFsdWUYAiABKAsyEi5sYWtlc3luYy52MS5WYWx1ZRIhCgVzdGFtcBgDIAEoCzISLmxha2VzeW5jLnYxLlN0YW1wIp8BCghSb3dTdGF0ZRINCgV0YWJsZRgBIAEoCRIOCgZyb3dfaWQYAiABKAkSJAoIaW5zZXJ0ZWQYAyABKAsyEi5sYWtlc3luYy52MS5TdGFtcBIjCgdkZWxldGVkGAQgASgLMhIubGFrZXN5bmMudjEuU3RhbXASKQoHY29sdW1ucxgFIAMoCzIYLmxha2VzeW5jLnYxLkNvbHVtblN0YXRlIicKBlJvd1JlZhINCgV0YWJsZRgBIAEoCRIOCgZyb3dfaWQYAiABKAkigQEKBkNoYW5nZRIjCgVkZWx0YRgBIAEoCzISLmxha2VzeW5jLnYxLkRlbHRhSAASJAoDcm93GAIgASgLMhUubGFrZXN5bmMudjEuUm93U3RhdGVIABIkCgVldmljdBgDIAEoCzITLmxha2VzeW5jLnYxLlJvd1JlZkgAQgYKBGtpbmQiXAoLUHVzaFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhYKDnNjaGVtYV92ZXJzaW9uGAIgASgNEiIKBmRlbHRhcxgDIAMoCzISLmxha2VzeW5jLnYxLkRlbHRhIlgKDFB1c2hSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoDRISCgpkdXBsaWNhdGVzGAIgASgNEhIKCnNlcnZlcl9obGMYAyABKAQSDgoGY3Vyc29yGAQgASgJIj8KC1B1bGxSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDQoFbGltaXQYAyABKA0idQoMUHVsbFJlc3BvbnNlEiQKB2NoYW5nZXMYASADKAsyEy5sYWtlc3luYy52MS5DaGFuZ2USEwoLbmV4dF9jdXJzb3IYAiABKAkSEAoIaGFzX21vcmUYAyABKAgSEgoKc2VydmVyX2hsYxgEIAEoBEoECBQQHiJPCgVFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRITCgtkZWx0YV9pbmRleBgEIAEoBSIyCg1FcnJvclJlc3BvbnNlEiEKBWVycm9yGAEgASgLMhIubGFrZXN5bmMudjEuRXJyb3IqRQoCT3ASEgoOT1BfVU5TUEVDSUZJRUQQABINCglPUF9JTlNFUlQQARINCglPUF9VUERBVEUQAhINCglPUF9ERUxFVEUQA2IGcHJvdG8z", [file_google_protobuf_struct]);
+  fileDesc("ChZsYWtlc3luYy92MS9zeW5jLnByb3RvEgtsYWtlc3luYy52MSKyAQoFVmFsdWUSMAoKbnVsbF92YWx1ZRgBIAEoDjIaLmdvb2dsZS5wcm90b2J1Zi5OdWxsVmFsdWVIABIWCgxzdHJpbmdfdmFsdWUYAiABKAlIABITCglpbnRfdmFsdWUYAyABKANIABIWCgxkb3VibGVfdmFsdWUYBCABKAFIABIUCgpib29sX3ZhbHVlGAUgASgISAASFAoKanNvbl92YWx1ZRgGIAEoCUgAQgYKBGtpbmQiPgoLQ29sdW1uVmFsdWUSDAoEbmFtZRgBIAEoCRIhCgV2YWx1ZRgCIAEoCzISLmxha2VzeW5jLnYxLlZhbHVlIqABCgVEZWx0YRIQCghkZWx0YV9pZBgBIAEoCRINCgV0YWJsZRgCIAEoCRIOCgZyb3dfaWQYAyABKAkSGwoCb3AYBCABKA4yDy5sYWtlc3luYy52MS5PcBIpCgdjb2x1bW5zGAUgAygLMhgubGFrZXN5bmMudjEuQ29sdW1uVmFsdWUSCwoDaGxjGAYgASgEEhEKCWNsaWVudF9pZBgHIAEoCSInCgVTdGFtcBILCgNobGMYASABKAQSEQoJY2xpZW50X2lkGAIgASgJImEKC0NvbHVtblN0YXRlEgwKBG5hbWUYASABKAkSIQoFdmFsdWUYAiABKAsyEi5sYWtlc3luYy52MS5WYWx1ZRIhCgVzdGFtcBgDIAEoCzISLmxha2VzeW5jLnYxLlN0YW1wIp8BCghSb3dTdGF0ZRINCgV0YWJsZRgBIAEoCRIOCgZyb3dfaWQYAiABKAkSJAoIaW5zZXJ0ZWQYAyABKAsyEi5sYWtlc3luYy52MS5TdGFtcBIjCgdkZWxldGVkGAQgASgLMhIubGFrZXN5bmMudjEuU3RhbXASKQoHY29sdW1ucxgFIAMoCzIYLmxha2VzeW5jLnYxLkNvbHVtblN0YXRlIicKBlJvd1JlZhINCgV0YWJsZRgBIAEoCRIOCgZyb3dfaWQYAiABKAkigQEKBkNoYW5nZRIjCgVkZWx0YRgBIAEoCzISLmxha2VzeW5jLnYxLkRlbHRhSAASJAoDcm93GAIgASgLMhUubGFrZXN5bmMudjEuUm93U3RhdGVIABIkCgVldmljdBgDIAEoCzITLmxha2VzeW5jLnYxLlJvd1JlZkgAQgYKBGtpbmQiXAoLUHVzaFJlcXVlc3QSEQoJY2xpZW50X2lkGAEgASgJEhYKDnNjaGVtYV92ZXJzaW9uGAIgASgNEiIKBmRlbHRhcxgDIAMoCzISLmxha2VzeW5jLnYxLkRlbHRhIlgKDFB1c2hSZXNwb25zZRIQCghhY2NlcHRlZBgBIAEoDRISCgpkdXBsaWNhdGVzGAIgASgNEhIKCnNlcnZlcl9obGMYAyABKAQSDgoGY3Vyc29yGAQgASgJIj8KC1B1bGxSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCRIOCgZjdXJzb3IYAiABKAkSDQoFbGltaXQYAyABKA0idQoMUHVsbFJlc3BvbnNlEiQKB2NoYW5nZXMYASADKAsyEy5sYWtlc3luYy52MS5DaGFuZ2USEwoLbmV4dF9jdXJzb3IYAiABKAkSEAoIaGFzX21vcmUYAyABKAgSEgoKc2VydmVyX2hsYxgEIAEoBEoECBQQHiJPCgVFcnJvchIMCgRjb2RlGAEgASgJEg8KB21lc3NhZ2UYAiABKAkSEgoKcmVxdWVzdF9pZBgDIAEoCRITCgtkZWx0YV9pbmRleBgEIAEoBSIyCg1FcnJvclJlc3BvbnNlEiEKBWVycm9yGAEgASgLMhIubGFrZXN5bmMudjEuRXJyb3IilwEKDkNoZWNrcG9pbnRJbmZvEhUKDWNoZWNrcG9pbnRfaWQYASABKAkSDgoGY3Vyc29yGAIgASgJEhYKDnNjaGVtYV92ZXJzaW9uGAMgASgNEi8KBmNodW5rcxgEIAMoCzIfLmxha2VzeW5jLnYxLkNoZWNrcG9pbnRDaHVua1JlZhIVCg1jcmVhdGVkX2F0X21zGAUgASgDIkAKEkNoZWNrcG9pbnRDaHVua1JlZhINCgV0YWJsZRgBIAEoCRINCgVpbmRleBgCIAEoDRIMCgRyb3dzGAMgASgNKkUKAk9wEhIKDk9QX1VOU1BFQ0lGSUVEEAASDQoJT1BfSU5TRVJUEAESDQoJT1BfVVBEQVRFEAISDQoJT1BfREVMRVRFEANiBnByb3RvMw", [file_google_protobuf_struct]);
 
 /**
  * A single column value. Which arm is legal is decided by the table schema:
@@ -489,6 +489,77 @@ export type ErrorResponse = Message<"lakesync.v1.ErrorResponse"> & {
  */
 export const ErrorResponseSchema: GenMessage<ErrorResponse> = /*@__PURE__*/
   messageDesc(file_lakesync_v1_sync, 13);
+
+/**
+ * GET /v1/checkpoint: the newest checkpoint. A new client (or one whose
+ * cursor expired) loads every chunk, then pulls from `cursor`.
+ *
+ * @generated from message lakesync.v1.CheckpointInfo
+ */
+export type CheckpointInfo = Message<"lakesync.v1.CheckpointInfo"> & {
+  /**
+   * @generated from field: string checkpoint_id = 1;
+   */
+  checkpointId: string;
+
+  /**
+   * Pull cursor to continue from once every chunk is loaded.
+   *
+   * @generated from field: string cursor = 2;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: uint32 schema_version = 3;
+   */
+  schemaVersion: number;
+
+  /**
+   * @generated from field: repeated lakesync.v1.CheckpointChunkRef chunks = 4;
+   */
+  chunks: CheckpointChunkRef[];
+
+  /**
+   * @generated from field: int64 created_at_ms = 5;
+   */
+  createdAtMs: bigint;
+};
+
+/**
+ * Describes the message lakesync.v1.CheckpointInfo.
+ * Use `create(CheckpointInfoSchema)` to create a new message.
+ */
+export const CheckpointInfoSchema: GenMessage<CheckpointInfo> = /*@__PURE__*/
+  messageDesc(file_lakesync_v1_sync, 14);
+
+/**
+ * @generated from message lakesync.v1.CheckpointChunkRef
+ */
+export type CheckpointChunkRef = Message<"lakesync.v1.CheckpointChunkRef"> & {
+  /**
+   * @generated from field: string table = 1;
+   */
+  table: string;
+
+  /**
+   * @generated from field: uint32 index = 2;
+   */
+  index: number;
+
+  /**
+   * Rows in the chunk before the client's sync rules filter it.
+   *
+   * @generated from field: uint32 rows = 3;
+   */
+  rows: number;
+};
+
+/**
+ * Describes the message lakesync.v1.CheckpointChunkRef.
+ * Use `create(CheckpointChunkRefSchema)` to create a new message.
+ */
+export const CheckpointChunkRefSchema: GenMessage<CheckpointChunkRef> = /*@__PURE__*/
+  messageDesc(file_lakesync_v1_sync, 15);
 
 /**
  * @generated from enum lakesync.v1.Op
