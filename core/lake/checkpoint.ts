@@ -1,13 +1,13 @@
 import { decodeRow } from '../codec/storage.ts';
 import type { RowState } from '../merge.ts';
 import { encodePullResponse } from '../protocol/codec.ts';
-import { LakeError, isLakeError } from './errors.ts';
+import { isLakeError } from './errors.ts';
 import type { Lake } from './flush.ts';
 import { parseJson, stringifyJson } from './json.ts';
 import { readParquetTable } from './parquet.ts';
 import { liveFiles } from './iceberg/snapshot.ts';
 import { currentSnapshot } from './iceberg/metadata.ts';
-import { FileContent } from './iceberg/types.ts';
+import { deletedPositions } from './state-index.ts';
 
 /**
  * Checkpoints for initial sync: the merged rows of every current-state
@@ -79,22 +79,7 @@ export class Checkpoints {
       if (snap === undefined) continue;
       snapshots[table] = snap['snapshot-id'].toString();
       const live = await liveFiles(this.lake.store, loaded.metadata, snap['snapshot-id']);
-      const deleted = new Map<string, Set<number>>();
-      const dataSeq = new Map(live.data.map((e) => [e.dataFile.filePath, e.sequenceNumber]));
-      for (const d of live.deletes) {
-        if (d.dataFile.content !== FileContent.PositionDeletes) throw new LakeError('CORRUPT_METADATA', 'equality deletes are not supported');
-        const t = readParquetTable(await this.lake.store.get(d.dataFile.filePath), ['file_path', 'pos']);
-        const files = t.getChild('file_path');
-        const pos = t.getChild('pos');
-        for (let i = 0; i < t.numRows; i++) {
-          const f = files?.get(i) as string;
-          const seq = dataSeq.get(f);
-          if (seq === undefined || seq > d.sequenceNumber) continue;
-          let set = deleted.get(f);
-          if (set === undefined) deleted.set(f, (set = new Set()));
-          set.add(Number(pos?.get(i) as bigint));
-        }
-      }
+      const deleted = await deletedPositions(this.lake.store, live);
       let pending: RowState[] = [];
       let index = 0;
       const writeChunk = async (): Promise<void> => {

@@ -6,7 +6,7 @@ import { EntryStatus, FileContent, type DataFile, type ManifestEntry, type Table
 import { parquetColumns } from './layout.ts';
 import { columnValues, readParquetTable, writeParquetFile } from './parquet.ts';
 import type { LoadedTable, ObjectStore } from './ports.ts';
-import { rememberRowIds } from './state-index.ts';
+import { deletedPositions, rememberRowIds } from './state-index.ts';
 
 /**
  * Table maintenance: compaction (merge-on-read files rewritten into clean
@@ -42,7 +42,7 @@ export async function compactTable(lake: Lake, name: string, options: CompactOpt
     const table = await lake.catalog.loadTable(ident);
     if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
     const live = await liveFiles(lake.store, table.metadata);
-    const deletesByFile = await deletedPositions(lake.store, live.data, live.deletes);
+    const deletesByFile = await deletedPositions(lake.store, live);
     const rewrite = live.data.filter(
       (e) => deletesByFile.has(e.dataFile.filePath) || e.dataFile.fileSizeInBytes < BigInt(minBytes),
     );
@@ -72,33 +72,6 @@ export async function compactTable(lake: Lake, name: string, options: CompactOpt
       if (!retry || attempt >= (options.maxAttempts ?? 5)) throw e;
     }
   }
-}
-
-/** Deleted positions per data file, honouring data sequence numbers. */
-async function deletedPositions(
-  store: ObjectStore,
-  data: readonly ManifestEntry[],
-  deletes: readonly ManifestEntry[],
-): Promise<Map<string, Set<number>>> {
-  const dataSeq = new Map(data.map((e) => [e.dataFile.filePath, e.sequenceNumber]));
-  const out = new Map<string, Set<number>>();
-  for (const d of deletes) {
-    if (d.dataFile.content !== FileContent.PositionDeletes) {
-      throw new LakeError('CORRUPT_METADATA', 'equality deletes are not supported by compaction yet');
-    }
-    const t = readParquetTable(await store.get(d.dataFile.filePath), ['file_path', 'pos']);
-    const files = t.getChild('file_path');
-    const pos = t.getChild('pos');
-    for (let i = 0; i < t.numRows; i++) {
-      const file = files?.get(i) as string;
-      const seq = dataSeq.get(file);
-      if (seq === undefined || seq > d.sequenceNumber) continue;
-      let set = out.get(file);
-      if (set === undefined) out.set(file, (set = new Set()));
-      set.add(Number(pos?.get(i) as bigint));
-    }
-  }
-  return out;
 }
 
 /** Read the files one at a time, drop deleted rows, and write files of about the target size per partition. */

@@ -1,7 +1,8 @@
 import type { ObjectStore } from './ports.ts';
 import { readParquetTable } from './parquet.ts';
-import { liveFiles } from './iceberg/snapshot.ts';
-import type { ManifestEntry, PartitionValue, TableMetadata } from './iceberg/types.ts';
+import { LakeError } from './errors.ts';
+import { liveFiles, type LiveFiles } from './iceberg/snapshot.ts';
+import { FileContent, type ManifestEntry, type PartitionValue, type TableMetadata } from './iceberg/types.ts';
 
 /**
  * Where each live row of a current-state table sits: (data file, position),
@@ -81,6 +82,30 @@ async function positionsOf(store: ObjectStore, entry: ManifestEntry): Promise<Ma
 }
 
 /**
+ * Deleted positions per data file of a snapshot's live files, honouring
+ * sequence numbers: a position delete applies to data files whose data
+ * sequence number is not newer than its own. Equality deletes are refused:
+ * LakeSync never writes them.
+ */
+export async function deletedPositions(store: ObjectStore, live: LiveFiles): Promise<Map<string, Set<number>>> {
+  const dataSeq = new Map(live.data.map((e) => [e.dataFile.filePath, e.sequenceNumber]));
+  const deleted = new Map<string, Set<number>>();
+  for (const d of live.deletes) {
+    if (d.dataFile.content !== FileContent.PositionDeletes) {
+      throw new LakeError('CORRUPT_METADATA', `equality deletes are not supported (${d.dataFile.filePath})`);
+    }
+    for (const [file, positions] of await positionsOf(store, d)) {
+      const seq = dataSeq.get(file);
+      if (seq === undefined || seq > d.sequenceNumber) continue;
+      let set = deleted.get(file);
+      if (set === undefined) deleted.set(file, (set = new Set()));
+      for (const p of positions) set.add(p);
+    }
+  }
+  return deleted;
+}
+
+/**
  * Locations of the given row ids (all of them, when `only` is undefined) in
  * the current snapshot. A row id normally has one location; more would mean
  * a duplicate, and every one of them is returned so it can be deleted.
@@ -91,19 +116,7 @@ export async function locateRows(
   only?: ReadonlySet<string>,
 ): Promise<Map<string, RowLocation[]>> {
   const live = await liveFiles(store, metadata);
-  // Deleted positions per data file, honouring sequence numbers: a delete
-  // applies to data files whose data sequence number is not newer than its own.
-  const dataSeq = new Map(live.data.map((e) => [e.dataFile.filePath, e.sequenceNumber]));
-  const deleted = new Map<string, Set<number>>();
-  for (const d of live.deletes) {
-    for (const [file, positions] of await positionsOf(store, d)) {
-      const seq = dataSeq.get(file);
-      if (seq === undefined || seq > d.sequenceNumber) continue;
-      let set = deleted.get(file);
-      if (set === undefined) deleted.set(file, (set = new Set()));
-      for (const p of positions) set.add(p);
-    }
-  }
+  const deleted = await deletedPositions(store, live);
   const out = new Map<string, RowLocation[]>();
   for (const e of live.data) {
     const ids = await rowIdsOf(store, e);

@@ -1,0 +1,157 @@
+import { parseArgs } from 'node:util';
+import { currentSnapshot } from '../../core/lake/iceberg/metadata.ts';
+import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
+import { scanTable } from '../../core/lake/scan.ts';
+import { ConfigError, loadConfig } from './config.ts';
+import { openLocalLake } from './lake.ts';
+
+/**
+ * `lakesync`: the embedded default's command line.
+ *   lakesync start                      run the local server (same as npm start)
+ *   lakesync tables                     the lake's tables with snapshot, rows and files
+ *   lakesync snapshots <table>          a table's snapshots, newest last
+ *   lakesync scan <table> [--limit N] [--snapshot ID] [--json]
+ *   lakesync compact [table...] [--target-mb N]
+ *   lakesync expire [table...] --older-than 7d [--retain-last N]
+ *   lakesync orphans [table...] --older-than 1h [--dry-run]
+ * Reads lakesync.config.json and LAKESYNC_* like the server.
+ */
+
+const USAGE = `usage: lakesync <start|tables|snapshots|scan|compact|expire|orphans> [args]
+  lakesync tables
+  lakesync snapshots <table>
+  lakesync scan <table> [--limit N] [--snapshot ID] [--json]
+  lakesync compact [table...] [--target-mb N]
+  lakesync expire [table...] --older-than 7d [--retain-last N]
+  lakesync orphans [table...] --older-than 1h [--dry-run]`;
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (m === null) throw new ConfigError(`bad duration "${text}" (use e.g. 30m, 12h, 7d)`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
+  return Number(m[1]) * unit;
+}
+
+function table(rows: readonly (readonly unknown[])[]): string {
+  const text = rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : typeof c === 'object' ? JSON.stringify(c, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : String(c))));
+  const widths = text[0]?.map((_, i) => Math.max(...text.map((r) => (r[i] ?? '').length))) ?? [];
+  return text.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+export async function runCli(argv: readonly string[], out: (line: string) => void): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === 'help' || command === '--help') {
+    out(USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === 'start') {
+    await import('./main.ts');
+    return -1; // keeps running
+  }
+  const { values, positionals } = parseArgs({
+    args: [...rest],
+    allowPositionals: true,
+    options: {
+      limit: { type: 'string' },
+      snapshot: { type: 'string' },
+      json: { type: 'boolean' },
+      'target-mb': { type: 'string' },
+      'older-than': { type: 'string' },
+      'retain-last': { type: 'string' },
+      'dry-run': { type: 'boolean' },
+    },
+  });
+  const config = loadConfig({ ...process.env, LAKESYNC_DEV: process.env['LAKESYNC_DEV'] ?? '1' }, process.cwd());
+  const local = openLocalLake(config.dataDir, config.schema);
+  const { lake } = local;
+  try {
+    const names = async (): Promise<string[]> =>
+      positionals.length > 0 ? positionals : (await lake.catalog.listTables(lake.namespace)).map((t) => t.name);
+    switch (command) {
+      case 'tables': {
+        const rows: unknown[][] = [['table', 'snapshot', 'watermark', 'records', 'data files', 'delete files', 'location']];
+        for (const ident of await lake.catalog.listTables(lake.namespace)) {
+          const t = await lake.catalog.loadTable(ident);
+          const s = t === null ? undefined : currentSnapshot(t.metadata);
+          rows.push([
+            [...ident.namespace, ident.name].join('.'),
+            s?.['snapshot-id'] ?? '-',
+            s?.summary['lakesync.watermark'] ?? '-',
+            s?.summary['total-records'] ?? 0,
+            s?.summary['total-data-files'] ?? 0,
+            s?.summary['total-delete-files'] ?? 0,
+            t?.metadata.location,
+          ]);
+        }
+        out(table(rows));
+        out(`catalog: ${local.catalogPath} (pyiceberg: SqlCatalog("lakesync", uri="sqlite:///${local.catalogPath}"))`);
+        return 0;
+      }
+      case 'snapshots': {
+        const name = positionals[0];
+        if (name === undefined) throw new ConfigError('lakesync snapshots <table>');
+        const t = await lake.catalog.loadTable(lake.ident(name));
+        if (t === null) throw new ConfigError(`no table ${name}`);
+        const rows: unknown[][] = [['snapshot', 'time', 'operation', 'watermark', 'added records', 'total records', 'parent']];
+        for (const s of t.metadata.snapshots) {
+          rows.push([
+            s['snapshot-id'],
+            new Date(s['timestamp-ms']).toISOString(),
+            s.summary.operation,
+            s.summary['lakesync.watermark'] ?? '-',
+            s.summary['added-records'] ?? 0,
+            s.summary['total-records'] ?? '-',
+            s['parent-snapshot-id'] ?? '-',
+          ]);
+        }
+        out(table(rows));
+        return 0;
+      }
+      case 'scan': {
+        const name = positionals[0];
+        if (name === undefined) throw new ConfigError('lakesync scan <table>');
+        const result = await scanTable(lake, name, {
+          limit: Number(values.limit ?? '20'),
+          ...(values.snapshot !== undefined ? { snapshotId: BigInt(values.snapshot) } : {}),
+        });
+        const cols = result.schema.fields.map((f) => f.name).filter((n) => n !== '_state');
+        if (values.json === true) {
+          for (const r of result.rows) {
+            out(JSON.stringify(Object.fromEntries(cols.map((c) => [c, r[c]])), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+          }
+        } else out(table([cols, ...result.rows.map((r) => cols.map((c) => r[c]))]));
+        return 0;
+      }
+      case 'compact': {
+        const target = Number(values['target-mb'] ?? '128') * 1024 * 1024;
+        for (const name of await names()) {
+          const r = await compactTable(lake, name, { targetFileBytes: target });
+          out(`${name}: rewrote ${r.rewrittenDataFiles} data files and ${r.removedDeleteFiles} delete files into ${r.addedDataFiles} (${r.rows} rows)`);
+        }
+        return 0;
+      }
+      case 'expire': {
+        const olderThan = Date.now() - parseDuration(values['older-than'] ?? '7d');
+        for (const name of await names()) {
+          const r = await expireSnapshots(lake, name, { olderThanMs: olderThan, retainLast: Number(values['retain-last'] ?? '1') });
+          out(`${name}: expired ${r.expiredSnapshots} snapshots, deleted ${r.deletedFiles} files`);
+        }
+        return 0;
+      }
+      case 'orphans': {
+        const olderThan = Date.now() - parseDuration(values['older-than'] ?? '1h');
+        for (const name of await names()) {
+          const r = await removeOrphans(lake, name, { olderThanMs: olderThan, dryRun: values['dry-run'] === true });
+          out(`${name}: ${values['dry-run'] === true ? 'would delete' : 'deleted'} ${r.orphans.length} orphan files`);
+          for (const o of r.orphans) out(`  ${o}`);
+        }
+        return 0;
+      }
+      default:
+        out(USAGE);
+        return 1;
+    }
+  } finally {
+    local.close();
+  }
+}
