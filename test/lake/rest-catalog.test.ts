@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitWithRetry } from '../../core/lake/catalog/commit.ts';
 import { RestCatalog } from '../../core/lake/catalog/rest-catalog.ts';
-import { isLakeError, LakeError } from '../../core/lake/errors.ts';
+import { isLakeError, type LakeError } from '../../core/lake/errors.ts';
 import { currentSchema, currentSnapshot, type TableRequirement } from '../../core/lake/iceberg/metadata.ts';
 import type { IcebergSchema, PartitionSpec, Snapshot } from '../../core/lake/iceberg/types.ts';
 import type { CreateTableRequest, LoadedTable, TableIdent } from '../../core/lake/ports.ts';
