@@ -119,7 +119,8 @@ describe('namespaces and tables', () => {
     const created = await freshTable('todos', { 'lakesync.table': 'todos' });
     expect(created.metadata['format-version']).toBe(2);
     expect(created.metadataLocation).toContain('/lake/todos/metadata/');
-    expect(created.metadata.location.startsWith(server.warehouse)).toBe(true);
+    expect(created.metadata.location).toBe(`${server.warehouseUri}/lake/todos`);
+    expect(created.metadataLocation.startsWith(`file:${server.warehouse}/lake/todos/metadata/`)).toBe(true);
     expect(currentSchema(created.metadata).fields.map((f) => [f.id, f.name])).toEqual([
       [1, 'id'],
       [2, 'n'],

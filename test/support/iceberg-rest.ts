@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /**
  * Apache Iceberg's own REST catalog server (the test fixture behind the
@@ -57,8 +57,14 @@ export function ensureIcebergRestJars(log: (line: string) => void = () => {}): s
 export interface IcebergRestServer {
   /** Base URI for REST clients (no /v1). */
   readonly uri: string;
-  /** The warehouse directory on local disk; table locations are under it. */
+  /** The warehouse directory on local disk. */
   readonly warehouse: string;
+  /**
+   * The warehouse as the server was given it, file:///...: table locations are
+   * file:///... URIs under it, while metadata-location comes back in Hadoop's
+   * spelling, file:/... (one slash).
+   */
+  readonly warehouseUri: string;
   readonly pid: number;
   /** Server log (Jetty and Iceberg), for failures. */
   readonly logFile: string;
@@ -72,6 +78,7 @@ export async function startIcebergRest(): Promise<IcebergRestServer> {
   const dir = mkdtempSync(join(tmpdir(), 'lakesync-iceberg-rest-'));
   const warehouse = join(dir, 'warehouse');
   mkdirSync(warehouse);
+  const warehouseUri = pathToFileURL(warehouse).href;
   const logFile = join(dir, 'server.log');
   const child = spawn(
     'java',
@@ -82,7 +89,7 @@ export async function startIcebergRest(): Promise<IcebergRestServer> {
       '-cp',
       `${lib}/*`,
       launcher,
-      warehouse,
+      warehouseUri,
       `jdbc:sqlite:file:${join(dir, 'catalog.db')}`,
     ],
     { stdio: ['ignore', 'pipe', openSync(logFile, 'a')] },
@@ -111,6 +118,7 @@ export async function startIcebergRest(): Promise<IcebergRestServer> {
   return {
     uri,
     warehouse,
+    warehouseUri,
     pid,
     logFile,
     stop() {
