@@ -18,7 +18,8 @@ export class FsObjectStore implements ObjectStore {
   }
 
   private path(uri: string): string {
-    if (!uri.startsWith('file://')) throw new LakeError('STORE_ERROR', `not a file:// uri: ${uri}`);
+    // REST catalogs may hand back file:/path as well as file:///path.
+    if (!uri.startsWith('file:')) throw new LakeError('STORE_ERROR', `not a file: uri: ${uri}`);
     return fileURLToPath(uri);
   }
 

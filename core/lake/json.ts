@@ -1,4 +1,4 @@
-import { isSafeNumber, parse, stringify } from 'lossless-json';
+import { isInteger, parse, stringify } from 'lossless-json';
 
 /**
  * JSON for Iceberg metadata and REST payloads. Snapshot ids are random
@@ -12,9 +12,9 @@ export function parseJson(text: string): unknown {
 
 /** Safe numbers stay numbers; integers beyond 2^53 become bigints. */
 function parseNumber(value: string): number | bigint {
-  if (isSafeNumber(value)) return Number(value);
-  if (/^-?\d+$/.test(value)) return BigInt(value);
-  return Number(value);
+  if (!isInteger(value)) return Number.parseFloat(value);
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : BigInt(value);
 }
 
 export function stringifyJson(value: unknown, indent?: number): string {

@@ -1,7 +1,7 @@
 import { LakeError, type LakeErrorCode } from '../errors.ts';
 import { stringifyJson } from '../json.ts';
 import type { Authenticator } from './rest-auth.ts';
-import { parseWireJson } from './wire-json.ts';
+import { parseJson } from '../json.ts';
 
 /**
  * One request to a REST catalog, with the failure semantics the lake relies
@@ -73,7 +73,7 @@ export async function send(
     }
     if (status >= 200 && status < 300) {
       try {
-        return { status, body: text.trim() === '' ? undefined : parseWireJson(text) };
+        return { status, body: text.trim() === '' ? undefined : parseJson(text) };
       } catch (e) {
         // The server did act on a commit it answered 2xx; we just cannot read how.
         const code: LakeErrorCode = intent === 'commit' ? 'COMMIT_STATE_UNKNOWN' : 'CATALOG_ERROR';
@@ -141,7 +141,7 @@ function errorCode(intent: Intent, status: number): LakeErrorCode {
 /** The spec's error model: {"error": {"message", "type", "code"}}; anything else is shown as text. */
 function serverMessage(text: string): string {
   try {
-    const parsed = parseWireJson(text) as { error?: { message?: unknown; type?: unknown } } | null;
+    const parsed = parseJson(text) as { error?: { message?: unknown; type?: unknown } } | null;
     const err = parsed?.error;
     if (err !== undefined && err !== null && typeof err === 'object') {
       const type = typeof err.type === 'string' ? `${err.type}: ` : '';

@@ -278,7 +278,8 @@ export async function produceSnapshot(store: ObjectStore, table: LoadedTable, ch
     'snapshot-id': snapshotId,
     ...(parent === undefined ? {} : { 'parent-snapshot-id': parent['snapshot-id'] }),
     'sequence-number': sequenceNumber,
-    'timestamp-ms': Math.max(nowMs, (parent?.['timestamp-ms'] ?? 0) + 1),
+    // Never before the table's last change: catalogs refuse snapshots older than the metadata log.
+    'timestamp-ms': Math.max(nowMs, metadata['last-updated-ms'], (parent?.['timestamp-ms'] ?? 0) + 1),
     'manifest-list': listPath,
     summary: summary as Snapshot['summary'],
     'schema-id': metadata['current-schema-id'],
