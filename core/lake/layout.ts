@@ -86,9 +86,15 @@ export function lastColumnId(schema: IcebergSchema): number {
 }
 
 /** Parquet columns for every top-level field of an Iceberg schema. */
+/** Columns with few distinct values, worth a Parquet dictionary. */
+const LOW_CARDINALITY = new Set(['_op', '_client_id']);
+
 export function parquetColumns(schema: IcebergSchema): ParquetColumn[] {
   return schema.fields.map((f) => {
-    if (typeof f.type === 'string') return { id: f.id, name: f.name, type: f.type, required: f.required };
+    if (typeof f.type === 'string') {
+      const dictionary = LOW_CARDINALITY.has(f.name) || (f.type === 'string' && !f.name.startsWith('_'));
+      return { id: f.id, name: f.name, type: f.type, required: f.required, dictionary };
+    }
     if (f.type.type === 'list' && f.type.element === 'string') {
       return { id: f.id, name: f.name, type: 'list<string>', required: f.required, elementId: f.type['element-id'] };
     }

@@ -18,6 +18,8 @@ export interface ParquetColumn {
   readonly name: string;
   readonly type: ParquetColumnType;
   readonly required: boolean;
+  /** Dictionary-encode this column (worth it for few distinct values; costly for ids). */
+  readonly dictionary?: boolean;
   /** Field id of the list element (list columns only). */
   readonly elementId?: number;
 }
@@ -114,14 +116,23 @@ function buildUtf8(type: arrow.Utf8, values: readonly (string | null)[]): Built 
   for (let i = 0; i < values.length; i++) {
     const s = values[i];
     if (s !== null && s !== undefined) {
-      if (buf.length - pos < s.length * 3) {
-        const next = new Uint8Array(Math.max(buf.length * 2, pos + s.length * 3));
+      const len = s.length;
+      if (buf.length - pos < len * 3) {
+        const next = new Uint8Array(Math.max(buf.length * 2, pos + len * 3));
         next.set(buf.subarray(0, pos));
         buf = next;
       }
-      pos += encoder.encodeInto(s, buf.subarray(pos)).written;
-      if (min === null || compareUtf8(s, min) < 0) min = s;
-      if (max === null || compareUtf8(s, max) > 0) max = s;
+      // ASCII fast path: most ids and many values are; anything else goes through the encoder.
+      let k = 0;
+      for (; k < len; k++) {
+        const c = s.charCodeAt(k);
+        if (c >= 0x80) break;
+        buf[pos + k] = c;
+      }
+      pos += k === len ? len : encoder.encodeInto(s, buf.subarray(pos)).written;
+      // For ASCII strings JS order is byte order; compareUtf8 handles the rest.
+      if (min === null || (k === len ? s < min && compareUtf8(s, min) < 0 : compareUtf8(s, min) < 0)) min = s;
+      if (max === null || (k === len ? s > max && compareUtf8(s, max) > 0 : compareUtf8(s, max) > 0)) max = s;
     }
     offsets[i + 1] = pos;
   }
@@ -331,12 +342,16 @@ export function writeParquetFile(
     rows += batch.numRows;
   }
   const table = new arrow.Table(arrowSchema(columns), recordBatches);
+  // Dictionary encoding only where asked: on unique ids it doubles the write
+  // time and grows the file. Statistics per column chunk (row group).
   let builder = new pw.WriterPropertiesBuilder()
     .setCompression(pw.Compression.ZSTD)
-    .setStatisticsEnabled(pw.EnabledStatistics.Page)
+    .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
+    .setDictionaryEnabled(false)
     .setMaxRowGroupBytes(options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES)
     .setMaxRowGroupSize(1 << 30)
     .setCreatedBy('lakesync');
+  for (const c of columns) if (c.dictionary === true) builder = builder.setColumnDictionaryEnabled(c.name, true);
   if (options.keyValueMetadata !== undefined) builder = builder.setKeyValueMetadata(new Map(options.keyValueMetadata));
   const wasmTable = pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
   const bytes = pw.writeParquet(wasmTable, builder.build());

@@ -1,0 +1,68 @@
+/**
+ * One flush of N synthetic deltas into a fresh local lake, in its own
+ * process so its peak RSS is the flush's own (reported by the kernel as
+ * maxRSS). Run by test/bench/lake.ts with a bounded V8 heap, the way a
+ * 512 MB function would run it. Prints one JSON line.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FsObjectStore } from '../../core/adapters/fs-object-store.ts';
+import { SqlCatalog } from '../../core/adapters/sql-catalog.ts';
+import type { Delta } from '../../core/delta.ts';
+import { rowKey, type LogEntry, type StoredRow } from '../../core/engine/ports.ts';
+import { encodeHlc } from '../../core/hlc.ts';
+import { Lake, type FlushSource } from '../../core/lake/flush.ts';
+import { applyDelta } from '../../core/merge.ts';
+import { BENCH_SCHEMA, insertColumns } from './support.ts';
+
+const n = Number(process.argv[2] ?? '1000000');
+const chunk = Number(process.argv[3] ?? '100000');
+const base = Date.now() - 60_000;
+
+// Cheap synthetic deltas: flush never re-hashes ids, so a counter stands in for the content hash.
+function delta(i: number): Delta {
+  return {
+    deltaId: i.toString(16).padStart(32, '0'),
+    table: 'todos',
+    rowId: `r${i}`,
+    op: 'insert',
+    columns: insertColumns(i),
+    hlc: encodeHlc(base + Math.floor(i / 65536), i % 65536),
+    clientId: 'bench',
+  };
+}
+
+const source: FlushSource = {
+  read(after, limit) {
+    const from = Number(after);
+    const to = Math.min(n, from + limit);
+    const entries: LogEntry[] = [];
+    for (let i = from; i < to; i++) entries.push({ seq: BigInt(i + 1), delta: delta(i), before: null, after: null, fresh: true });
+    return Promise.resolve({ entries, lastSeq: BigInt(to), hasMore: to < n });
+  },
+  loadRows(keys) {
+    const out = new Map<string, StoredRow>();
+    for (const k of keys) out.set(rowKey(k.table, k.rowId), { state: applyDelta(undefined, delta(Number(k.rowId.slice(1)))), version: 1 });
+    return Promise.resolve(out);
+  },
+  flushedThrough: () => Promise.resolve(0n),
+  markFlushed: () => Promise.resolve(),
+};
+
+const dir = mkdtempSync(join(tmpdir(), 'lakesync-bench-flush-'));
+try {
+  const store = new FsObjectStore({ fsync: false });
+  const catalog = new SqlCatalog(join(dir, 'catalog.db'), store);
+  const lake = new Lake({ catalog, store, schema: BENCH_SCHEMA, warehouse: FsObjectStore.uriFor(join(dir, 'warehouse')), chunkDeltas: chunk, partitioning: { changes: 'none' } });
+  await lake.ensureTables();
+  const t0 = performance.now();
+  const report = await lake.flush(source);
+  const seconds = (performance.now() - t0) / 1000;
+  catalog.close();
+  process.stdout.write(
+    `${JSON.stringify({ seconds, deltas: report.deltas, snapshots: report.snapshots, files: report.files, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}

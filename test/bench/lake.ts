@@ -1,0 +1,135 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import * as arrow from 'apache-arrow';
+import * as pw from 'parquet-wasm';
+import { encodeHlc } from '../../core/hlc.ts';
+import { arrowSchema, buildRecordBatch, type ParquetColumn } from '../../core/lake/parquet.ts';
+import { PYTHON, ensurePythonEnv } from '../support/python.ts';
+import type { BenchRow } from './table.ts';
+import { check, median, now } from './support.ts';
+
+/**
+ * The lake: flushing N deltas (default 1,000,000) to Parquet + Iceberg
+ * commits, in a child process with a 256 MB V8 heap (peak RSS from the
+ * kernel), against pyarrow writing the same rows and pyiceberg appending
+ * them, in the same run. Plus Parquet encoding alone: Arrow -> Parquet bytes
+ * for the change rows, ours (parquet-wasm) against pyarrow.write_table.
+ */
+const N = Number(process.env['BENCH_LAKE_ROWS'] ?? '1000000');
+const here = import.meta.dirname;
+
+interface ChildResult {
+  seconds: number;
+  deltas: number;
+  snapshots: number;
+  files: number;
+  maxRssMb: number;
+}
+
+function flushOnce(): ChildResult {
+  const out = execFileSync(
+    process.execPath,
+    ['--max-old-space-size=256', '--import', 'tsx', join(here, 'lake-flush-child.ts'), String(N), '100000'],
+    { encoding: 'utf8', maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(out.trim().split('\n').at(-1) as string) as ChildResult;
+}
+
+interface PyResult {
+  pyarrow_changes_s: number;
+  pyarrow_both_s: number;
+  pyiceberg_both_s: number;
+}
+
+function baselineOnce(): PyResult {
+  const out = execFileSync(PYTHON, [join(here, 'lake_baseline.py'), String(N)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+  return JSON.parse(out.trim().split('\n').at(-1) as string) as PyResult;
+}
+
+const CHANGE_COLUMNS: ParquetColumn[] = [
+  { id: 1, name: '_seq', type: 'long', required: true },
+  { id: 2, name: '_delta_id', type: 'string', required: true },
+  { id: 3, name: '_op', type: 'string', required: true, dictionary: true },
+  { id: 4, name: '_row_id', type: 'string', required: true },
+  { id: 5, name: '_client_id', type: 'string', required: true, dictionary: true },
+  { id: 6, name: '_hlc', type: 'long', required: true },
+  { id: 7, name: '_hlc_time', type: 'timestamptz', required: true },
+  { id: 8, name: '_set_columns', type: 'list<string>', required: true, elementId: 9 },
+  { id: 10, name: 'title', type: 'string', required: false, dictionary: true },
+  { id: 11, name: 'done', type: 'boolean', required: false },
+  { id: 12, name: 'position', type: 'long', required: false },
+  { id: 13, name: 'score', type: 'double', required: false },
+];
+
+/** Arrow -> Parquet for N change rows in one file: the part pyarrow.write_table measures. */
+function encodeOnce(): { build: number; write: number } {
+  const base = Date.now() - 60_000;
+  const cols: unknown[][] = CHANGE_COLUMNS.map(() => new Array(N));
+  const set = ['title', 'done', 'position', 'score'];
+  for (let i = 0; i < N; i++) {
+    const hlc = encodeHlc(base + Math.floor(i / 65536), i % 65536);
+    const row = [BigInt(i + 1), i.toString(16).padStart(32, '0'), 'insert', `r${i}`, 'bench', hlc, (base + Math.floor(i / 65536)) * 1000, set, `todo ${i}`, i % 2 === 0, BigInt(i), i * 0.5];
+    row.forEach((v, k) => ((cols[k] as unknown[])[i] = v));
+  }
+  const t0 = now();
+  const { batch } = buildRecordBatch(CHANGE_COLUMNS, cols);
+  const table = new arrow.Table(arrowSchema(CHANGE_COLUMNS), [batch]);
+  const t1 = now();
+  const props = new pw.WriterPropertiesBuilder()
+    .setCompression(pw.Compression.ZSTD)
+    .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
+    .setDictionaryEnabled(false)
+    .setColumnDictionaryEnabled('_op', true)
+    .setColumnDictionaryEnabled('_client_id', true)
+    .setColumnDictionaryEnabled('title', true)
+    .build();
+  const bytes = pw.writeParquet(pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')), props);
+  const t2 = now();
+  check(bytes.length > 1000, 'parquet written');
+  return { build: t1 - t0, write: t2 - t1 };
+}
+
+export function benchLake(): Promise<BenchRow[]> {
+  ensurePythonEnv();
+  const runs = 3;
+  const ours: ChildResult[] = [];
+  const base: PyResult[] = [];
+  const enc: { build: number; write: number }[] = [];
+  flushOnce(); // warm-up (page cache, tsx compile cache)
+  for (let i = 0; i < runs; i++) {
+    const r = flushOnce();
+    check(r.deltas === N, `flushed ${r.deltas} of ${N}`);
+    ours.push(r);
+    base.push(baselineOnce());
+    enc.push(encodeOnce());
+  }
+  const flushS = median(ours.map((r) => r.seconds));
+  const rss = Math.max(...ours.map((r) => r.maxRssMb));
+  const icebergS = median(base.map((r) => r.pyiceberg_both_s));
+  const pyarrowChangesS = median(base.map((r) => r.pyarrow_changes_s));
+  const writeS = median(enc.map((e) => e.write)) / 1000;
+  const buildS = median(enc.map((e) => e.build)) / 1000;
+  const snapshots = ours[0]?.snapshots ?? 0;
+  return Promise.resolve([
+    {
+      name: 'lake flush: deltas -> Parquet + commit',
+      count: N,
+      unit: 'deltas',
+      seconds: flushS,
+      ratio: icebergS / flushS,
+      target: 1,
+      note: `change + state tables, ${snapshots} snapshots; peak RSS ${Math.round(rss)} MB (target < 512); vs pyiceberg append of both`,
+    },
+    { name: 'lake flush: pyiceberg append (baseline)', count: N, unit: 'rows', seconds: icebergS, note: 'same change + state rows, 2 appends, SqlCatalog' },
+    {
+      name: 'parquet encode: Arrow -> Parquet',
+      count: N,
+      unit: 'rows',
+      seconds: writeS,
+      ratio: pyarrowChangesS / writeS,
+      target: 0.5,
+      note: `parquet-wasm, ZSTD, one file of change rows; building the Arrow batch from JS values adds ${buildS.toFixed(2)} s`,
+    },
+    { name: 'parquet encode: pyarrow (baseline)', count: N, unit: 'rows', seconds: pyarrowChangesS, note: 'pyarrow.parquet.write_table, ZSTD' },
+  ]);
+}
