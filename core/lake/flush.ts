@@ -1,7 +1,7 @@
 import type { LogEntry, ReadResult, StoredRow } from '../engine/ports.ts';
 import { rowKey } from '../engine/ports.ts';
 import { hlcWall } from '../hlc.ts';
-import { isLive, visibleValues, type RowState } from '../merge.ts';
+import { isLive, type RowState } from '../merge.ts';
 import type { Schema, TableSchema } from '../schema.ts';
 import { encodeRow } from '../codec/storage.ts';
 import { isJsonText, type ColumnValue } from '../values.ts';
@@ -265,35 +265,7 @@ export class Lake {
       const groups = groupByPartition(spec, schema, todo, (e) => ({ _hlc_time: hlcMicros(e.delta.hlc) }));
       const data: DataFile[] = [];
       for (const [partition, group] of groups) {
-        const values = columns.map(() => [] as unknown[]);
-        for (const e of group) {
-          const d = e.delta;
-          columns.forEach((c, i) => {
-            const out = values[i] as unknown[];
-            switch (c.name) {
-              case '_seq':
-                return out.push(e.seq);
-              case '_delta_id':
-                return out.push(d.deltaId);
-              case '_op':
-                return out.push(d.op);
-              case '_row_id':
-                return out.push(d.rowId);
-              case '_client_id':
-                return out.push(d.clientId);
-              case '_hlc':
-                return out.push(BigInt.asIntN(64, d.hlc));
-              case '_hlc_time':
-                return out.push(hlcMicros(d.hlc));
-              case '_set_columns':
-                return out.push(Object.keys(d.columns));
-              default: {
-                const v = d.columns[c.name];
-                return out.push(v === undefined ? null : lakeValue(v, c));
-              }
-            }
-          });
-        }
+        const values = columns.map((c) => changeColumn(c, group));
         data.push(await this.writeDataFile(loaded, spec, partition, columns, values, group.length, `${group[0]?.seq}-${group.at(-1)?.seq}`));
       }
       await this.opts.fault?.('changes-files-written', name);
@@ -324,7 +296,7 @@ export class Lake {
       const schema = currentSchema(loaded.metadata);
       const spec = defaultSpec(loaded.metadata);
       const columns = parquetColumns(schema);
-      const live: { id: string; state: RowState; seq: bigint }[] = [];
+      const live: StateRow[] = [];
       for (const id of ids) {
         const state = rows.get(rowKey(table.name, id))?.state;
         if (state !== undefined && isLive(state)) live.push({ id, state, seq: lastSeq.get(id) as bigint });
@@ -332,30 +304,7 @@ export class Lake {
       const groups = groupByPartition(spec, schema, live, (r) => ({ _row_id: r.id, _hlc_time: hlcMicros(newestHlc(r.state)) }));
       const data: DataFile[] = [];
       for (const [partition, group] of groups) {
-        const values = columns.map(() => [] as unknown[]);
-        for (const r of group) {
-          const visible = visibleValues(r.state) ?? {};
-          const hlc = newestHlc(r.state);
-          columns.forEach((c, i) => {
-            const out = values[i] as unknown[];
-            switch (c.name) {
-              case '_row_id':
-                return out.push(r.id);
-              case '_seq':
-                return out.push(r.seq);
-              case '_hlc':
-                return out.push(BigInt.asIntN(64, hlc));
-              case '_hlc_time':
-                return out.push(hlcMicros(hlc));
-              case '_state':
-                return out.push(encodeRow(r.state));
-              default: {
-                const v = visible[c.name];
-                return out.push(v === undefined ? null : lakeValue(v, c));
-              }
-            }
-          });
-        }
+        const values = stateColumns(columns, group);
         const file = await this.writeDataFile(loaded, spec, partition, columns, values, group.length, 'state');
         rememberRowIds(file.filePath, group.map((r) => r.id));
         data.push(file);
@@ -456,6 +405,83 @@ function newestHlc(row: RowState): bigint {
   if (row.deleted !== null && row.deleted.hlc > h) h = row.deleted.hlc;
   for (const c of Object.values(row.columns)) if (c.stamp.hlc > h) h = c.stamp.hlc;
   return h;
+}
+
+/** One change-table column for a group of log entries (column by column: no per-cell closures). */
+function changeColumn(c: ParquetColumn, group: readonly LogEntry[]): unknown[] {
+  const n = group.length;
+  const out = new Array<unknown>(n);
+  switch (c.name) {
+    case '_seq':
+      for (let i = 0; i < n; i++) out[i] = (group[i] as LogEntry).seq;
+      break;
+    case '_delta_id':
+      for (let i = 0; i < n; i++) out[i] = (group[i] as LogEntry).delta.deltaId;
+      break;
+    case '_op':
+      for (let i = 0; i < n; i++) out[i] = (group[i] as LogEntry).delta.op;
+      break;
+    case '_row_id':
+      for (let i = 0; i < n; i++) out[i] = (group[i] as LogEntry).delta.rowId;
+      break;
+    case '_client_id':
+      for (let i = 0; i < n; i++) out[i] = (group[i] as LogEntry).delta.clientId;
+      break;
+    case '_hlc':
+      for (let i = 0; i < n; i++) out[i] = BigInt.asIntN(64, (group[i] as LogEntry).delta.hlc);
+      break;
+    case '_hlc_time':
+      for (let i = 0; i < n; i++) out[i] = hlcMicros((group[i] as LogEntry).delta.hlc);
+      break;
+    case '_set_columns':
+      for (let i = 0; i < n; i++) out[i] = Object.keys((group[i] as LogEntry).delta.columns);
+      break;
+    default:
+      for (let i = 0; i < n; i++) {
+        const v = (group[i] as LogEntry).delta.columns[c.name];
+        out[i] = v === undefined ? null : lakeValue(v, c);
+      }
+  }
+  return out;
+}
+
+interface StateRow {
+  readonly id: string;
+  readonly state: RowState;
+  readonly seq: bigint;
+}
+
+/** Every state-table column for a group of live rows. */
+function stateColumns(columns: readonly ParquetColumn[], group: readonly StateRow[]): unknown[][] {
+  const n = group.length;
+  const hlcs = group.map((r) => newestHlc(r.state));
+  return columns.map((c) => {
+    const out = new Array<unknown>(n);
+    switch (c.name) {
+      case '_row_id':
+        for (let i = 0; i < n; i++) out[i] = (group[i] as StateRow).id;
+        break;
+      case '_seq':
+        for (let i = 0; i < n; i++) out[i] = (group[i] as StateRow).seq;
+        break;
+      case '_hlc':
+        for (let i = 0; i < n; i++) out[i] = BigInt.asIntN(64, hlcs[i] as bigint);
+        break;
+      case '_hlc_time':
+        for (let i = 0; i < n; i++) out[i] = hlcMicros(hlcs[i] as bigint);
+        break;
+      case '_state':
+        for (let i = 0; i < n; i++) out[i] = encodeRow((group[i] as StateRow).state);
+        break;
+      default:
+        // The row's visible values (rows here are live; merge already dropped columns older than a delete).
+        for (let i = 0; i < n; i++) {
+          const col = (group[i] as StateRow).state.columns[c.name];
+          out[i] = col === undefined ? null : lakeValue(col.value, c);
+        }
+    }
+    return out;
+  });
 }
 
 /** A column value as the lake type of its column. */
