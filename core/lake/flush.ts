@@ -90,7 +90,7 @@ export interface FlushReport {
   readonly files: number;
 }
 
-const DEFAULT_CHUNK = 100_000;
+const DEFAULT_CHUNK = 50_000;
 
 export class Lake {
   readonly namespace: readonly string[];
@@ -286,7 +286,8 @@ export class Lake {
     return this.commitLoop(name, upTo, entries, async (loaded, todo) => {
       const lastSeq = new Map<string, bigint>();
       for (const e of todo) lastSeq.set(e.delta.rowId, e.seq);
-      const ids = [...lastSeq.keys()].sort(compareUtf8);
+      // Sorted so state files have tight _row_id bounds (UTF-16 order: only pruning depends on it, not correctness).
+      const ids = [...lastSeq.keys()].sort();
       // The buffer's merged state is authoritative (it has tombstones the lake
       // does not keep). It may include deltas past this chunk; merge is
       // idempotent, so a later flush of those deltas writes the same row again.

@@ -29,7 +29,7 @@ interface ChildResult {
 function flushOnce(): ChildResult {
   const out = execFileSync(
     process.execPath,
-    ['--max-old-space-size=256', '--import', 'tsx', join(here, 'lake-flush-child.ts'), String(N), '100000'],
+    ['--max-old-space-size=256', '--import', 'tsx', join(here, 'lake-flush-child.ts'), String(N), '50000'],
     { encoding: 'utf8', maxBuffer: 1 << 20 },
   );
   return JSON.parse(out.trim().split('\n').at(-1) as string) as ChildResult;
