@@ -61,10 +61,7 @@ function fieldError(field: string, what: string): Error {
 // ---------- scalar fields (implicit presence: zero values are not written) ----------
 
 function stringField(tag: number, s: string): void {
-  if (s !== '') {
-    w.uint32(tag);
-    w.string(s);
-  }
+  if (s !== '') w.tagString(tag, s);
 }
 
 function uint32Field(tag: number, v: number, field: string): void {
@@ -121,10 +118,22 @@ function writeValue(v: ColumnValue): void {
 
 /** A Value message field: tag, length, body. */
 function valueField(tag: number, v: ColumnValue): void {
-  w.uint32(tag);
-  const at = w.fork(1);
-  writeValue(v);
-  w.join(at, 1);
+  // Fixed sizes first, without a length fix-up.
+  if (v === null) {
+    w.bytes3(tag, 2, T1_VARINT, 3);
+    w.bytes3(0, 0, 0, 1);
+  } else if (typeof v === 'boolean') {
+    w.bytes3(tag, 2, T5_VARINT, 3);
+    w.bytes3(v ? 1 : 0, 0, 0, 1);
+  } else if (typeof v === 'number') {
+    w.bytes3(tag, 9, T4_BIT64, 3);
+    w.double(v);
+  } else {
+    w.bytes3(tag, 0, 0, 1);
+    const at = w.fork(1);
+    writeValue(v);
+    w.join(at, 1);
+  }
 }
 
 function stampField(tag: number, s: Stamp | null): void {

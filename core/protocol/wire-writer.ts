@@ -85,6 +85,17 @@ export class WireWriter {
     this.buf[this.pos++] = v ? 1 : 0;
   }
 
+  /** Up to three raw bytes (tags, short lengths, small values). */
+  bytes3(a: number, b: number, c: number, n: 1 | 2 | 3): void {
+    this.ensure(3);
+    const buf = this.buf;
+    const pos = this.pos;
+    buf[pos] = a;
+    buf[pos + 1] = b;
+    buf[pos + 2] = c;
+    this.pos = pos + n;
+  }
+
   double(v: number): void {
     this.ensure(8);
     this.view.setFloat64(this.pos, v, true);
@@ -130,6 +141,13 @@ export class WireWriter {
     }
     buf[pos++] = v;
     this.pos = pos;
+  }
+
+  /** A string field: one-byte tag, length, UTF-8. */
+  tagString(tag: number, s: string): void {
+    this.ensure(1);
+    this.buf[this.pos++] = tag;
+    this.string(s);
   }
 
   string(s: string): void {
