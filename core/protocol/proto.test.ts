@@ -40,6 +40,12 @@ vi.setConfig({ testTimeout: 120_000 });
 // ordinary column key here. -0 and 0 still differ, NaN equals NaN. The
 // records' prototypes have their own test below.
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** A result, or the parts of a LakeSyncError that callers see. */
 function outcome(f: () => unknown): unknown {
   try {
@@ -261,6 +267,19 @@ describe('proto encode: the same bytes as the generated code', () => {
     expect(a.byteOffset).toBe(0);
     expect(a.buffer.byteLength).toBe(a.length);
     expect(decodePushResponseProto(a).cursor).toBe('1');
+  });
+
+  it('large messages: multi-byte length prefixes, a grown and then dropped buffer', () => {
+    const big = 'é'.repeat(600_000); // 1.2 MB of UTF-8, four times: more than the writer keeps
+    const d: Delta = { deltaId: 'x', table: 't', rowId: big, op: 'insert', columns: { a: big, b: 'ok' }, hlc: 1n, clientId: 'c' };
+    const input: PushInput = { clientId: 'c', schemaVersion: 1, deltas: [d, d] };
+    const bytes = encodePushRequestProto(input);
+    expect(bytes.length).toBeGreaterThan(4 * 1024 * 1024);
+    // Not toEqual: it compares typed arrays element by element, slowly.
+    expect(sameBytes(bytes, reflectEncodePushRequest(input))).toBe(true);
+    expect(decodePushRequestProto(bytes)).toEqual(input);
+    const small: PushInput = { clientId: 'c', schemaVersion: 1, deltas: [{ ...d, rowId: 'r', columns: {} }] };
+    expect(encodePushRequestProto(small)).toEqual(reflectEncodePushRequest(small));
   });
 
   it('refuses what the generated code refuses', () => {

@@ -18,6 +18,8 @@ export type WireBytes = Uint8Array<ArrayBuffer>;
 
 /** Up to this length a loop beats TextEncoder.encodeInto's fixed cost for ASCII (< 0x80, so a one-byte prefix). */
 const ASCII_LOOP_MAX = 40;
+/** A pull page of 5,000 deltas is under 1 MiB; a buffer grown past this is dropped after use. */
+const MAX_KEPT = 4 * 1024 * 1024;
 
 export function varintSize(v: number): number {
   if (v < 0x80) return 1;
@@ -28,12 +30,14 @@ export function varintSize(v: number): number {
 }
 
 export class WireWriter {
+  private readonly initial: number;
   private buf: WireBytes;
   private view: DataView;
   pos = 0;
 
-  constructor(size = 64 * 1024) {
-    this.buf = new Uint8Array(size);
+  constructor(initial = 64 * 1024) {
+    this.initial = initial;
+    this.buf = new Uint8Array(initial);
     this.view = new DataView(this.buf.buffer);
   }
 
@@ -207,6 +211,11 @@ export class WireWriter {
   finish(): WireBytes {
     const out = this.buf.slice(0, this.pos);
     this.pos = 0;
+    // Do not hold on to the buffer of one exceptionally large message.
+    if (this.buf.length > MAX_KEPT) {
+      this.buf = new Uint8Array(this.initial);
+      this.view = new DataView(this.buf.buffer);
+    }
     return out;
   }
 
