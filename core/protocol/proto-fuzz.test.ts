@@ -80,7 +80,7 @@ class Rnd {
 }
 
 // Few distinct names, so repeats (merges, "column appears twice") are common.
-const STRINGS = ['', 'a', 'b', 'title', 'todos', '__proto__', 'constructor', 'é', '\uFEFF', 'x'.repeat(33), 'y'.repeat(130), '𝄞'];
+const STRINGS = ['', 'a', 'b', 'title', 'todos', '__proto__', 'constructor', 'é', '\uFEFF', 'x'.repeat(33), 'y'.repeat(130), '𝄞', 'abcdefghijklmnopqrst', 'todo 123456', 'ä'.repeat(9)];
 const U64 = [0n, 1n, 127n, 128n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 53n + 1n, 2n ** 63n, 2n ** 64n - 1n];
 const ENUMS = [0, 1, 2, 3, 4, -1, 0x7fff_ffff, -0x8000_0000];
 const WIRE_TYPES = [WireType.Varint, WireType.Bit64, WireType.LengthDelimited, WireType.StartGroup, WireType.EndGroup, WireType.Bit32];

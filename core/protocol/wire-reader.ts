@@ -188,7 +188,15 @@ export class WireReader {
       if (n === 0) return '';
       const buf = this.buf;
       let bits = 0;
-      for (let i = start; i < end; i++) bits |= buf[i] as number;
+      let i = start;
+      if (n >= 8) {
+        // Four bytes at a time (unaligned DataView reads are fine).
+        const view = (this.view ??= new DataView(buf.buffer, buf.byteOffset, buf.byteLength));
+        let wide = 0;
+        for (; i + 4 <= end; i += 4) wide |= view.getUint32(i);
+        bits = (wide | (wide >>> 8) | (wide >>> 16) | (wide >>> 24)) & 0xff;
+      }
+      for (; i < end; i++) bits |= buf[i] as number;
       if (bits < 0x80) return asciiString(buf, start, n);
     }
     return utf8.decode(this.buf.subarray(start, end));
