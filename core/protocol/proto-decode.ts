@@ -1,8 +1,8 @@
 /**
  * Protobuf decoders for proto/lakesync/v1/sync.proto, straight from bytes to
  * the domain types, with the behaviour of fromBinary() on the generated
- * messages followed by the old mapping (codec.ts), which proto.test.ts
- * checks on random and damaged input:
+ * messages followed by pb-mapping.ts (reflect-codec.ts), which
+ * proto.test.ts and proto-fuzz.test.ts check on random and damaged input:
  *
  * - fields in any order, unknown fields skipped (groups too), a repeated
  *   scalar field keeps its last value, a repeated message field (a Value,
