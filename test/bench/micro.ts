@@ -6,9 +6,16 @@ import {
   encodePushRequest,
   type Change,
   type Delta,
+  type PullResult,
   type PushInput,
   type WireFormat,
 } from '../../core/index.ts';
+import {
+  reflectDecodePullResponse,
+  reflectDecodePushRequest,
+  reflectEncodePullResponse,
+  reflectEncodePushRequest,
+} from '../../core/protocol/reflect-codec.ts';
 import type { BenchRow } from './table.ts';
 import { CLIENT_ID, buildInserts, check, measure, now } from './support.ts';
 
@@ -37,10 +44,34 @@ export async function benchMicro(): Promise<BenchRow[]> {
     hasMore: false,
     serverHlc: (input.deltas[0] as Delta).hlc,
   };
-  for (const format of ['proto', 'json'] as const satisfies readonly WireFormat[]) {
-    const pushBody = encodePushRequest(format, input);
-    const pullBody = encodePullResponse(format, pull);
-    check(decodePushRequest(format, pushBody).deltas.length === BATCH, `${format} push round trip`);
+  interface Codec {
+    readonly label: string;
+    readonly encodePush: (i: PushInput) => Uint8Array;
+    readonly decodePush: (b: Uint8Array) => PushInput;
+    readonly encodePull: (r: PullResult) => Uint8Array;
+    readonly decodePull: (b: Uint8Array) => PullResult;
+  }
+  const wire = (format: WireFormat): Codec => ({
+    label: format,
+    encodePush: (i) => encodePushRequest(format, i),
+    decodePush: (b) => decodePushRequest(format, b),
+    encodePull: (r) => encodePullResponse(format, r),
+    decodePull: (b) => decodePullResponse(format, b),
+  });
+  // The generated-message codec protobuf went through before the hand-written one.
+  const reflect: Codec = {
+    label: 'proto-reflect',
+    encodePush: reflectEncodePushRequest,
+    decodePush: reflectDecodePushRequest,
+    encodePull: reflectEncodePullResponse,
+    decodePull: reflectDecodePullResponse,
+  };
+  for (const codec of [wire('proto'), reflect, wire('json')]) {
+    const format = codec.label;
+    const pushBody = codec.encodePush(input);
+    const pullBody = codec.encodePull(pull);
+    check(codec.decodePush(pushBody).deltas.length === BATCH, `${format} push round trip`);
+    check(codec.decodePull(pullBody).changes.length === BATCH, `${format} pull round trip`);
     const loop = (fn: () => Uint8Array | { deltas: readonly Delta[] } | { changes: readonly Change[] }): number => {
       const t0 = now();
       for (let i = 0; i < REPEAT; i++) {
@@ -50,10 +81,10 @@ export async function benchMicro(): Promise<BenchRow[]> {
       return now() - t0;
     };
     const m = await measure(() => ({
-      pushEncode: loop(() => encodePushRequest(format, input)),
-      pushDecode: loop(() => decodePushRequest(format, pushBody)),
-      pullEncode: loop(() => encodePullResponse(format, pull)),
-      pullDecode: loop(() => decodePullResponse(format, pullBody)),
+      pushEncode: loop(() => codec.encodePush(input)),
+      pushDecode: loop(() => codec.decodePush(pushBody)),
+      pullEncode: loop(() => codec.encodePull(pull)),
+      pullDecode: loop(() => codec.decodePull(pullBody)),
     }));
     const size = (b: Uint8Array): string => `${(b.length / 1024).toFixed(0)} KiB per ${BATCH}`;
     const n = REPEAT * BATCH;
