@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { ColumnSchema, ColumnType, ColumnValue, RowState, TableSchema } from '../../core/index.ts';
-import { IN_APP_ROW, type ColumnTypes } from './state-text.ts';
+import { IN_APP_ROW, columnMask, makeLayout, type Layout } from './state-text.ts';
 
 /** The hidden column of every app table that holds the row's merge state (see state-text.ts). */
 export const STATE_COLUMN = '_ls_state';
@@ -58,8 +58,8 @@ function sameNames(columns: Readonly<Record<string, unknown>>, names: readonly s
 export interface ColumnSet {
   readonly names: readonly string[];
   readonly types: readonly ColumnType[];
-  /** The names sorted, as the items of a state-text group: "a,b,". */
-  readonly items: string;
+  /** Their mask in a state-text group. */
+  readonly mask: string;
   /** UPDATE ... SET names, state WHERE rowid: params (...values, state, rowid). */
   readonly update: Database.Statement<unknown[]>;
   /** INSERT of a new row with only these columns: params (...values, state, id). */
@@ -82,7 +82,9 @@ export interface AppRowRef {
 export class AppTable {
   readonly name: string;
   readonly columns: readonly ColumnSchema[];
-  readonly types: ColumnTypes;
+  readonly types: ReadonlyMap<string, ColumnType>;
+  /** Columns in physical order, for the state text's masks. */
+  readonly layout: Layout;
   private readonly sets = new Map<string, ColumnSet | null>();
   private lastSet: ColumnSet | null = null;
   private readonly q: string;
@@ -96,6 +98,11 @@ export class AppTable {
     this.columns = schema.columns;
     this.types = new Map(schema.columns.map((c) => [c.name, c.type]));
     const q = (this.q = quote(schema.name));
+    const physical = (db.prepare(`PRAGMA table_info(${q})`).all() as { name: string }[]).map((c) => c.name);
+    this.layout = makeLayout(
+      physical.filter((n) => n !== 'id' && n !== STATE_COLUMN),
+      this.types,
+    );
     const names = schema.columns.map((c) => quote(c.name));
     const all = [...names, quote(STATE_COLUMN)];
     this.stmts = {
@@ -160,7 +167,7 @@ export class AppTable {
     return {
       names,
       types: names.map((n) => this.types.get(n) as ColumnType),
-      items: [...names].sort().map((n) => `${n},`).join(''),
+      mask: columnMask(this.layout, names),
       update,
       insert: () => (insert ??= this.db.prepare(insertSql)),
       params: new Array<unknown>(names.length + 2),

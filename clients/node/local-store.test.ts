@@ -17,7 +17,7 @@ import {
 } from '../../core/index.ts';
 import { encodeRow } from '../../core/codec/storage.ts';
 import { LocalStore } from './local-store.ts';
-import { encodeState } from './state-text.ts';
+import { encodeState, makeLayout } from './state-text.ts';
 
 const SCHEMA: Schema = {
   version: 1,
@@ -34,7 +34,10 @@ const SCHEMA: Schema = {
     },
   ],
 };
-const TYPES = new Map(SCHEMA.tables[0]!.columns.map((c) => [c.name, c.type]));
+const LAYOUT = makeLayout(
+  SCHEMA.tables[0]!.columns.map((c) => c.name),
+  new Map(SCHEMA.tables[0]!.columns.map((c) => [c.name, c.type])),
+);
 /** A newer server schema: a column and a table this client does not have yet. */
 const SCHEMA_V2: Schema = {
   version: 2,
@@ -144,7 +147,7 @@ function expectedAppRows(states: Map<string, RowState>): unknown[] {
   return ROWS.flatMap((id) => {
     const s = states.get(rowKey('todos', id));
     if (s === undefined || !isLive(s)) return [];
-    return [{ id, ...Object.fromEntries(APP_COLUMNS.map((c) => [c, sqlOf(s.columns[c]?.value)])), _ls_state: encodeState(s, TYPES) }];
+    return [{ id, ...Object.fromEntries(APP_COLUMNS.map((c) => [c, sqlOf(s.columns[c]?.value)])), _ls_state: encodeState(s, LAYOUT) }];
   });
 }
 

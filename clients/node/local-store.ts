@@ -14,7 +14,7 @@ import {
 } from '../../core/index.ts';
 import { decodeDelta, decodeRow, encodeDelta, encodeRow } from '../../core/codec/storage.ts';
 import { AppTable, SQL_TYPES, STATE_COLUMN, quote, toSql } from './app-table.ts';
-import { applyNewer, clientPart, decodeState, encodeState, fitsColumn, hlcHex, newerThanAll } from './state-text.ts';
+import { applyNewer, clientPart, decodeState, encodeState, fitsColumn, hlcKey, newerThanAll } from './state-text.ts';
 
 /**
  * Layout of the local database. 1: every row's merge state as a blob in
@@ -170,14 +170,14 @@ export class LocalStore {
       const row = decodeRow(t.name, r.row_id, r.state);
       if (!isLive(row)) continue;
       const found = t.find(r.row_id);
-      const state = encodeState(row, t.types);
+      const state = encodeState(row, t.layout);
       if (found === undefined) t.insert(row, state);
       else t.update(found.rowid, undefined, row, state);
       this.stmts.dropRow.run(t.name, r.row_id);
     }
     for (const r of t.rowsWithInlineValues()) {
-      const row = t.resolve(r.rowid, decodeState(t.name, r.id, r.state));
-      t.update(r.rowid, undefined, row, encodeState(row, t.types));
+      const row = t.resolve(r.rowid, decodeState(t.name, r.id, r.state, t.layout));
+      t.update(r.rowid, undefined, row, encodeState(row, t.layout));
     }
   }
 
@@ -284,8 +284,8 @@ export class LocalStore {
       this.lastClient = d.clientId;
       this.lastClientPart = clientPart(d.clientId);
     }
-    const hex = hlcHex(d.hlc);
-    const group = `${hex}${d.op === 'insert' ? 'i' : 'u'}${this.lastClientPart}${set.items};`;
+    const key = hlcKey(d.hlc);
+    const group = `${key}${d.op === 'insert' ? 'i' : 'u'}${this.lastClientPart}${set.mask};`;
     const rowid = tp.rowid[k];
     if (rowid === null) {
       // A row never seen (no app row, nothing in _lakesync_rows); an update alone makes no live row.
@@ -297,8 +297,8 @@ export class LocalStore {
       return true;
     }
     const text = tp.text[k] as string | null;
-    if (text === null || tp.dead[k] !== null || !newerThanAll(hex, text)) return false;
-    const next = applyNewer(text, group, set.names, d.op === 'insert');
+    if (text === null || tp.dead[k] !== null || !newerThanAll(key, text)) return false;
+    const next = applyNewer(text, group, set.mask, set.names, d.op === 'insert');
     params[n] = next;
     params[n + 1] = rowid;
     set.update.run(params);
@@ -314,7 +314,7 @@ export class LocalStore {
     const text = tp.text[k] as string | null;
     const dead = tp.dead[k] as RowState | null;
     // The state as the app row holds it (values stay IN_APP_ROW), if that is where it is.
-    const inApp = text !== null && dead === null ? decodeState(table, rowId, text) : undefined;
+    const inApp = t !== undefined && text !== null && dead === null ? decodeState(table, rowId, text, t.layout) : undefined;
     const current = dead ?? inApp;
     if (c.kind === 'evict') {
       if (rowid !== null) t?.remove(rowid);
@@ -325,7 +325,7 @@ export class LocalStore {
     const next = c.kind === 'delta' ? applyDelta(current, c.delta) : mergeRows(current ?? emptyRow(table, rowId), c.row);
     if (next === current) return;
     if (t !== undefined && isLive(next)) {
-      const state = encodeState(next, t.types);
+      const state = encodeState(next, t.layout);
       if (rowid === null) tp.rowid[k] = t.insert(next, state);
       else t.update(rowid, inApp, next, state);
       if (dead !== null) this.stmts.dropRow.run(table, rowId);
@@ -346,7 +346,7 @@ export class LocalStore {
     const t = this.tables.get(table);
     const found = t?.find(rowId);
     if (t !== undefined && found !== undefined && found.state !== null) {
-      return t.resolve(found.rowid, decodeState(table, rowId, found.state));
+      return t.resolve(found.rowid, decodeState(table, rowId, found.state, t.layout));
     }
     const r = this.stmts.getRow.get(table, rowId);
     return r === undefined ? undefined : decodeRow(table, rowId, r.state);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { applyDelta, makeDelta, type ColumnType, type ColumnValue, type Delta, type Op, type RowState } from '../../core/index.ts';
-import { IN_APP_ROW, applyNewer, clientPart, decodeState, encodeState, fitsColumn, hlcHex, newerThanAll } from './state-text.ts';
+import { HLC_WIDTH, IN_APP_ROW, applyNewer, clientPart, columnMask, decodeState, encodeState, fitsColumn, hlcKey, makeLayout, newerThanAll } from './state-text.ts';
 
 const TYPES: ReadonlyMap<string, ColumnType> = new Map<string, ColumnType>([
   ['title', 'string'],
@@ -10,8 +10,10 @@ const TYPES: ReadonlyMap<string, ColumnType> = new Map<string, ColumnType>([
   ['score', 'number'],
   ['meta', 'json'],
 ]);
-/** Known columns plus one this schema does not have (its values stay inline). */
-const COLS = [...TYPES.keys(), 'extra'];
+/** Physical order differs from the schema's; 'legacy' is a column of the table the schema lacks. */
+const LAYOUT = makeLayout(['done', 'title', 'legacy', 'n', 'score', 'meta'], TYPES);
+/** Known columns plus ones this schema does not have (their values stay inline). */
+const COLS = [...TYPES.keys(), 'extra', 'legacy'];
 
 const valueArb: fc.Arbitrary<ColumnValue> = fc.oneof(
   fc.constant(null),
@@ -40,9 +42,16 @@ function expectedDecode(row: RowState): RowState {
   const columns: Record<string, RowState['columns'][string]> = {};
   for (const [name, col] of Object.entries(row.columns)) {
     const type = TYPES.get(name);
-    columns[name] = type !== undefined && fitsColumn(type, col.value) ? { value: IN_APP_ROW, stamp: col.stamp } : col;
+    columns[name] = type !== undefined && LAYOUT.index.has(name) && fitsColumn(type, col.value) ? { value: IN_APP_ROW, stamp: col.stamp } : col;
   }
   return { ...row, columns };
+}
+
+/** The greatest HLC in a state text. */
+function decodeMax(text: string): bigint {
+  const row = decodeState('t', 'r', text, LAYOUT);
+  const stamps = [row.inserted, row.deleted, ...Object.values(row.columns).map((c) => c.stamp)].filter((s) => s !== null);
+  return stamps.reduce((m, s) => (s.hlc > m ? s.hlc : m), -1n);
 }
 
 function fold(deltas: readonly Delta[]): RowState | undefined {
@@ -56,10 +65,10 @@ describe('state text', () => {
     fc.assert(
       fc.property(fc.array(deltaArb, { minLength: 1, maxLength: 12 }), (deltas) => {
         const row = fold(deltas) as RowState;
-        const text = encodeState(row, TYPES);
-        expect(decodeState('t', 'r', text)).toEqual(expectedDecode(row));
+        const text = encodeState(row, LAYOUT);
+        expect(decodeState('t', 'r', text, LAYOUT)).toEqual(expectedDecode(row));
         // Canonical: the decoded state (IN_APP_ROW values included) encodes to the same text.
-        expect(encodeState(decodeState('t', 'r', text), TYPES)).toBe(text);
+        expect(encodeState(decodeState('t', 'r', text, LAYOUT), LAYOUT)).toBe(text);
       }),
       { numRuns: 1000 },
     );
@@ -75,16 +84,17 @@ describe('state text', () => {
         fc.bigInt({ min: 1n, max: 5n }),
         (history, client, op, names, step) => {
           const row = fold(history) as RowState;
-          const text = encodeState(row, TYPES);
-          const max = text === '' ? -1n : BigInt(`0x${text.slice(0, 16)}`); // '': a state without stamps
+          const text = encodeState(row, LAYOUT);
+          const max = text === '' ? -1n : decodeMax(text); // '': a state without stamps
           fc.pre(max + step < 2n ** 64n);
           const columns: Record<string, ColumnValue> = {};
           for (const n of names) columns[n] = n === 'title' ? 'v' : null; // values in the app row: only stamps matter
           const d = makeDelta({ table: 't', rowId: 'r', op, columns, hlc: max + step, clientId: client });
-          const hex = hlcHex(d.hlc);
-          expect(newerThanAll(hex, text)).toBe(text !== '');
-          const group = `${hex}${op === 'insert' ? 'i' : 'u'}${clientPart(client)}${[...names].sort().map((n) => `${n},`).join('')};`;
-          expect(applyNewer(text, group, names, op === 'insert')).toBe(encodeState(applyDelta(row, d), TYPES));
+          const key = hlcKey(d.hlc);
+          expect(newerThanAll(key, text)).toBe(text !== '');
+          const mask = columnMask(LAYOUT, names);
+          const group = `${key}${op === 'insert' ? 'i' : 'u'}${clientPart(client)}${mask};`;
+          expect(applyNewer(text, group, mask, names, op === 'insert')).toBe(encodeState(applyDelta(row, d), LAYOUT));
         },
       ),
       { numRuns: 1000 },
@@ -95,21 +105,35 @@ describe('state text', () => {
     const stamp = { hlc: 5n, clientId: 'c' };
     const a: RowState = { table: 't', rowId: 'r', inserted: stamp, deleted: null, columns: { title: { value: 'x', stamp }, n: { value: 1n, stamp } } };
     const b: RowState = { ...a, columns: { n: { value: 1n, stamp }, title: { value: 'x', stamp } } };
-    expect(encodeState(a, TYPES)).toBe(encodeState(b, TYPES));
-    expect(encodeState(a, TYPES)).toBe('0000000000000005i1:cn,title,;');
+    expect(encodeState(a, LAYOUT)).toBe(encodeState(b, LAYOUT));
+    // title is column 1, n column 3: mask 0b1010.
+    expect(encodeState(a, LAYOUT)).toBe(`${hlcKey(5n)}i1:ca;`);
+    const c: RowState = { ...a, columns: { ...a.columns, extra: { value: 'e;', stamp }, meta: { value: { json: '[]' }, stamp } } };
+    expect(encodeState(c, LAYOUT)).toBe(`${hlcKey(5n)}i1:ca2+extra=s2:e;,;`);
   });
 
-  it('newerThanAll compares the first 16 characters as a number', () => {
-    expect(newerThanAll(hlcHex(16n), `${hlcHex(15n)}u0:;`)).toBe(true);
-    expect(newerThanAll(hlcHex(15n), `${hlcHex(15n)}u0:;`)).toBe(false);
-    expect(newerThanAll(hlcHex(2n ** 64n - 1n), `${hlcHex(2n ** 63n)}u0:;`)).toBe(true);
+  it('HLC keys are fixed width and sort like the HLCs', () => {
+    const hlcs = [0n, 1n, 63n, 64n, (1n << 24n) - 1n, 1n << 24n, 1n << 48n, 0x0191_2345_6789_abcdn, 2n ** 63n, 2n ** 64n - 1n];
+    const keys = hlcs.map(hlcKey);
+    for (const k of keys) expect(k).toHaveLength(HLC_WIDTH);
+    expect([...keys].sort()).toEqual(keys);
+    for (const [i, h] of hlcs.entries()) expect(decodeState('t', 'r', `${keys[i]}i0:;`, LAYOUT).inserted?.hlc).toBe(h);
+  });
+
+  it('newerThanAll compares the HLC key at the start of the text', () => {
+    expect(newerThanAll(hlcKey(16n), `${hlcKey(15n)}u0:;`)).toBe(true);
+    expect(newerThanAll(hlcKey(15n), `${hlcKey(15n)}u0:;`)).toBe(false);
+    expect(newerThanAll(hlcKey(2n ** 64n - 1n), `${hlcKey(2n ** 63n)}u0:;`)).toBe(true);
   });
 
   it('refuses corrupt text', () => {
-    expect(() => decodeState('t', 'r', '0000000000000005i9:c;')).toThrow(RangeError);
-    expect(() => decodeState('t', 'r', '0000000000000005x1:c;')).toThrow(RangeError);
-    expect(() => decodeState('t', 'r', '0000000000000005i1:cn=s5:ab,;')).toThrow(RangeError);
-    expect(() => decodeState('t', 'r', '0000000000000005i1:cn,')).toThrow(RangeError);
-    expect(() => applyNewer('0000000000000005i1:cn,', '', ['n'], false)).toThrow(RangeError);
+    const k = hlcKey(5n);
+    expect(() => decodeState('t', 'r', `${k}i9:c;`, LAYOUT)).toThrow(RangeError);
+    expect(() => decodeState('t', 'r', `${k}x1:c;`, LAYOUT)).toThrow(RangeError);
+    expect(() => decodeState('t', 'r', `${k}i1:c+n=s5:ab,;`, LAYOUT)).toThrow(RangeError);
+    expect(() => decodeState('t', 'r', `${k}i1:c1`, LAYOUT)).toThrow(RangeError);
+    expect(() => decodeState('t', 'r', `${k}i1:c08;`, LAYOUT)).toThrow(RangeError); // column 7 does not exist
+    expect(() => decodeState('t', 'r', `*${k.slice(1)}i1:c1;`, LAYOUT)).toThrow(RangeError);
+    expect(() => applyNewer(`${k}i1:c1`, '', '1', [], false)).toThrow(RangeError);
   });
 });

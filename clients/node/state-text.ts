@@ -10,29 +10,82 @@ import {
 
 /**
  * The merge state of a live row, kept as text in the row's `_ls_state`
- * column. Column values live in the app columns; the text holds the stamps
- * and only the values the app columns cannot hold exactly (columns this
- * client's schema does not know yet, values of an unexpected type).
+ * column. Column values live in the app columns; the text holds the stamps,
+ * plus the values the app columns cannot hold exactly (columns this client's
+ * schema does not know yet, values of an unexpected type). It is small
+ * because it is written with every row: a 4-column row inserted by one
+ * client is `<hlc>i5:bench f;`, 21 characters.
  *
- *   state := group+                       groups by stamp, greatest first
- *   group := HLC FLAG LEN ':' CLIENT item* ';'
- *   HLC   := 16 lowercase hex digits      fixed width: text order is numeric order
- *   FLAG  := 'u' | 'i' | 'd' | 'b'        the stamp is also: nothing, inserted, deleted, both
- *   item  := NAME ( '=' TAG LEN ':' PAYLOAD )? ','    names ascending
- *   TAG   := n | t | f | s | j | i | d    null, true, false, string, json, integer, double
+ *   state := group+                      one per stamp, greatest first
+ *   group := HLC FLAG LEN ':' CLIENT MASK ( '+' item+ )? ';'
+ *   HLC   := 11 digits of base 64 in ASCII order ("-0-9A-Z_a-z"): text order is numeric order
+ *   FLAG  := 'u' | 'i' | 'd' | 'b'       the stamp is also: nothing, inserted, deleted, both
+ *   MASK  := lowercase hex, no trailing '0': bit j of digit k is the table's column 4k+j
+ *            (columns in the app table's physical order, which ALTER TABLE only extends)
+ *            whose value is in the app row
+ *   item  := NAME '=' TAG LEN ':' PAYLOAD ','    names ascending
+ *   TAG   := n | t | f | s | j | i | d   null, true, false, string, json, integer, double
  *
  * LEN counts UTF-16 code units. The encoding is canonical (one text per
- * state), so equal states read back as equal strings, and the first 16
- * characters are the greatest HLC in the state: a delta with a greater HLC
- * wins every register, which lets `applyNewer` update the text without
- * decoding it.
+ * state and column layout), and the first 11 characters are the greatest
+ * HLC in the state: a delta with a greater HLC wins every register, which
+ * lets `applyNewer` update the text without decoding it.
  */
+
+export const HLC_WIDTH = 11;
+const DIGITS = '-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz';
+const DIGIT_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) DIGIT_VALUE[DIGITS.charCodeAt(i)] = i;
+const HEX = '0123456789abcdef';
 
 /** Placeholder value of a column whose value is in the app row, not in the text. */
 export const IN_APP_ROW: ColumnValue = Object.freeze({ json: '\u0000lakesync: value in app row' });
 
-export function hlcHex(h: Hlc): string {
-  return h.toString(16).padStart(16, '0');
+const MIN_INT64 = -(2n ** 63n);
+const MAX_INT64 = 2n ** 63n - 1n;
+
+/** The app table's columns in physical order, with the schema's types. */
+export interface Layout {
+  readonly names: readonly string[];
+  readonly index: ReadonlyMap<string, number>;
+  readonly types: ReadonlyMap<string, ColumnType>;
+}
+
+export function makeLayout(names: readonly string[], types: ReadonlyMap<string, ColumnType>): Layout {
+  return { names, index: new Map(names.map((n, i) => [n, i])), types };
+}
+
+/** The HLC as 11 fixed-width digits (see the grammar). */
+export function hlcKey(h: Hlc): string {
+  let hi = Number(h >> 24n); // 40 bits: 7 digits
+  let lo = Number(h & 0xffffffn); // 24 bits: 4 digits
+  const d = DIGITS;
+  const l3 = lo & 63;
+  const l2 = (lo >>= 6) & 63;
+  const l1 = (lo >>= 6) & 63;
+  const l0 = lo >> 6;
+  const h6 = hi % 64;
+  const h5 = (hi = Math.floor(hi / 64)) % 64;
+  const h4 = (hi = Math.floor(hi / 64)) % 64;
+  const h3 = (hi = Math.floor(hi / 64)) % 64;
+  const h2 = (hi = Math.floor(hi / 64)) % 64;
+  const h1 = (hi = Math.floor(hi / 64)) % 64;
+  const h0 = Math.floor(hi / 64);
+  return d[h0]! + d[h1]! + d[h2]! + d[h3]! + d[h4]! + d[h5]! + d[h6]! + d[l0]! + d[l1]! + d[l2]! + d[l3]!;
+}
+
+function readHlc(text: string, pos: number): Hlc {
+  let hi = 0;
+  for (let i = 0; i < 7; i++) hi = hi * 64 + digit(text, pos + i);
+  let lo = 0;
+  for (let i = 7; i < HLC_WIDTH; i++) lo = lo * 64 + digit(text, pos + i);
+  return (BigInt(hi) << 24n) | BigInt(lo);
+}
+
+function digit(text: string, pos: number): number {
+  const v = DIGIT_VALUE[text.charCodeAt(pos)] ?? -1;
+  if (v < 0) corrupt();
+  return v;
 }
 
 /** A group's header after the HLC and flag: the client id, length-prefixed. */
@@ -48,7 +101,7 @@ export function fitsColumn(type: ColumnType, v: ColumnValue): boolean {
     case 'string':
       return typeof v === 'string';
     case 'integer':
-      return typeof v === 'bigint' && v >= -(2n ** 63n) && v <= 2n ** 63n - 1n;
+      return typeof v === 'bigint' && v >= MIN_INT64 && v <= MAX_INT64;
     case 'number':
       return typeof v === 'number' && Number.isFinite(v);
     case 'boolean':
@@ -58,38 +111,52 @@ export function fitsColumn(type: ColumnType, v: ColumnValue): boolean {
   }
 }
 
-/** Column types of the table, to decide which values stay in the text. */
-export type ColumnTypes = ReadonlyMap<string, ColumnType>;
+/** The mask of these columns (all in the layout). */
+export function columnMask(layout: Layout, names: Iterable<string>): string {
+  const nibbles: number[] = [];
+  for (const name of names) {
+    const i = layout.index.get(name) as number;
+    while (nibbles.length <= i >> 2) nibbles.push(0);
+    nibbles[i >> 2]! |= 1 << (i & 3);
+  }
+  let out = '';
+  for (const n of nibbles) out += HEX[n];
+  return out;
+}
 
 interface Group {
   readonly stamp: Stamp;
-  readonly hex: string;
   inserted: boolean;
   deleted: boolean;
-  readonly names: string[];
+  readonly inApp: string[];
+  readonly inline: string[];
 }
 
 /** Canonical text of a row state (see the grammar above). */
-export function encodeState(row: RowState, types: ColumnTypes): string {
+export function encodeState(row: RowState, layout: Layout): string {
   const groups = new Map<string, Group>();
   const group = (s: Stamp): Group => {
-    const hex = hlcHex(s.hlc);
-    const key = `${hex}:${s.clientId}`;
+    const key = `${s.hlc}:${s.clientId}`;
     let g = groups.get(key);
-    if (g === undefined) groups.set(key, (g = { stamp: s, hex, inserted: false, deleted: false, names: [] }));
+    if (g === undefined) groups.set(key, (g = { stamp: s, inserted: false, deleted: false, inApp: [], inline: [] }));
     return g;
   };
   if (row.inserted !== null) group(row.inserted).inserted = true;
   if (row.deleted !== null) group(row.deleted).deleted = true;
-  for (const name in row.columns) group((row.columns[name] as ColumnState).stamp).names.push(name);
+  for (const name in row.columns) {
+    const col = row.columns[name] as ColumnState;
+    const type = layout.types.get(name);
+    const inApp = col.value === IN_APP_ROW || (type !== undefined && layout.index.has(name) && fitsColumn(type, col.value));
+    (inApp ? group(col.stamp).inApp : group(col.stamp).inline).push(name);
+  }
   const sorted = [...groups.values()].sort((a, b) => compareStamps(b.stamp, a.stamp));
   let out = '';
   for (const g of sorted) {
-    out += g.hex + (g.inserted ? (g.deleted ? 'b' : 'i') : g.deleted ? 'd' : 'u') + clientPart(g.stamp.clientId);
-    for (const name of g.names.sort()) {
-      const value = (row.columns[name] as ColumnState).value;
-      const type = types.get(name);
-      out += value === IN_APP_ROW || (type !== undefined && fitsColumn(type, value)) ? `${name},` : `${name}=${inlineValue(value)},`;
+    const flag = g.inserted ? (g.deleted ? 'b' : 'i') : g.deleted ? 'd' : 'u';
+    out += hlcKey(g.stamp.hlc) + flag + clientPart(g.stamp.clientId) + columnMask(layout, g.inApp);
+    if (g.inline.length > 0) {
+      out += '+';
+      for (const name of g.inline.sort()) out += `${name}=${inlineValue((row.columns[name] as ColumnState).value)},`;
     }
     out += ';';
   }
@@ -163,43 +230,74 @@ function readInline(tag: string, payload: string): ColumnValue {
   }
 }
 
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/** End of the mask that starts at `pos`. */
+function maskEnd(text: string, pos: number): number {
+  let p = pos;
+  while (hexValue(text.charCodeAt(p)) >= 0) p++;
+  return p;
+}
+
+/** Reads the items after a '+' at `pos` - 1; calls `item` with (name, value start, item end); returns the ';' index. */
+function readItems(text: string, pos: number, item: (nameStart: number, nameEnd: number, tag: string, valueStart: number, valueEnd: number) => void): number {
+  let p = pos;
+  do {
+    const start = p;
+    while (text[p] !== '=') if (++p >= text.length) corrupt();
+    const nameEnd = p;
+    const tag = text[p + 1] as string;
+    const len = readLen(text, p + 2);
+    const vstart = lenEnd;
+    p = vstart + len;
+    if (text[p] !== ',') corrupt();
+    item(start, nameEnd, tag, vstart, p);
+    p++;
+  } while (text[p] !== ';' && p < text.length);
+  if (text[p] !== ';') corrupt();
+  return p;
+}
+
 /**
  * The row state a text encodes. Columns whose value is in the app row get
- * IN_APP_ROW; `resolve` in local-store.ts replaces it when a value is needed.
+ * IN_APP_ROW; AppTable.resolve replaces it when a value is needed.
  */
-export function decodeState(table: string, rowId: string, text: string): RowState {
+export function decodeState(table: string, rowId: string, text: string, layout: Layout): RowState {
   let inserted: Stamp | null = null;
   let deleted: Stamp | null = null;
   const columns = Object.create(null) as Record<string, ColumnState>;
   let pos = 0;
   while (pos < text.length) {
-    const hex = text.slice(pos, pos + 16);
-    const flag = text[pos + 16];
-    const clen = readLen(text, pos + 17);
+    const hlc = readHlc(text, pos);
+    const flag = text[pos + HLC_WIDTH];
+    const clen = readLen(text, pos + HLC_WIDTH + 1);
     const cstart = lenEnd;
-    if (hex.length !== 16 || cstart + clen > text.length) corrupt();
-    const stamp: Stamp = { hlc: BigInt(`0x${hex}`), clientId: text.slice(cstart, cstart + clen) };
+    if (cstart + clen > text.length) corrupt();
+    const stamp: Stamp = { hlc, clientId: text.slice(cstart, cstart + clen) };
     if (flag === 'i' || flag === 'b') inserted = stamp;
     if (flag === 'd' || flag === 'b') deleted = stamp;
     else if (flag !== 'i' && flag !== 'u') corrupt();
     let p = cstart + clen;
-    while (text[p] !== ';') {
-      if (p >= text.length) corrupt();
-      const start = p;
-      while (text[p] !== ',' && text[p] !== '=') if (++p >= text.length) corrupt();
-      const name = text.slice(start, p);
-      let value = IN_APP_ROW;
-      if (text[p] === '=') {
-        const tag = text[p + 1] as string;
-        const len = readLen(text, p + 2);
-        const vstart = lenEnd;
-        value = readInline(tag, text.slice(vstart, vstart + len));
-        p = vstart + len;
-        if (text[p] !== ',') corrupt();
+    const end = maskEnd(text, p);
+    for (let k = 0; p < end; k += 4, p++) {
+      const nibble = hexValue(text.charCodeAt(p));
+      for (let j = 0; j < 4; j++) {
+        if ((nibble & (1 << j)) === 0) continue;
+        const name = layout.names[k + j];
+        if (name === undefined) corrupt();
+        columns[name] = { value: IN_APP_ROW, stamp };
       }
-      columns[name] = { value, stamp };
-      p++;
     }
+    if (text[p] === '+') {
+      p = readItems(text, p + 1, (ns, ne, tag, vs, ve) => {
+        columns[text.slice(ns, ne)] = { value: readInline(tag, text.slice(vs, ve)), stamp };
+      });
+    }
+    if (text[p] !== ';') corrupt();
     pos = p + 1;
   }
   return { table, rowId, inserted, deleted, columns };
@@ -207,44 +305,59 @@ export function decodeState(table: string, rowId: string, text: string): RowStat
 
 /**
  * The text after applying an insert or update whose stamp is greater than
- * every stamp in `text`: `group` (the new stamp with the delta's sorted
- * column names, all values in the app row) goes first, the delta's columns
- * leave the older groups, an insert takes the inserted flag, and groups left
- * with nothing are dropped. Equal to encodeState(applyDelta(decodeState(text), d)).
+ * every stamp in `text`: `group` (the new stamp and the mask of the delta's
+ * columns, all values in the app row) goes first, the delta's columns leave
+ * the older groups (`mask` from their masks, `names` from their items), an
+ * insert takes the inserted flag, and groups left with nothing are dropped.
+ * Equal to encodeState(applyDelta(decodeState(text), d)).
  */
-export function applyNewer(text: string, group: string, names: readonly string[], insert: boolean): string {
+export function applyNewer(text: string, group: string, mask: string, names: readonly string[], insert: boolean): string {
   let out = group;
   let pos = 0;
   while (pos < text.length) {
-    let flag = text[pos + 16] as string;
-    const headerEnd = readLen(text, pos + 17) + lenEnd;
+    let flag = text[pos + HLC_WIDTH] as string;
+    const headerEnd = readLen(text, pos + HLC_WIDTH + 1) + lenEnd;
+    let p = maskEnd(text, headerEnd);
+    const left = andNot(text, headerEnd, p, mask);
     let items = '';
-    let kept = headerEnd; // start of the run of items kept so far
-    let p = headerEnd;
-    while (text[p] !== ';') {
-      if (p >= text.length) corrupt();
-      const start = p;
-      while (text[p] !== ',' && text[p] !== '=') if (++p >= text.length) corrupt();
-      const nameEnd = p;
-      if (text[p] === '=') p = readLen(text, p + 2) + lenEnd;
-      p++; // past ','
-      if (overwritten(text, start, nameEnd, names)) {
-        items += text.slice(kept, start);
-        kept = p;
-      }
+    if (text[p] === '+') {
+      let kept = p + 1;
+      p = readItems(text, p + 1, (ns, ne, _tag, _vs, ve) => {
+        if (!overwritten(text, ns, ne, names)) return;
+        items += text.slice(kept, ns);
+        kept = ve + 1;
+      });
+      items += text.slice(kept, p);
     }
-    items += text.slice(kept, p);
+    if (text[p] !== ';') corrupt();
     if (insert) flag = flag === 'i' ? 'u' : flag === 'b' ? 'd' : flag;
-    if (items !== '' || flag !== 'u') out += text.slice(pos, pos + 16) + flag + text.slice(pos + 17, headerEnd) + items + ';';
+    if (left !== '' || items !== '' || flag !== 'u') {
+      out += text.slice(pos, pos + HLC_WIDTH) + flag + text.slice(pos + HLC_WIDTH + 1, headerEnd) + left + (items === '' ? ';' : `+${items};`);
+    }
     pos = p + 1;
   }
   return out;
 }
 
-/** Whether a delta with HLC `hex` is newer than every stamp of `text` (its first 16 characters). */
-export function newerThanAll(hex: string, text: string): boolean {
-  for (let i = 0; i < 16; i++) {
-    const a = hex.charCodeAt(i);
+/** text[start, end) (a mask) without the bits of `mask`, trailing zeros trimmed. */
+function andNot(text: string, start: number, end: number, mask: string): string {
+  let out = '';
+  let zeros = '';
+  for (let p = start, k = 0; p < end; p++, k++) {
+    const v = hexValue(text.charCodeAt(p)) & ~(k < mask.length ? hexValue(mask.charCodeAt(k)) : 0);
+    if (v === 0) zeros += '0';
+    else {
+      out += zeros + HEX[v];
+      zeros = '';
+    }
+  }
+  return out;
+}
+
+/** Whether a delta with HLC `key` is newer than every stamp of `text` (its first 11 characters). */
+export function newerThanAll(key: string, text: string): boolean {
+  for (let i = 0; i < HLC_WIDTH; i++) {
+    const a = key.charCodeAt(i);
     const b = text.charCodeAt(i);
     if (a !== b) return a > b;
   }
