@@ -62,7 +62,7 @@ export interface ColumnSet {
   readonly mask: string;
   /** UPDATE ... SET names, state WHERE rowid: params (...values, state, rowid). */
   readonly update: Database.Statement<unknown[]>;
-  /** INSERT of a new row with only these columns: params (...values, state, id). */
+  /** INSERT of a new row with only these columns, doing nothing if the id exists: params (...values, state, id). */
   insert(): Database.Statement<unknown[]>;
   /** A parameter array for `update` and `insert`, reused: statements bind it synchronously. */
   readonly params: unknown[];
@@ -163,7 +163,7 @@ export class AppTable {
     const state = quote(STATE_COLUMN);
     const update = this.db.prepare<unknown[]>(`UPDATE ${this.q} SET ${[...cols, state].map((c) => `${c} = ?`).join(', ')} WHERE rowid = ?`);
     let insert: Database.Statement<unknown[]> | undefined;
-    const insertSql = `INSERT INTO ${this.q} (${[...cols, state, 'id'].join(', ')}) VALUES (${[...cols, state, 'id'].map(() => '?').join(', ')})`;
+    const insertSql = `INSERT INTO ${this.q} (${[...cols, state, 'id'].join(', ')}) VALUES (${[...cols, state, 'id'].map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`;
     return {
       names,
       types: names.map((n) => this.types.get(n) as ColumnType),

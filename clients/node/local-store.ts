@@ -39,14 +39,17 @@ CREATE TABLE IF NOT EXISTS _lakesync_rejected (
  * The rows of one table that a page touches, numbered by first appearance,
  * and where each one's state is: in its app row (`rowid`, with its state
  * text, null if the app row has none) and/or in _lakesync_rows (`dead`).
- * Kept up to date as the page is applied.
+ * `rowid` is undefined while not looked up: rows whose first change is an
+ * insert are not preloaded, the insert tries its luck (INSERT ... DO NOTHING)
+ * and looks the row up only if it is there already. Kept up to date as the
+ * page is applied.
  */
 interface TablePage {
   readonly table: string;
   readonly app: AppTable | undefined;
   readonly ids: string[];
   readonly index: Map<string, number>;
-  readonly rowid: (number | bigint | null)[];
+  readonly rowid: (number | bigint | null | undefined)[];
   readonly text: (string | null)[];
   readonly dead: (RowState | null)[];
 }
@@ -217,7 +220,7 @@ export class LocalStore {
     }
   }
 
-  /** Find where every row the page touches is stored: one or two queries per table. */
+  /** Find where the rows the page touches are stored: up to three queries per table. */
   private preload(changes: readonly Change[]): Page {
     const byName = new Map<string, TablePage>();
     const tables = new Array<TablePage>(changes.length);
@@ -238,7 +241,8 @@ export class LocalStore {
       if (k === undefined) {
         tp.index.set(rowId, (k = tp.ids.length));
         tp.ids.push(rowId);
-        tp.rowid.push(null);
+        // Known absent until the app table says otherwise, except where an insert will find out.
+        tp.rowid.push(c.kind === 'delta' && c.delta.op === 'insert' && tp.app !== undefined ? undefined : null);
         tp.text.push(null);
         tp.dead.push(null);
       }
@@ -246,19 +250,30 @@ export class LocalStore {
       slot[i] = k;
     }
     for (const p of byName.values()) {
-      const json = JSON.stringify(p.ids);
       if (p.app !== undefined) {
-        for (const [k, rowid, text] of p.app.preload(json)) {
-          p.rowid[k] = rowid;
-          p.text[k] = text;
+        const look = p.ids.filter((_, k) => p.rowid[k] === null);
+        if (look.length > 0) {
+          for (const [j, rowid, text] of p.app.preload(JSON.stringify(look))) {
+            const k = p.index.get(look[j] as string) as number;
+            p.rowid[k] = rowid;
+            p.text[k] = text;
+          }
         }
       }
       if (this.stmts.anyRows.get(p.table) === 0) continue;
-      for (const r of this.stmts.getRows.all(p.table, json)) {
+      for (const r of this.stmts.getRows.all(p.table, JSON.stringify(p.ids))) {
         p.dead[p.index.get(r.row_id) as number] = decodeRow(p.table, r.row_id, r.state);
       }
     }
     return { tables, slot };
+  }
+
+  /** Look up a row the preload left out. */
+  private locate(tp: TablePage, k: number): void {
+    if (tp.rowid[k] !== undefined) return;
+    const found = tp.app?.find(tp.ids[k] as string);
+    tp.rowid[k] = found?.rowid ?? null;
+    tp.text[k] = found?.state ?? null;
   }
 
   /**
@@ -286,16 +301,23 @@ export class LocalStore {
     }
     const key = hlcKey(d.hlc);
     const group = `${key}${d.op === 'insert' ? 'i' : 'u'}${this.lastClientPart}${set.mask};`;
-    const rowid = tp.rowid[k];
-    if (rowid === null) {
-      // A row never seen (no app row, nothing in _lakesync_rows); an update alone makes no live row.
-      if (d.op !== 'insert' || tp.dead[k] !== null) return false;
+    let rowid = tp.rowid[k];
+    if ((rowid === null || rowid === undefined) && d.op === 'insert' && tp.dead[k] === null) {
+      // A row never seen, unless the app table has it: then the insert does nothing.
       params[n] = group;
       params[n + 1] = d.rowId;
-      tp.rowid[k] = set.insert().run(params).lastInsertRowid;
-      tp.text[k] = group;
-      return true;
+      const info = set.insert().run(params);
+      if (info.changes === 1) {
+        tp.rowid[k] = info.lastInsertRowid;
+        tp.text[k] = group;
+        return true;
+      }
     }
+    if (rowid === undefined) {
+      this.locate(tp, k);
+      rowid = tp.rowid[k];
+    }
+    if (rowid === null || rowid === undefined) return false; // an update alone makes no live row
     const text = tp.text[k] as string | null;
     if (text === null || tp.dead[k] !== null || !newerThanAll(key, text)) return false;
     const next = applyNewer(text, group, set.mask, set.names, d.op === 'insert');
@@ -308,6 +330,7 @@ export class LocalStore {
 
   /** Any change, through core's merge (applyDelta, mergeRows) on the decoded state. */
   private applyMerge(c: Change, tp: TablePage, k: number): void {
+    this.locate(tp, k);
     const { table, app: t } = tp;
     const rowId = tp.ids[k] as string;
     const rowid = tp.rowid[k] as number | bigint | null;
