@@ -19,6 +19,9 @@ export function quote(identifier: string): string {
 
 type SqlValue = string | number | bigint | null;
 
+const MIN_INT64 = -(2n ** 63n);
+const MAX_INT64 = 2n ** 63n - 1n;
+
 /** SQLite storage for column values: booleans as 0/1, JSON as text. */
 export function toSql(v: ColumnValue): SqlValue {
   if (v === null) return null;
@@ -27,7 +30,7 @@ export function toSql(v: ColumnValue): SqlValue {
     if (v === IN_APP_ROW) throw new Error('internal: unresolved column value');
     return v.json;
   }
-  if (typeof v === 'bigint' && (v < -(2n ** 63n) || v > 2n ** 63n - 1n)) return null; // SQLite cannot hold it; the state text keeps it
+  if (typeof v === 'bigint' && (v < MIN_INT64 || v > MAX_INT64)) return null; // SQLite cannot hold it; the state text keeps it
   return v;
 }
 

@@ -14,7 +14,7 @@ import {
 } from '../../core/index.ts';
 import { decodeDelta, decodeRow, encodeDelta, encodeRow } from '../../core/codec/storage.ts';
 import { AppTable, SQL_TYPES, STATE_COLUMN, quote, toSql } from './app-table.ts';
-import { applyNewer, clientPart, decodeState, encodeState, fitsColumn, hlcKey, newerThanAll } from './state-text.ts';
+import { applyNewer, clientPart, decodeState, encodeState, fitsColumn, hlcKey, newerThanAll, storedClient } from './state-text.ts';
 
 /**
  * Layout of the local database. 1: every row's merge state as a blob in
@@ -82,8 +82,10 @@ export class LocalStore {
   registry: SchemaRegistry;
   private tables = new Map<string, AppTable>();
   private readonly stmts;
+  /** The client id of the last delta applied fast, as stored and as a group's CLIENT. */
   private lastClient = '';
-  private lastClientPart = clientPart('');
+  private lastStored = '';
+  private lastClientPart = clientPart('', null);
 
   constructor(
     readonly db: Database.Database,
@@ -297,7 +299,8 @@ export class LocalStore {
     }
     if (d.clientId !== this.lastClient) {
       this.lastClient = d.clientId;
-      this.lastClientPart = clientPart(d.clientId);
+      this.lastStored = storedClient(d.clientId);
+      this.lastClientPart = clientPart(this.lastStored, null);
     }
     const key = hlcKey(d.hlc);
     const group = `${key}${d.op === 'insert' ? 'i' : 'u'}${this.lastClientPart}${set.mask};`;
@@ -320,7 +323,7 @@ export class LocalStore {
     if (rowid === null || rowid === undefined) return false; // an update alone makes no live row
     const text = tp.text[k] as string | null;
     if (text === null || tp.dead[k] !== null || !newerThanAll(key, text)) return false;
-    const next = applyNewer(text, group, set.mask, set.names, d.op === 'insert');
+    const next = applyNewer(text, group, this.lastStored, set.mask, set.names, d.op === 'insert');
     params[n] = next;
     params[n + 1] = rowid;
     set.update.run(params);

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { applyDelta, makeDelta, type ColumnType, type ColumnValue, type Delta, type Op, type RowState } from '../../core/index.ts';
-import { HLC_WIDTH, IN_APP_ROW, applyNewer, clientPart, columnMask, decodeState, encodeState, fitsColumn, hlcKey, makeLayout, newerThanAll } from './state-text.ts';
+import {
+  HLC_WIDTH,
+  IN_APP_ROW,
+  applyNewer,
+  clientPart,
+  columnMask,
+  decodeState,
+  encodeState,
+  fitsColumn,
+  hlcKey,
+  makeLayout,
+  newerThanAll,
+  storedClient,
+} from './state-text.ts';
 
 const TYPES: ReadonlyMap<string, ColumnType> = new Map<string, ColumnType>([
   ['title', 'string'],
@@ -93,8 +106,8 @@ describe('state text', () => {
           const key = hlcKey(d.hlc);
           expect(newerThanAll(key, text)).toBe(text !== '');
           const mask = columnMask(LAYOUT, names);
-          const group = `${key}${op === 'insert' ? 'i' : 'u'}${clientPart(client)}${mask};`;
-          expect(applyNewer(text, group, mask, names, op === 'insert')).toBe(encodeState(applyDelta(row, d), LAYOUT));
+          const group = `${key}${op === 'insert' ? 'i' : 'u'}${clientPart(storedClient(client), null)}${mask};`;
+          expect(applyNewer(text, group, storedClient(client), mask, names, op === 'insert')).toBe(encodeState(applyDelta(row, d), LAYOUT));
         },
       ),
       { numRuns: 1000 },
@@ -110,6 +123,14 @@ describe('state text', () => {
     expect(encodeState(a, LAYOUT)).toBe(`${hlcKey(5n)}i1:ca;`);
     const c: RowState = { ...a, columns: { ...a.columns, extra: { value: 'e;', stamp }, meta: { value: { json: '[]' }, stamp } } };
     expect(encodeState(c, LAYOUT)).toBe(`${hlcKey(5n)}i1:ca2+extra=s2:e;,;`);
+  });
+
+  it('a group by the same client as the one before writes "="', () => {
+    const x = { hlc: 9n, clientId: 'bench' };
+    const y = { hlc: 5n, clientId: 'bench' };
+    const row: RowState = { table: 't', rowId: 'r', inserted: y, deleted: null, columns: { title: { value: 'a', stamp: x }, n: { value: 1n, stamp: y } } };
+    expect(encodeState(row, LAYOUT)).toBe(`${hlcKey(9n)}u5:bench2;${hlcKey(5n)}i=8;`);
+    expect(decodeState('t', 'r', encodeState(row, LAYOUT), LAYOUT).inserted).toEqual(y);
   });
 
   it('HLC keys are fixed width and sort like the HLCs', () => {
@@ -134,6 +155,7 @@ describe('state text', () => {
     expect(() => decodeState('t', 'r', `${k}i1:c1`, LAYOUT)).toThrow(RangeError);
     expect(() => decodeState('t', 'r', `${k}i1:c08;`, LAYOUT)).toThrow(RangeError); // column 7 does not exist
     expect(() => decodeState('t', 'r', `*${k.slice(1)}i1:c1;`, LAYOUT)).toThrow(RangeError);
-    expect(() => applyNewer(`${k}i1:c1`, '', '1', [], false)).toThrow(RangeError);
+    expect(() => applyNewer(`${k}i1:c1`, '', 'c', '1', [], false)).toThrow(RangeError);
+    expect(() => decodeState('t', 'r', `${k}i=1;`, LAYOUT)).toThrow(RangeError); // '=' in the first group
   });
 });

@@ -13,13 +13,15 @@ import {
  * column. Column values live in the app columns; the text holds the stamps,
  * plus the values the app columns cannot hold exactly (columns this client's
  * schema does not know yet, values of an unexpected type). It is small
- * because it is written with every row: a 4-column row inserted by one
- * client is `<hlc>i5:bench f;`, 21 characters.
+ * because it is written with every row: a 4-column row inserted by client
+ * "bench" is `<hlc>i5:benchf;`, 21 characters; after an update of 2 of its
+ * columns by the same client, `<hlc>u5:bench9;<hlc>i=6;`.
  *
- *   state := group+                      one per stamp, greatest first
- *   group := HLC FLAG LEN ':' CLIENT MASK ( '+' item+ )? ';'
- *   HLC   := 11 digits of base 64 in ASCII order ("-0-9A-Z_a-z"): text order is numeric order
- *   FLAG  := 'u' | 'i' | 'd' | 'b'       the stamp is also: nothing, inserted, deleted, both
+ *   state  := group+                     one per stamp, greatest first
+ *   group  := HLC FLAG CLIENT MASK ( '+' item+ )? ';'
+ *   HLC    := 11 digits of base 64 in ASCII order ("-0-9A-Z_a-z"): text order is numeric order
+ *   FLAG   := 'u' | 'i' | 'd' | 'b'      the stamp is also: nothing, inserted, deleted, both
+ *   CLIENT := LEN ':' ID | '='           '=': the same client as the group before
  *   MASK  := lowercase hex, no trailing '0': bit j of digit k is the table's column 4k+j
  *            (columns in the app table's physical order, which ALTER TABLE only extends)
  *            whose value is in the app row
@@ -88,10 +90,14 @@ function digit(text: string, pos: number): number {
   return v;
 }
 
-/** A group's header after the HLC and flag: the client id, length-prefixed. */
-export function clientPart(clientId: string): string {
-  const id = clientId.toWellFormed(); // SQLite text is UTF-8: a lone surrogate would not survive
-  return `${id.length}:${id}`;
+/** A client id as stored: SQLite text is UTF-8, where a lone surrogate would not survive. */
+export function storedClient(clientId: string): string {
+  return clientId.toWellFormed();
+}
+
+/** The CLIENT of a group (see the grammar), given the previous group's. */
+export function clientPart(client: string, previous: string | null): string {
+  return client === previous ? '=' : `${client.length}:${client}`;
 }
 
 /** Whether a value round-trips exactly through an app column of this type. */
@@ -151,9 +157,12 @@ export function encodeState(row: RowState, layout: Layout): string {
   }
   const sorted = [...groups.values()].sort((a, b) => compareStamps(b.stamp, a.stamp));
   let out = '';
+  let previous: string | null = null;
   for (const g of sorted) {
     const flag = g.inserted ? (g.deleted ? 'b' : 'i') : g.deleted ? 'd' : 'u';
-    out += hlcKey(g.stamp.hlc) + flag + clientPart(g.stamp.clientId) + columnMask(layout, g.inApp);
+    const client = storedClient(g.stamp.clientId);
+    out += hlcKey(g.stamp.hlc) + flag + clientPart(client, previous) + columnMask(layout, g.inApp);
+    previous = client;
     if (g.inline.length > 0) {
       out += '+';
       for (const name of g.inline.sort()) out += `${name}=${inlineValue((row.columns[name] as ColumnState).value)},`;
@@ -207,6 +216,23 @@ function readLen(text: string, pos: number): number {
   if (p === pos + 1) corrupt();
   lenEnd = p;
   return n;
+}
+
+/** The client id readClient read last. */
+let lastClient = '';
+
+/** Reads a CLIENT at `pos` (the previous group's is `previous`); sets lastClient, returns the index after it. */
+function readClient(text: string, pos: number, previous: string | null): number {
+  if (text[pos] === '=') {
+    if (previous === null) corrupt();
+    lastClient = previous;
+    return pos + 1;
+  }
+  const len = readLen(text, pos);
+  const start = lenEnd;
+  if (start + len > text.length) corrupt();
+  lastClient = text.slice(start, start + len);
+  return start + len;
 }
 
 function readInline(tag: string, payload: string): ColumnValue {
@@ -271,17 +297,16 @@ export function decodeState(table: string, rowId: string, text: string, layout: 
   let deleted: Stamp | null = null;
   const columns = Object.create(null) as Record<string, ColumnState>;
   let pos = 0;
+  let client: string | null = null;
   while (pos < text.length) {
     const hlc = readHlc(text, pos);
     const flag = text[pos + HLC_WIDTH];
-    const clen = readLen(text, pos + HLC_WIDTH + 1);
-    const cstart = lenEnd;
-    if (cstart + clen > text.length) corrupt();
-    const stamp: Stamp = { hlc, clientId: text.slice(cstart, cstart + clen) };
+    let p = readClient(text, pos + HLC_WIDTH + 1, client);
+    client = lastClient;
+    const stamp: Stamp = { hlc, clientId: client };
     if (flag === 'i' || flag === 'b') inserted = stamp;
     if (flag === 'd' || flag === 'b') deleted = stamp;
     else if (flag !== 'i' && flag !== 'u') corrupt();
-    let p = cstart + clen;
     const end = maskEnd(text, p);
     for (let k = 0; p < end; k += 4, p++) {
       const nibble = hexValue(text.charCodeAt(p));
@@ -306,17 +331,20 @@ export function decodeState(table: string, rowId: string, text: string, layout: 
 /**
  * The text after applying an insert or update whose stamp is greater than
  * every stamp in `text`: `group` (the new stamp and the mask of the delta's
- * columns, all values in the app row) goes first, the delta's columns leave
+ * columns, all values in the app row; `client` its stored client id) goes first, the delta's columns leave
  * the older groups (`mask` from their masks, `names` from their items), an
  * insert takes the inserted flag, and groups left with nothing are dropped.
  * Equal to encodeState(applyDelta(decodeState(text), d)).
  */
-export function applyNewer(text: string, group: string, mask: string, names: readonly string[], insert: boolean): string {
+export function applyNewer(text: string, group: string, client: string, mask: string, names: readonly string[], insert: boolean): string {
   let out = group;
+  let outClient = client; // client of the last group written
+  let textClient: string | null = null; // client of the last group read
   let pos = 0;
   while (pos < text.length) {
     let flag = text[pos + HLC_WIDTH] as string;
-    const headerEnd = readLen(text, pos + HLC_WIDTH + 1) + lenEnd;
+    const headerEnd = readClient(text, pos + HLC_WIDTH + 1, textClient);
+    textClient = lastClient;
     let p = maskEnd(text, headerEnd);
     const left = andNot(text, headerEnd, p, mask);
     let items = '';
@@ -332,7 +360,8 @@ export function applyNewer(text: string, group: string, mask: string, names: rea
     if (text[p] !== ';') corrupt();
     if (insert) flag = flag === 'i' ? 'u' : flag === 'b' ? 'd' : flag;
     if (left !== '' || items !== '' || flag !== 'u') {
-      out += text.slice(pos, pos + HLC_WIDTH) + flag + text.slice(pos + HLC_WIDTH + 1, headerEnd) + left + (items === '' ? ';' : `+${items};`);
+      out += text.slice(pos, pos + HLC_WIDTH) + flag + clientPart(textClient, outClient) + left + (items === '' ? ';' : `+${items};`);
+      outClient = textClient;
     }
     pos = p + 1;
   }
