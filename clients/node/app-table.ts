@@ -86,26 +86,24 @@ export class AppTable {
   readonly name: string;
   readonly columns: readonly ColumnSchema[];
   readonly types: ReadonlyMap<string, ColumnType>;
-  /** Columns in physical order, for the state text's masks. */
+  /** Column numbering of the state text's masks. */
   readonly layout: Layout;
   private readonly sets = new Map<string, ColumnSet | null>();
   private lastSet: ColumnSet | null = null;
   private readonly q: string;
   private readonly stmts;
 
+  /** `layout`: every column this table ever had, in the order they came (kept in _lakesync_meta). */
   constructor(
     private readonly db: Database.Database,
     schema: TableSchema,
+    layout: readonly string[],
   ) {
     this.name = schema.name;
     this.columns = schema.columns;
     this.types = new Map(schema.columns.map((c) => [c.name, c.type]));
     const q = (this.q = quote(schema.name));
-    const physical = (db.prepare(`PRAGMA table_info(${q})`).all() as { name: string }[]).map((c) => c.name);
-    this.layout = makeLayout(
-      physical.filter((n) => n !== 'id' && n !== STATE_COLUMN),
-      this.types,
-    );
+    this.layout = makeLayout(layout, this.types);
     const names = schema.columns.map((c) => quote(c.name));
     const all = [...names, quote(STATE_COLUMN)];
     this.stmts = {

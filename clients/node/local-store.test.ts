@@ -226,6 +226,24 @@ describe('LocalStore.applyRemote', () => {
     expect(appRows(db)).toEqual(expectedAppRows(ref));
   });
 
+  it('keeps mask numbers when a later schema lists the columns in another order', () => {
+    const { db, store } = open();
+    const page: Change[] = [
+      { kind: 'delta', delta: makeDelta({ table: 'todos', rowId: 'a', op: 'insert', columns: { title: 't', n: 3n, meta: { json: '1' } }, hlc: 1n, clientId: 'x' }) },
+      { kind: 'delta', delta: makeDelta({ table: 'todos', rowId: 'a', op: 'update', columns: { done: true }, hlc: 2n, clientId: 'x' }) },
+    ];
+    store.applyRemote(page, '1');
+    const before = store.loadRow('todos', 'a');
+    const reversed: Schema = { version: 2, tables: [{ name: 'todos', columns: [{ name: 'extra', type: 'string' }, ...SCHEMA.tables[0]!.columns.toReversed()] }] };
+    store.migrate(reversed);
+    expect(store.loadRow('todos', 'a')).toEqual(before);
+    const reopened = new LocalStore(db, reversed);
+    expect(reopened.loadRow('todos', 'a')).toEqual(before);
+    reopened.applyRemote([{ kind: 'delta', delta: makeDelta({ table: 'todos', rowId: 'a', op: 'update', columns: { extra: 'e', n: 4n }, hlc: 3n, clientId: 'y' }) }], '2');
+    expect(db.prepare('SELECT title, done, n, meta, extra FROM todos').all()).toEqual([{ title: 't', done: 1, n: 4, meta: '1', extra: 'e' }]);
+    expect(reopened.loadRow('todos', 'a')?.columns['title']).toEqual(before?.columns['title']);
+  });
+
   it('local writes go through the same merge', () => {
     const { db, store } = open();
     const w = (op: Op, hlc: bigint, columns: Record<string, ColumnValue> = {}): void =>

@@ -153,7 +153,13 @@ export class LocalStore {
           moved = true;
           this.db.exec(`ALTER TABLE ${q} ADD COLUMN ${quote(col.name)} ${SQL_TYPES[col.type]}`);
         }
-        const t = new AppTable(this.db, table);
+        // Mask bit numbers: stable for the life of the database, whatever order a schema lists columns in.
+        const layoutKey = `layout:${table.name}`;
+        const layout = JSON.parse(this.getMeta(layoutKey) ?? '[]') as string[];
+        const known = new Set(layout);
+        for (const col of table.columns) if (!known.has(col.name)) layout.push(col.name);
+        if (layout.length > known.size) this.setMeta(layoutKey, JSON.stringify(layout));
+        const t = new AppTable(this.db, table, layout);
         tables.set(table.name, t);
         if (moved) changed.push(t);
       }

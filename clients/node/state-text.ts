@@ -22,11 +22,10 @@ import {
  *   HLC    := 11 digits of base 64 in ASCII order ("-0-9A-Z_a-z"): text order is numeric order
  *   FLAG   := 'u' | 'i' | 'd' | 'b'      the stamp is also: nothing, inserted, deleted, both
  *   CLIENT := LEN ':' ID | '='           '=': the same client as the group before
- *   MASK  := lowercase hex, no trailing '0': bit j of digit k is the table's column 4k+j
- *            (columns in the app table's physical order, which ALTER TABLE only extends)
- *            whose value is in the app row
- *   item  := NAME '=' TAG LEN ':' PAYLOAD ','    names ascending
- *   TAG   := n | t | f | s | j | i | d   null, true, false, string, json, integer, double
+ *   MASK   := lowercase hex, no trailing '0': bit j of digit k is the table's column 4k+j
+ *             (columns numbered as they came to this database, see Layout), value in the app row
+ *   item   := NAME '=' TAG LEN ':' PAYLOAD ','   names ascending
+ *   TAG    := n | t | f | s | j | i | d  null, true, false, string, json, integer, double
  *
  * LEN counts UTF-16 code units. The encoding is canonical (one text per
  * state and column layout), and the first 11 characters are the greatest
@@ -46,7 +45,11 @@ export const IN_APP_ROW: ColumnValue = Object.freeze({ json: '\u0000lakesync: va
 const MIN_INT64 = -(2n ** 63n);
 const MAX_INT64 = 2n ** 63n - 1n;
 
-/** The app table's columns in physical order, with the schema's types. */
+/**
+ * How a table's columns are numbered in masks: in the order they came to
+ * this database (the first schema's order, then columns as later schema
+ * versions add them), never renumbered; with the schema's types.
+ */
 export interface Layout {
   readonly names: readonly string[];
   readonly index: ReadonlyMap<string, number>;
