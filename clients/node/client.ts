@@ -238,8 +238,7 @@ export class LakeSyncClient {
     for (;;) {
       const page = await this.transport.pull(this.cursor, this.options.pullLimit ?? 1000);
       this.clock.receive(page.serverHlc);
-      this.store.applyRemote(page.changes, page.nextCursor);
-      this.store.setMeta('hlc', this.clock.peek().toString());
+      this.store.applyRemote(page.changes, page.nextCursor, this.clock.peek());
       pulled += page.changes.length;
       if (page.changes.length > 0) {
         const tables = new Set(page.changes.map((c) => (c.kind === 'delta' ? c.delta.table : c.kind === 'row' ? c.row.table : c.table)));

@@ -209,11 +209,12 @@ export class LocalStore {
     })();
   }
 
-  /** Apply one pulled page and advance the cursor, atomically. */
-  applyRemote(changes: readonly Change[], cursor: string): void {
+  /** Apply one pulled page and advance the cursor (and persist the clock), atomically. */
+  applyRemote(changes: readonly Change[], cursor: string, hlcToPersist?: bigint): void {
     this.db.transaction(() => {
       this.apply(changes);
       this.setMeta('cursor', cursor);
+      if (hlcToPersist !== undefined) this.setMeta('hlc', hlcToPersist.toString());
     })();
   }
 
