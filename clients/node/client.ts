@@ -70,7 +70,11 @@ const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE'
  * const client = await LakeSyncClient.open({ url, database: 'app.db', getToken });
  * client.insert('todos', 'todo-1', { title: 'Buy milk', done: false });
  * await client.sync();
- * client.db.prepare('SELECT * FROM todos').all();
+ * client.db.prepare('SELECT id, title, done FROM todos').all();
+ *
+ * Every app table also has a `_ls_state` column: the row's merge state
+ * (stamps), maintained by the client. Name your columns rather than SELECT *
+ * if you do not want it.
  */
 export class LakeSyncClient {
   readonly clientId: string;
@@ -133,7 +137,7 @@ export class LakeSyncClient {
     }
   }
 
-  /** The local database: read it with plain SQL. Write through insert/update/delete so changes sync. */
+  /** The local database: read it with plain SQL. Write through insert/update/delete so changes sync (never to `_ls_state`). */
   get db(): Database.Database {
     return this.store.db;
   }
