@@ -70,7 +70,11 @@ const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE'
  * const client = await LakeSyncClient.open({ url, database: 'app.db', getToken });
  * client.insert('todos', 'todo-1', { title: 'Buy milk', done: false });
  * await client.sync();
- * client.db.prepare('SELECT * FROM todos').all();
+ * client.db.prepare('SELECT id, title, done FROM todos').all();
+ *
+ * Every app table also has a `_ls_state` column: the row's merge state
+ * (stamps), maintained by the client. Name your columns rather than SELECT *
+ * if you do not want it.
  */
 export class LakeSyncClient {
   readonly clientId: string;
@@ -133,7 +137,7 @@ export class LakeSyncClient {
     }
   }
 
-  /** The local database: read it with plain SQL. Write through insert/update/delete so changes sync. */
+  /** The local database: read it with plain SQL. Write through insert/update/delete so changes sync (never to `_ls_state`). */
   get db(): Database.Database {
     return this.store.db;
   }
@@ -238,8 +242,7 @@ export class LakeSyncClient {
     for (;;) {
       const page = await this.transport.pull(this.cursor, this.options.pullLimit ?? 1000);
       this.clock.receive(page.serverHlc);
-      this.store.applyRemote(page.changes, page.nextCursor);
-      this.store.setMeta('hlc', this.clock.peek().toString());
+      this.store.applyRemote(page.changes, page.nextCursor, this.clock.peek());
       pulled += page.changes.length;
       if (page.changes.length > 0) {
         const tables = new Set(page.changes.map((c) => (c.kind === 'delta' ? c.delta.table : c.kind === 'row' ? c.row.table : c.table)));

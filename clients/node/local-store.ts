@@ -1,27 +1,28 @@
 import type Database from 'better-sqlite3';
 import {
+  LakeSyncError,
   SchemaRegistry,
   applyDelta,
   emptyRow,
+  isLive,
   mergeRows,
-  rowKey,
-  visibleValues,
   type Change,
-  type ColumnSchema,
-  type ColumnValue,
+  type ColumnType,
   type Delta,
   type RowState,
   type Schema,
 } from '../../core/index.ts';
 import { decodeDelta, decodeRow, encodeDelta, encodeRow } from '../../core/codec/storage.ts';
+import { AppTable, SQL_TYPES, STATE_COLUMN, quote, toSql } from './app-table.ts';
+import { applyNewer, clientPart, decodeState, encodeState, fitsColumn, hlcKey, newerThanAll, storedClient } from './state-text.ts';
 
-const SQL_TYPES: Readonly<Record<ColumnSchema['type'], string>> = {
-  string: 'TEXT',
-  integer: 'INTEGER',
-  number: 'REAL',
-  boolean: 'INTEGER',
-  json: 'TEXT',
-};
+/**
+ * Layout of the local database. 1: every row's merge state as a blob in
+ * _lakesync_rows. 2: a live row's state is text in its app row (_ls_state);
+ * _lakesync_rows keeps only rows the app tables do not show (deleted rows,
+ * tables this client's schema does not have yet).
+ */
+const STORE_FORMAT = 2;
 
 const SYSTEM_TABLES = `
 CREATE TABLE IF NOT EXISTS _lakesync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -34,27 +35,42 @@ CREATE TABLE IF NOT EXISTS _lakesync_rejected (
 );
 `;
 
-function quote(identifier: string): string {
-  return `"${identifier}"`;
+/**
+ * The rows of one table that a page touches, numbered by first appearance,
+ * and where each one's state is: in its app row (`rowid`, with its state
+ * text, null if the app row has none) and/or in _lakesync_rows (`dead`).
+ * `rowid` is undefined while not looked up: rows whose first change is an
+ * insert are not preloaded, the insert tries its luck (INSERT ... DO NOTHING)
+ * and looks the row up only if it is there already. Kept up to date as the
+ * page is applied.
+ */
+interface TablePage {
+  readonly table: string;
+  readonly app: AppTable | undefined;
+  readonly ids: string[];
+  readonly index: Map<string, number>;
+  readonly rowid: (number | bigint | null | undefined)[];
+  readonly text: (string | null)[];
+  readonly dead: (RowState | null)[];
 }
 
-/** SQLite storage for column values: booleans as 0/1, JSON as text. */
-function toSql(v: ColumnValue | undefined): string | number | bigint | null {
-  if (v === undefined || v === null) return null;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'object') return v.json;
-  return v;
-}
-
-interface TableStatements {
-  readonly upsert: Database.Statement<unknown[]>;
-  readonly remove: Database.Statement<[string]>;
-  readonly columns: readonly string[];
+/** Per change: its table's page and its row's number in it. */
+interface Page {
+  readonly tables: TablePage[];
+  readonly slot: Int32Array;
 }
 
 export interface OutboxItem {
   readonly seq: number;
   readonly delta: Delta;
+}
+
+function changeTable(c: Change): string {
+  return c.kind === 'delta' ? c.delta.table : c.kind === 'row' ? c.row.table : c.table;
+}
+
+function changeRowId(c: Change): string {
+  return c.kind === 'delta' ? c.delta.rowId : c.kind === 'row' ? c.row.rowId : c.rowId;
 }
 
 /**
@@ -64,8 +80,12 @@ export interface OutboxItem {
  */
 export class LocalStore {
   registry: SchemaRegistry;
-  private tables = new Map<string, TableStatements>();
+  private tables = new Map<string, AppTable>();
   private readonly stmts;
+  /** The client id of the last delta applied fast, as stored and as a group's CLIENT. */
+  private lastClient = '';
+  private lastStored = '';
+  private lastClientPart = clientPart('', null);
 
   constructor(
     readonly db: Database.Database,
@@ -83,6 +103,8 @@ export class LocalStore {
       getRows: db.prepare<[string, string], { row_id: string; state: Buffer }>(
         'SELECT row_id, state FROM _lakesync_rows WHERE tbl = ? AND row_id IN (SELECT value FROM json_each(?))',
       ),
+      anyRows: db.prepare<[string], number>('SELECT EXISTS (SELECT 1 FROM _lakesync_rows WHERE tbl = ?)').pluck(),
+      tableRows: db.prepare<[string], { row_id: string; state: Buffer }>('SELECT row_id, state FROM _lakesync_rows WHERE tbl = ?'),
       putRow: db.prepare<[string, string, Uint8Array]>(
         'INSERT INTO _lakesync_rows (tbl, row_id, state) VALUES (?, ?, ?) ON CONFLICT (tbl, row_id) DO UPDATE SET state = excluded.state',
       ),
@@ -100,49 +122,74 @@ export class LocalStore {
     this.migrate(schema);
   }
 
-  /** Create the app's tables, and add columns a newer schema version brought (client ALTER TABLE). */
+  /**
+   * Create the app's tables, add columns a newer schema version brought
+   * (client ALTER TABLE), and upgrade a format-1 database. Rows pulled
+   * before a table or column existed locally are backfilled from their
+   * merge state. One transaction: a crash leaves the old layout intact.
+   */
   migrate(schema: Schema): void {
     const registry = new SchemaRegistry(schema);
-    const changed = new Set<string>();
+    const format = Number(this.getMeta('store_format') ?? '1');
+    if (format > STORE_FORMAT) {
+      throw new LakeSyncError('INTERNAL', `local database format ${format} is newer than this SDK (${STORE_FORMAT})`);
+    }
+    const tables = new Map<string, AppTable>();
     this.db.transaction(() => {
+      const changed: AppTable[] = [];
       for (const table of schema.tables) {
-        this.db.exec(`CREATE TABLE IF NOT EXISTS ${quote(table.name)} (id TEXT PRIMARY KEY NOT NULL)`);
-        const existing = new Set(
-          (this.db.prepare(`PRAGMA table_info(${quote(table.name)})`).all() as { name: string }[]).map((c) => c.name),
-        );
-        for (const col of table.columns) {
-          if (!existing.has(col.name)) {
-            changed.add(table.name);
-            this.db.exec(`ALTER TABLE ${quote(table.name)} ADD COLUMN ${quote(col.name)} ${SQL_TYPES[col.type]}`);
-          }
+        const q = quote(table.name);
+        let isNew = false;
+        if (this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table.name) === undefined) {
+          this.db.exec(`CREATE TABLE ${q} (id TEXT PRIMARY KEY NOT NULL, ${quote(STATE_COLUMN)} TEXT)`);
+          isNew = true;
         }
+        const existing = new Set((this.db.prepare(`PRAGMA table_info(${q})`).all() as { name: string }[]).map((c) => c.name));
+        // A format-1 table: its rows' states are still in _lakesync_rows.
+        let moved = isNew || !existing.has(STATE_COLUMN);
+        if (!existing.has(STATE_COLUMN)) this.db.exec(`ALTER TABLE ${q} ADD COLUMN ${quote(STATE_COLUMN)} TEXT`);
+        for (const col of table.columns) {
+          if (existing.has(col.name)) continue;
+          moved = true;
+          this.db.exec(`ALTER TABLE ${q} ADD COLUMN ${quote(col.name)} ${SQL_TYPES[col.type]}`);
+        }
+        // Mask bit numbers: stable for the life of the database, whatever order a schema lists columns in.
+        const layoutKey = `layout:${table.name}`;
+        const layout = JSON.parse(this.getMeta(layoutKey) ?? '[]') as string[];
+        const known = new Set(layout);
+        for (const col of table.columns) if (!known.has(col.name)) layout.push(col.name);
+        if (layout.length > known.size) this.setMeta(layoutKey, JSON.stringify(layout));
+        const t = new AppTable(this.db, table, layout);
+        tables.set(table.name, t);
+        if (moved) changed.push(t);
       }
+      for (const t of changed) this.backfill(t);
       this.setMeta('schema', JSON.stringify(schema));
+      this.setMeta('store_format', String(STORE_FORMAT));
     })();
     this.registry = registry;
-    this.tables = new Map();
-    for (const table of schema.tables) {
-      const columns = table.columns.map((c) => c.name);
-      const cols = ['id', ...columns].map(quote).join(', ');
-      const params = ['?', ...columns.map(() => '?')].join(', ');
-      const updates = columns.map((c) => `${quote(c)} = excluded.${quote(c)}`).join(', ');
-      this.tables.set(table.name, {
-        upsert: this.db.prepare(
-          `INSERT INTO ${quote(table.name)} (${cols}) VALUES (${params}) ON CONFLICT (id) DO ${
-            updates === '' ? 'NOTHING' : `UPDATE SET ${updates}`
-          }`,
-        ),
-        remove: this.db.prepare(`DELETE FROM ${quote(table.name)} WHERE id = ?`),
-        columns,
-      });
+    this.tables = tables;
+  }
+
+  /**
+   * After a table or columns appeared (or the upgrade from format 1): move
+   * live rows from _lakesync_rows into the app table, and write the values
+   * of new columns that the state text held inline.
+   */
+  private backfill(t: AppTable): void {
+    for (const r of this.stmts.tableRows.all(t.name)) {
+      const row = decodeRow(t.name, r.row_id, r.state);
+      if (!isLive(row)) continue;
+      const found = t.find(r.row_id);
+      const state = encodeState(row, t.layout);
+      if (found === undefined) t.insert(row, state);
+      else t.update(found.rowid, undefined, row, state);
+      this.stmts.dropRow.run(t.name, r.row_id);
     }
-    // Backfill new tables/columns from merge state pulled before the migration.
-    this.db.transaction(() => {
-      const all = this.db.prepare<[string], { row_id: string; state: Buffer }>('SELECT row_id, state FROM _lakesync_rows WHERE tbl = ?');
-      for (const table of changed) {
-        for (const r of all.all(table)) this.writeAppRow(decodeRow(table, r.row_id, r.state));
-      }
-    })();
+    for (const r of t.rowsWithInlineValues()) {
+      const row = t.resolve(r.rowid, decodeState(t.name, r.id, r.state, t.layout));
+      t.update(r.rowid, undefined, row, encodeState(row, t.layout));
+    }
   }
 
   getMeta(key: string): string | undefined {
@@ -156,95 +203,186 @@ export class LocalStore {
   /** A local write: merge into the row, update the app table and enqueue the delta, atomically. */
   writeLocal(delta: Delta, hlcToPersist: bigint): void {
     this.db.transaction(() => {
-      const current = this.loadRow(delta.table, delta.rowId);
-      const next = applyDelta(current, delta);
-      this.store(next, current);
+      this.apply([{ kind: 'delta', delta }]);
       this.stmts.enqueue.run(encodeDelta(delta));
       this.setMeta('hlc', hlcToPersist.toString());
     })();
   }
 
-  /** Apply one pulled page and advance the cursor, atomically. */
-  applyRemote(changes: readonly Change[], cursor: string): void {
+  /** Apply one pulled page and advance the cursor (and persist the clock), atomically. */
+  applyRemote(changes: readonly Change[], cursor: string, hlcToPersist?: bigint): void {
     this.db.transaction(() => {
-      const states = this.preload(changes);
-      const before = new Map(states);
-      const evicted = new Set<string>();
-      for (const c of changes) {
-        if (c.kind === 'evict') {
-          const key = rowKey(c.table, c.rowId);
-          states.set(key, undefined);
-          evicted.add(key);
-          continue;
-        }
-        // A table or column this client's schema does not know yet still gets
-        // its merge state stored; migrate() backfills the app table from it.
-        const table = c.kind === 'delta' ? c.delta.table : c.row.table;
-        const key = c.kind === 'delta' ? rowKey(table, c.delta.rowId) : rowKey(table, c.row.rowId);
-        const current = states.get(key);
-        const next =
-          c.kind === 'delta' ? applyDelta(current, c.delta) : mergeRows(current ?? emptyRow(table, c.row.rowId), c.row);
-        states.set(key, next);
-        evicted.delete(key);
-      }
-      for (const [key, state] of states) {
-        const previous = before.get(key);
-        if (state === previous && !evicted.has(key)) continue;
-        if (state === undefined) {
-          const [table, rowId] = key.split('\u0000') as [string, string];
-          this.tables.get(table)?.remove.run(rowId);
-          this.stmts.dropRow.run(table, rowId);
-        } else {
-          this.store(state, previous);
-        }
-      }
+      this.apply(changes);
       this.setMeta('cursor', cursor);
+      if (hlcToPersist !== undefined) this.setMeta('hlc', hlcToPersist.toString());
     })();
   }
 
-  /** Load the merge state of every row a page touches, one query per table. */
-  private preload(changes: readonly Change[]): Map<string, RowState | undefined> {
-    const byTable = new Map<string, Set<string>>();
-    for (const c of changes) {
-      const table = c.kind === 'delta' ? c.delta.table : c.kind === 'row' ? c.row.table : c.table;
-      const rowId = c.kind === 'delta' ? c.delta.rowId : c.kind === 'row' ? c.row.rowId : c.rowId;
-      let ids = byTable.get(table);
-      if (ids === undefined) byTable.set(table, (ids = new Set()));
-      ids.add(rowId);
+  private apply(changes: readonly Change[]): void {
+    const page = this.preload(changes);
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i] as Change;
+      const tp = page.tables[i] as TablePage;
+      const k = page.slot[i] as number;
+      if (c.kind === 'delta' && this.applyFast(c.delta, tp, k)) continue;
+      this.applyMerge(c, tp, k);
     }
-    const states = new Map<string, RowState | undefined>();
-    for (const [table, ids] of byTable) {
-      for (const id of ids) states.set(rowKey(table, id), undefined);
-      for (const r of this.stmts.getRows.all(table, JSON.stringify([...ids]))) {
-        states.set(rowKey(table, r.row_id), decodeRow(table, r.row_id, r.state));
+  }
+
+  /** Find where the rows the page touches are stored: up to three queries per table. */
+  private preload(changes: readonly Change[]): Page {
+    const byName = new Map<string, TablePage>();
+    const tables = new Array<TablePage>(changes.length);
+    const slot = new Int32Array(changes.length);
+    let tp: TablePage | undefined;
+    for (let i = 0; i < changes.length; i++) {
+      const c = changes[i] as Change;
+      const table = changeTable(c);
+      if (tp?.table !== table) {
+        tp = byName.get(table);
+        if (tp === undefined) {
+          const app = this.tables.get(table);
+          byName.set(table, (tp = { table, app, ids: [], index: new Map(), rowid: [], text: [], dead: [] }));
+        }
+      }
+      const rowId = changeRowId(c);
+      let k = tp.index.get(rowId);
+      if (k === undefined) {
+        tp.index.set(rowId, (k = tp.ids.length));
+        tp.ids.push(rowId);
+        // Known absent until the app table says otherwise, except where an insert will find out.
+        tp.rowid.push(c.kind === 'delta' && c.delta.op === 'insert' && tp.app !== undefined ? undefined : null);
+        tp.text.push(null);
+        tp.dead.push(null);
+      }
+      tables[i] = tp;
+      slot[i] = k;
+    }
+    for (const p of byName.values()) {
+      if (p.app !== undefined) {
+        const look = p.ids.filter((_, k) => p.rowid[k] === null);
+        if (look.length > 0) {
+          for (const [j, rowid, text] of p.app.preload(JSON.stringify(look))) {
+            const k = p.index.get(look[j] as string) as number;
+            p.rowid[k] = rowid;
+            p.text[k] = text;
+          }
+        }
+      }
+      if (this.stmts.anyRows.get(p.table) === 0) continue;
+      for (const r of this.stmts.getRows.all(p.table, JSON.stringify(p.ids))) {
+        p.dead[p.index.get(r.row_id) as number] = decodeRow(p.table, r.row_id, r.state);
       }
     }
-    return states;
+    return { tables, slot };
   }
 
-  loadRow(table: string, rowId: string): RowState | undefined {
-    const r = this.stmts.getRow.get(table, rowId);
-    return r === undefined ? undefined : decodeRow(table, rowId, r.state);
+  /** Look up a row the preload left out. */
+  private locate(tp: TablePage, k: number): void {
+    if (tp.rowid[k] !== undefined) return;
+    const found = tp.app?.find(tp.ids[k] as string);
+    tp.rowid[k] = found?.rowid ?? null;
+    tp.text[k] = found?.state ?? null;
   }
 
-  private store(state: RowState, previous: RowState | undefined): void {
-    if (state === previous) return;
-    this.stmts.putRow.run(state.table, state.rowId, encodeRow(state));
-    this.writeAppRow(state);
+  /**
+   * The common cases without decoding any state: an insert of a row this
+   * client has never seen, and an insert or update of a live row newer than
+   * everything in it (it wins every register, see state-text applyNewer).
+   * Returns false to leave the delta to applyMerge.
+   */
+  private applyFast(d: Delta, tp: TablePage, k: number): boolean {
+    const t = tp.app;
+    if (t === undefined || d.op === 'delete') return false;
+    const set = t.columnSet(d.columns);
+    if (set === null) return false;
+    const n = set.names.length;
+    if (n === 0 && d.op === 'update') return false;
+    const params = set.params;
+    for (let i = 0; i < n; i++) {
+      const v = d.columns[set.names[i] as string] ?? null;
+      if (!fitsColumn(set.types[i] as ColumnType, v)) return false;
+      params[i] = toSql(v);
+    }
+    if (d.clientId !== this.lastClient) {
+      this.lastClient = d.clientId;
+      this.lastStored = storedClient(d.clientId);
+      this.lastClientPart = clientPart(this.lastStored, null);
+    }
+    const key = hlcKey(d.hlc);
+    const group = `${key}${d.op === 'insert' ? 'i' : 'u'}${this.lastClientPart}${set.mask};`;
+    let rowid = tp.rowid[k];
+    if ((rowid === null || rowid === undefined) && d.op === 'insert' && tp.dead[k] === null) {
+      // A row never seen, unless the app table has it: then the insert does nothing.
+      params[n] = group;
+      params[n + 1] = d.rowId;
+      const info = set.insert().run(params);
+      if (info.changes === 1) {
+        tp.rowid[k] = info.lastInsertRowid;
+        tp.text[k] = group;
+        return true;
+      }
+    }
+    if (rowid === undefined) {
+      this.locate(tp, k);
+      rowid = tp.rowid[k];
+    }
+    if (rowid === null || rowid === undefined) return false; // an update alone makes no live row
+    const text = tp.text[k] as string | null;
+    if (text === null || tp.dead[k] !== null || !newerThanAll(key, text)) return false;
+    const next = applyNewer(text, group, this.lastStored, set.mask, set.names, d.op === 'insert');
+    params[n] = next;
+    params[n + 1] = rowid;
+    set.update.run(params);
+    tp.text[k] = next;
+    return true;
   }
 
-  /** Mirror a row's visible values into the app's table. */
-  private writeAppRow(state: RowState): void {
-    const t = this.tables.get(state.table);
-    if (t === undefined) return;
-    const values = visibleValues(state);
-    if (values === null) {
-      t.remove.run(state.rowId);
+  /** Any change, through core's merge (applyDelta, mergeRows) on the decoded state. */
+  private applyMerge(c: Change, tp: TablePage, k: number): void {
+    this.locate(tp, k);
+    const { table, app: t } = tp;
+    const rowId = tp.ids[k] as string;
+    const rowid = tp.rowid[k] as number | bigint | null;
+    const text = tp.text[k] as string | null;
+    const dead = tp.dead[k] as RowState | null;
+    // The state as the app row holds it (values stay IN_APP_ROW), if that is where it is.
+    const inApp = t !== undefined && text !== null && dead === null ? decodeState(table, rowId, text, t.layout) : undefined;
+    const current = dead ?? inApp;
+    if (c.kind === 'evict') {
+      if (rowid !== null) t?.remove(rowid);
+      if (dead !== null) this.stmts.dropRow.run(table, rowId);
+      tp.rowid[k] = tp.text[k] = tp.dead[k] = null;
       return;
     }
-    const params: unknown[] = [state.rowId];
-    for (const c of t.columns) params.push(toSql(values[c]));
-    t.upsert.run(...params);
+    const next = c.kind === 'delta' ? applyDelta(current, c.delta) : mergeRows(current ?? emptyRow(table, rowId), c.row);
+    if (next === current) return;
+    if (t !== undefined && isLive(next)) {
+      const state = encodeState(next, t.layout);
+      if (rowid === null) tp.rowid[k] = t.insert(next, state);
+      else t.update(rowid, inApp, next, state);
+      if (dead !== null) this.stmts.dropRow.run(table, rowId);
+      tp.text[k] = state;
+      tp.dead[k] = null;
+      return;
+    }
+    // Not shown by an app table: the full state, values included, goes to _lakesync_rows.
+    const full = t === undefined ? next : t.resolve(rowid, next);
+    this.stmts.putRow.run(table, rowId, encodeRow(full));
+    if (rowid !== null) t?.remove(rowid);
+    tp.rowid[k] = tp.text[k] = null;
+    tp.dead[k] = full;
+  }
+
+  /** The merge state of a row, with every value, or undefined if this client holds none. */
+  loadRow(table: string, rowId: string): RowState | undefined {
+    const t = this.tables.get(table);
+    const found = t?.find(rowId);
+    if (t !== undefined && found !== undefined && found.state !== null) {
+      return t.resolve(found.rowid, decodeState(table, rowId, found.state, t.layout));
+    }
+    const r = this.stmts.getRow.get(table, rowId);
+    return r === undefined ? undefined : decodeRow(table, rowId, r.state);
   }
 
   outbox(limit: number): OutboxItem[] {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Change, ColumnValue, Delta } from '../../core/index.ts';
@@ -31,6 +32,14 @@ interface Variant {
   readonly note: string;
 }
 
+/** A digest of the app-visible rows, to check both sides did the same work (outside the timing). */
+function contentDigest(db: Database.Database): string {
+  const hash = createHash('sha256');
+  const rows = db.prepare(`SELECT id, ${COLUMNS.join(', ')} FROM todos ORDER BY id`).raw().safeIntegers().iterate();
+  for (const row of rows) hash.update(`${JSON.stringify(row, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))}\n`);
+  return hash.digest('hex');
+}
+
 function pagesOf(deltas: readonly Delta[]): Change[][] {
   return chunk(
     deltas.map((delta): Change => ({ kind: 'delta', delta })),
@@ -39,7 +48,7 @@ function pagesOf(deltas: readonly Delta[]): Change[][] {
 }
 
 /** LocalStore.applyRemote, one transaction per page of 1,000, as LakeSyncClient.pullAll does. */
-function runOurs(variant: Variant, pages: readonly Change[][], seedPages: readonly Change[][]): number {
+function runOurs(variant: Variant, pages: readonly Change[][], seedPages: readonly Change[][]): { ms: number; digest: string } {
   const scratch = scratchDir('apply');
   const db = new Database(join(scratch.dir, 'client.sqlite'));
   try {
@@ -52,7 +61,7 @@ function runOurs(variant: Variant, pages: readonly Change[][], seedPages: readon
     const expected = variant.seed.length > 0 ? UPDATE_ROWS : variant.deltas.length;
     const { n } = db.prepare('SELECT count(*) AS n FROM todos').get() as { n: number };
     check(n === expected, `${variant.name}: ${n} rows in todos, expected ${expected}`);
-    return elapsed;
+    return { ms: elapsed, digest: contentDigest(db) };
   } finally {
     db.close();
     scratch.cleanup();
@@ -60,7 +69,7 @@ function runOurs(variant: Variant, pages: readonly Change[][], seedPages: readon
 }
 
 /** Plain upserts of the same rows into a plain table, one transaction, same pragmas. */
-function runBaseline(variant: Variant): number {
+function runBaseline(variant: Variant): { ms: number; digest: string } {
   const scratch = scratchDir('baseline');
   const db = new Database(join(scratch.dir, 'plain.sqlite'));
   try {
@@ -79,7 +88,8 @@ function runBaseline(variant: Variant): number {
     apply(variant.seed, COLUMNS);
     const t0 = now();
     apply(variant.deltas, variant.columns);
-    return now() - t0;
+    const ms = now() - t0;
+    return { ms, digest: contentDigest(db) };
   } finally {
     db.close();
     scratch.cleanup();
@@ -109,15 +119,12 @@ export async function benchClientApply(which: readonly ApplyVariant[] = ['insert
     const seedPages = pagesOf(variant.seed);
     const m = await measure(
       (i): Splits => {
-        if (i < 0) {
-          // Warm-up: a tenth of the work, both sides.
-          const part = { ...variant, deltas: variant.deltas.slice(0, APPLY_DELTAS / 10) };
-          return { ours: runOurs(part, pages.slice(0, APPLY_DELTAS / PAGE / 10), seedPages), baseline: runBaseline(part), ratio: 0 };
-        }
+        const part = i < 0 ? { ...variant, deltas: variant.deltas.slice(0, APPLY_DELTAS / 10) } : variant; // warm-up: a tenth, both sides
         // Both sides back to back, so the ratio of one run shares the machine's state; its median is reported.
-        const ours = runOurs(variant, pages, seedPages);
-        const baseline = runBaseline(variant);
-        return { ours, baseline, ratio: baseline / ours };
+        const ours = runOurs(part, i < 0 ? pages.slice(0, APPLY_DELTAS / PAGE / 10) : pages, seedPages);
+        const baseline = runBaseline(part);
+        check(ours.digest === baseline.digest, `${variant.name}: LocalStore's app table differs from the baseline's`);
+        return i < 0 ? { ours: ours.ms, baseline: baseline.ms, ratio: 0 } : { ours: ours.ms, baseline: baseline.ms, ratio: baseline.ms / ours.ms };
       },
       { label: `apply ${variant.name}` },
     );

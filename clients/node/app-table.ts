@@ -1,0 +1,228 @@
+import type Database from 'better-sqlite3';
+import type { ColumnSchema, ColumnType, ColumnValue, RowState, TableSchema } from '../../core/index.ts';
+import { IN_APP_ROW, columnMask, makeLayout, type Layout } from './state-text.ts';
+
+/** The hidden column of every app table that holds the row's merge state (see state-text.ts). */
+export const STATE_COLUMN = '_ls_state';
+
+export const SQL_TYPES: Readonly<Record<ColumnType, string>> = {
+  string: 'TEXT',
+  integer: 'INTEGER',
+  number: 'REAL',
+  boolean: 'INTEGER',
+  json: 'TEXT',
+};
+
+export function quote(identifier: string): string {
+  return `"${identifier}"`;
+}
+
+type SqlValue = string | number | bigint | null;
+
+const MIN_INT64 = -(2n ** 63n);
+const MAX_INT64 = 2n ** 63n - 1n;
+
+/** SQLite storage for column values: booleans as 0/1, JSON as text. */
+export function toSql(v: ColumnValue): SqlValue {
+  if (v === null) return null;
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  if (typeof v === 'object') {
+    if (v === IN_APP_ROW) throw new Error('internal: unresolved column value');
+    return v.json;
+  }
+  if (typeof v === 'bigint' && (v < MIN_INT64 || v > MAX_INT64)) return null; // SQLite cannot hold it; the state text keeps it
+  return v;
+}
+
+/** A value read back from an app column (read with safeIntegers). */
+function fromSql(type: ColumnType, v: unknown): ColumnValue {
+  if (v === null || v === undefined) return null;
+  switch (type) {
+    case 'integer':
+      return typeof v === 'bigint' ? v : BigInt(v as number);
+    case 'number':
+      return Number(v);
+    case 'boolean':
+      return v !== 0n && v !== 0;
+    case 'json':
+      return { json: String(v) };
+    case 'string':
+      return String(v);
+  }
+}
+
+function sameNames(columns: Readonly<Record<string, unknown>>, names: readonly string[]): boolean {
+  let i = 0;
+  for (const name in columns) if (name !== names[i++]) return false;
+  return i === names.length;
+}
+
+/** Statements for one set of columns, in the order a delta lists them. */
+export interface ColumnSet {
+  readonly names: readonly string[];
+  readonly types: readonly ColumnType[];
+  /** Their mask in a state-text group. */
+  readonly mask: string;
+  /** UPDATE ... SET names, state WHERE rowid: params (...values, state, rowid). */
+  readonly update: Database.Statement<unknown[]>;
+  /** INSERT of a new row with only these columns, doing nothing if the id exists: params (...values, state, id). */
+  insert(): Database.Statement<unknown[]>;
+  /** A parameter array for `update` and `insert`, reused: statements bind it synchronously. */
+  readonly params: unknown[];
+}
+
+export interface AppRowRef {
+  readonly rowid: number | bigint;
+  readonly state: string | null;
+}
+
+/**
+ * One app table: the app's columns plus the hidden state column, with
+ * prepared statements cached per column set. Rows are addressed by rowid
+ * inside a transaction (found by the page's preload), which saves the
+ * primary-key index lookup on every write.
+ */
+export class AppTable {
+  readonly name: string;
+  readonly columns: readonly ColumnSchema[];
+  readonly types: ReadonlyMap<string, ColumnType>;
+  /** Column numbering of the state text's masks. */
+  readonly layout: Layout;
+  private readonly sets = new Map<string, ColumnSet | null>();
+  private lastSet: ColumnSet | null = null;
+  private readonly q: string;
+  private readonly stmts;
+
+  /** `layout`: every column this table ever had, in the order they came (kept in _lakesync_meta). */
+  constructor(
+    private readonly db: Database.Database,
+    schema: TableSchema,
+    layout: readonly string[],
+  ) {
+    this.name = schema.name;
+    this.columns = schema.columns;
+    this.types = new Map(schema.columns.map((c) => [c.name, c.type]));
+    const q = (this.q = quote(schema.name));
+    this.layout = makeLayout(layout, this.types);
+    const names = schema.columns.map((c) => quote(c.name));
+    const all = [...names, quote(STATE_COLUMN)];
+    this.stmts = {
+      // One row per requested id that has an app row: [index in the JSON array, rowid, state].
+      preload: db
+        .prepare<[string], [number, number | bigint, string | null]>(
+          `SELECT j.key, t.rowid, t.${quote(STATE_COLUMN)} FROM json_each(?) AS j JOIN ${q} AS t ON t.id = j.value`,
+        )
+        .raw(),
+      find: db.prepare<[string], { rowid: number | bigint; state: string | null }>(
+        `SELECT rowid, ${quote(STATE_COLUMN)} AS state FROM ${q} WHERE id = ?`,
+      ),
+      values: db.prepare<[number | bigint], Record<string, unknown>>(`SELECT ${['id', ...names].join(', ')} FROM ${q} WHERE rowid = ?`).safeIntegers(),
+      insertAll: db.prepare<unknown[]>(`INSERT INTO ${q} (${[...all, 'id'].join(', ')}) VALUES (${[...all, 'id'].map(() => '?').join(', ')})`),
+      updateAll: db.prepare<unknown[]>(`UPDATE ${q} SET ${all.map((c) => `${c} = ?`).join(', ')} WHERE rowid = ?`),
+      remove: db.prepare<[number | bigint]>(`DELETE FROM ${q} WHERE rowid = ?`),
+      withInline: db.prepare<[], { rowid: number | bigint; id: string; state: string }>(
+        `SELECT rowid, id, ${quote(STATE_COLUMN)} AS state FROM ${q} WHERE ${quote(STATE_COLUMN)} LIKE '%=%'`,
+      ),
+    };
+  }
+
+  /** App rows of these ids (a JSON array of strings), as (index, rowid, state). */
+  preload(idsJson: string): [number, number | bigint, string | null][] {
+    return this.stmts.preload.all(idsJson);
+  }
+
+  find(id: string): AppRowRef | undefined {
+    return this.stmts.find.get(id);
+  }
+
+  /** Rows whose state text may hold inline values (a superset: '=' may also be in a client id). */
+  rowsWithInlineValues(): { rowid: number | bigint; id: string; state: string }[] {
+    return this.stmts.withInline.all();
+  }
+
+  /**
+   * Statements for a delta's columns, or null when one of them is not in
+   * this table's schema. Cached by the names in the delta's order.
+   */
+  columnSet(columns: Readonly<Record<string, unknown>>): ColumnSet | null {
+    // Deltas of a page mostly share their columns: check the last set without building a key.
+    const last = this.lastSet;
+    if (last !== null && sameNames(columns, last.names)) return last;
+    let key = '';
+    for (const name in columns) key += `${name},`;
+    const cached = this.sets.get(key);
+    if (cached !== undefined) return cached;
+    const names = Object.keys(columns);
+    const set = names.every((n) => this.types.has(n)) ? this.makeSet(names) : null;
+    this.sets.set(key, set);
+    if (set !== null) this.lastSet = set;
+    return set;
+  }
+
+  private makeSet(names: readonly string[]): ColumnSet {
+    const cols = names.map(quote);
+    const state = quote(STATE_COLUMN);
+    const update = this.db.prepare<unknown[]>(`UPDATE ${this.q} SET ${[...cols, state].map((c) => `${c} = ?`).join(', ')} WHERE rowid = ?`);
+    let insert: Database.Statement<unknown[]> | undefined;
+    const insertSql = `INSERT INTO ${this.q} (${[...cols, state, 'id'].join(', ')}) VALUES (${[...cols, state, 'id'].map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`;
+    return {
+      names,
+      types: names.map((n) => this.types.get(n) as ColumnType),
+      mask: columnMask(this.layout, names),
+      update,
+      insert: () => (insert ??= this.db.prepare(insertSql)),
+      params: new Array<unknown>(names.length + 2),
+    };
+  }
+
+  /** Insert a live row with every column; returns its rowid. */
+  insert(row: RowState, state: string): number | bigint {
+    const params: unknown[] = this.columns.map((c) => toSql(row.columns[c.name]?.value ?? null));
+    params.push(state, row.rowId);
+    return this.stmts.insertAll.run(params).lastInsertRowid;
+  }
+
+  /**
+   * Rewrite a row's state and the columns that changed from `before` (the
+   * state the row's text held), or every column when there is no `before`.
+   */
+  update(rowid: number | bigint, before: RowState | undefined, after: RowState, state: string): void {
+    if (before === undefined) {
+      const params: unknown[] = this.columns.map((c) => toSql(after.columns[c.name]?.value ?? null));
+      params.push(state, rowid);
+      this.stmts.updateAll.run(params);
+      return;
+    }
+    const changed: Record<string, null> = {};
+    const params: unknown[] = [];
+    for (const c of this.columns) {
+      const col = after.columns[c.name];
+      if (col === before.columns[c.name]) continue;
+      changed[c.name] = null;
+      params.push(toSql(col?.value ?? null));
+    }
+    params.push(state, rowid);
+    (this.columnSet(changed) as ColumnSet).update.run(params);
+  }
+
+  remove(rowid: number | bigint): void {
+    this.stmts.remove.run(rowid);
+  }
+
+  /** `row` with every IN_APP_ROW value replaced by the app row's value. */
+  resolve(rowid: number | bigint | null, row: RowState): RowState {
+    let values: Record<string, unknown> | undefined;
+    let columns: RowState['columns'] | undefined;
+    for (const name in row.columns) {
+      const col = row.columns[name] as RowState['columns'][string];
+      if (col.value !== IN_APP_ROW) continue;
+      const type = this.types.get(name);
+      if (rowid === null || type === undefined) throw new RangeError(`no app value for ${this.name}.${name}`);
+      values ??= this.stmts.values.get(rowid);
+      if (values === undefined) throw new RangeError(`app row of ${this.name}/${row.rowId} vanished`);
+      columns ??= { ...row.columns };
+      (columns as Record<string, RowState['columns'][string]>)[name] = { value: fromSql(type, values[name]), stamp: col.stamp };
+    }
+    return columns === undefined ? row : { ...row, columns };
+  }
+}
