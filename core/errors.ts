@@ -26,6 +26,12 @@ export const ErrorCodes = {
   RULE_VIOLATION: 403,
   NOT_FOUND: 404,
   ROW_NOT_FOUND: 404,
+  /** No checkpoint has been built yet: pull from the start instead. */
+  NO_CHECKPOINT: 404,
+  /** The pull cursor is older than the buffer keeps: load the checkpoint, then pull from its cursor. */
+  CURSOR_EXPIRED: 410,
+  /** The checkpoint being loaded was replaced and collected: start again from the newest one. */
+  CHECKPOINT_EXPIRED: 410,
   METHOD_NOT_ALLOWED: 405,
   RATE_LIMITED: 429,
   // 5xx: our side

@@ -7,12 +7,13 @@ import {
   type ColumnValue,
   type Columns,
   type Op,
+  type PullResult,
   type Schema,
   type WireFormat,
 } from '../../core/index.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 import { LocalStore } from './local-store.ts';
-import { OfflineError, RemoteError, Transport, type TokenProvider } from './transport.ts';
+import { OfflineError, RemoteError, Transport, isRemoteCode, type TokenProvider } from './transport.ts';
 
 /** Values an app writes: numbers or bigints for integer columns, any JSON value for json columns. */
 export type RowInput = Readonly<Record<string, unknown>>;
@@ -30,6 +31,12 @@ export interface ClientOptions {
   /** Wire format; protobuf unless told otherwise. */
   readonly format?: WireFormat;
   readonly pullLimit?: number;
+  /**
+   * How a client with no cursor starts: 'checkpoint' (default) loads the
+   * server's newest checkpoint first, then pulls from its cursor; 'pull'
+   * pulls everything from the start of the server's log.
+   */
+  readonly initialSync?: 'checkpoint' | 'pull';
   readonly pushBatch?: number;
   readonly backoff?: BackoffOptions;
   /** Pause between sync rounds in the background loop. */
@@ -237,10 +244,51 @@ export class LakeSyncClient {
     }
   }
 
+  /**
+   * Initial sync: load the newest checkpoint, chunk by chunk (each a page
+   * of full row states the server filtered by this client's rules), then set
+   * the cursor to the checkpoint's, so the pull that follows continues with
+   * no gap. Rows present in both are merged, which is idempotent. With no
+   * checkpoint on the server, a new client simply pulls from the start.
+   */
+  private async loadCheckpoint(): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      const info = await this.transport.checkpoint();
+      if (info === null) return 0;
+      let loaded = 0;
+      try {
+        for (const chunk of info.chunks) {
+          const page = await this.transport.checkpointChunk(info.checkpointId, chunk.index);
+          this.store.applyCheckpointPage(page.changes);
+          loaded += page.changes.length;
+        }
+      } catch (err) {
+        // Replaced and collected while we loaded it: start over with the newest.
+        if (isRemoteCode(err, 'CHECKPOINT_EXPIRED') && attempt < 3) continue;
+        throw err;
+      }
+      this.store.applyRemote([], info.cursor, this.clock.peek());
+      this.setStatus({ cursor: info.cursor });
+      this.emit({ type: 'change', tables: [...new Set(info.chunks.map((c) => c.table))] });
+      return loaded;
+    }
+  }
+
   private async pullAll(): Promise<number> {
     let pulled = 0;
+    if (this.cursor === '' && this.options.initialSync !== 'pull') pulled += await this.loadCheckpoint();
     for (;;) {
-      const page = await this.transport.pull(this.cursor, this.options.pullLimit ?? 1000);
+      let page: PullResult;
+      try {
+        page = await this.transport.pull(this.cursor, this.options.pullLimit ?? 1000);
+      } catch (err) {
+        if (!isRemoteCode(err, 'CURSOR_EXPIRED')) throw err;
+        // Offline longer than the server keeps deltas: start again from a checkpoint, keeping unpushed writes.
+        this.store.resetSynced();
+        this.setStatus({ cursor: '' });
+        pulled += await this.loadCheckpoint();
+        continue;
+      }
       this.clock.receive(page.serverHlc);
       this.store.applyRemote(page.changes, page.nextCursor, this.clock.peek());
       pulled += page.changes.length;

@@ -385,6 +385,27 @@ export class LocalStore {
     return r === undefined ? undefined : decodeRow(table, rowId, r.state);
   }
 
+  /**
+   * Forget everything pulled (the cursor expired, a checkpoint will replace
+   * it) but keep the writes not yet pushed: app rows and merge states are
+   * cleared, then the outbox is applied again on the empty tables. One
+   * transaction, so a crash leaves the old data.
+   */
+  resetSynced(): void {
+    this.db.transaction(() => {
+      for (const t of this.tables.values()) this.db.prepare(`DELETE FROM "${t.name.replaceAll('"', '""')}"`).run();
+      this.db.prepare('DELETE FROM _lakesync_rows').run();
+      const pending = this.stmts.peek.all(Number.MAX_SAFE_INTEGER).map((r) => decodeDelta(r.delta));
+      for (const delta of pending) this.apply([{ kind: 'delta', delta }]);
+      this.setMeta('cursor', '');
+    })();
+  }
+
+  /** Apply a page of a checkpoint without moving the cursor (it moves once the whole checkpoint is in). */
+  applyCheckpointPage(changes: readonly Change[]): void {
+    this.db.transaction(() => this.apply(changes))();
+  }
+
   outbox(limit: number): OutboxItem[] {
     return this.stmts.peek.all(limit).map((r) => ({ seq: r.seq, delta: decodeDelta(r.delta) }));
   }

@@ -1,10 +1,12 @@
 import {
   CONTENT_TYPES,
   LakeSyncError,
+  decodeCheckpointInfo,
   decodeError,
   decodePullResponse,
   decodePushResponse,
   encodePushRequest,
+  type CheckpointInfo,
   type ErrorCode,
   type PullResult,
   type PushInput,
@@ -65,6 +67,22 @@ export class Transport {
   async pull(cursor: string, limit: number): Promise<PullResult> {
     const query = new URLSearchParams({ cursor, limit: String(limit) });
     const res = await this.request('GET', `/v1/pull?${query.toString()}`);
+    return decodePullResponse(this.options.format, res);
+  }
+
+  /** The newest checkpoint, or null when the server has none yet. */
+  async checkpoint(): Promise<CheckpointInfo | null> {
+    try {
+      return decodeCheckpointInfo(this.options.format, await this.request('GET', '/v1/checkpoint'));
+    } catch (err) {
+      if (isRemoteCode(err, 'NO_CHECKPOINT')) return null;
+      throw err;
+    }
+  }
+
+  /** One chunk of a checkpoint: a page of full row states, filtered by this client's sync rules. */
+  async checkpointChunk(checkpointId: string, index: number): Promise<PullResult> {
+    const res = await this.request('GET', `/v1/checkpoint/${encodeURIComponent(checkpointId)}/${index}`);
     return decodePullResponse(this.options.format, res);
   }
 

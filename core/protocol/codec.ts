@@ -1,7 +1,8 @@
-import { create, fromJson, toJson, type JsonValue } from '@bufbuild/protobuf';
+import { create, fromBinary, fromJson, toBinary, toJson, type JsonValue } from '@bufbuild/protobuf';
 import type { PullResult, PushInput, PushResult } from '../engine/gateway.ts';
 import { LakeSyncError, isLakeSyncError, type ErrorCode } from '../errors.ts';
 import {
+  CheckpointInfoSchema,
   ErrorResponseSchema,
   PullResponseSchema,
   PushRequestSchema,
@@ -136,4 +137,46 @@ export function wireErrorOf(err: unknown, requestId: string): { status: number; 
   }
   const code: ErrorCode = 'INTERNAL';
   return { status: 500, error: { code, message: 'internal error', requestId, deltaIndex: -1 } };
+}
+
+// ---------- checkpoints ----------
+
+/** GET /v1/checkpoint: the newest checkpoint a client can load before pulling from `cursor`. */
+export interface CheckpointInfo {
+  readonly checkpointId: string;
+  readonly cursor: string;
+  readonly schemaVersion: number;
+  readonly createdAtMs: number;
+  readonly chunks: readonly { readonly table: string; readonly index: number; readonly rows: number }[];
+}
+
+export function encodeCheckpointInfo(format: WireFormat, info: CheckpointInfo): WireBytes {
+  const msg = create(CheckpointInfoSchema, {
+    checkpointId: info.checkpointId,
+    cursor: info.cursor,
+    schemaVersion: info.schemaVersion,
+    createdAtMs: BigInt(info.createdAtMs),
+    chunks: info.chunks.map((c) => ({ table: c.table, index: c.index, rows: c.rows })),
+  });
+  if (format === 'json') return serializeJson(toJson(CheckpointInfoSchema, msg, JSON_OPTIONS));
+  return toBinary(CheckpointInfoSchema, msg) as WireBytes;
+}
+
+export function decodeCheckpointInfo(format: WireFormat, body: Uint8Array): CheckpointInfo {
+  let msg;
+  if (format === 'json') msg = parseJson(body, (j) => fromJson(CheckpointInfoSchema, j, JSON_READ));
+  else {
+    try {
+      msg = fromBinary(CheckpointInfoSchema, body);
+    } catch (err) {
+      throw new LakeSyncError('MALFORMED_BODY', 'body is not a valid protobuf message', { cause: err });
+    }
+  }
+  return {
+    checkpointId: msg.checkpointId,
+    cursor: msg.cursor,
+    schemaVersion: msg.schemaVersion,
+    createdAtMs: Number(msg.createdAtMs),
+    chunks: msg.chunks.map((c) => ({ table: c.table, index: c.index, rows: c.rows })),
+  };
 }
