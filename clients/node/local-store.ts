@@ -225,6 +225,7 @@ export class LocalStore {
       const tp = page.tables[i] as TablePage;
       const k = page.slot[i] as number;
       if (c.kind === 'delta' && this.applyFast(c.delta, tp, k)) continue;
+      if (c.kind === 'row' && this.applyNewRow(c.row, tp, k)) continue;
       this.applyMerge(c, tp, k);
     }
   }
@@ -335,6 +336,20 @@ export class LocalStore {
     params[n + 1] = rowid;
     set.update.run(params);
     tp.text[k] = next;
+    return true;
+  }
+
+  /**
+   * A full row state for a row this client does not hold (checkpoint chunks,
+   * rows entering the client's rules): merging it into nothing gives the
+   * row itself, so it is inserted as it comes.
+   */
+  private applyNewRow(row: RowState, tp: TablePage, k: number): boolean {
+    const t = tp.app;
+    if (t === undefined || tp.rowid[k] !== null || tp.dead[k] !== null || !isLive(row)) return false;
+    const state = encodeState(row, t.layout);
+    tp.rowid[k] = t.insert(row, state);
+    tp.text[k] = state;
     return true;
   }
 

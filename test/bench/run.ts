@@ -13,6 +13,7 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { benchClientApply } from './client-apply.ts';
 import { benchEngine } from './engine.ts';
 import { benchHttp } from './http.ts';
+import { benchInitialSync } from './initial-sync.ts';
 import { benchLake } from './lake.ts';
 import { benchMicro } from './micro.ts';
 import { formatMarkdown, formatTable, status, type BenchRow } from './table.ts';
@@ -26,6 +27,7 @@ const SUITES: Readonly<Record<string, () => Promise<BenchRow[]>>> = {
   'apply-updates': () => benchClientApply(['updates']),
   micro: () => benchMicro(),
   lake: () => benchLake(),
+  'initial-sync': () => benchInitialSync(),
 };
 
 async function main(): Promise<number> {
