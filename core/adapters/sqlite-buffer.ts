@@ -1,7 +1,8 @@
 import Database from 'better-sqlite3';
-import type { AppendResult, DeltaBuffer, LogEntry, LogEntryDraft, ReadResult, RowWrite, StoredRow } from '../engine/ports.ts';
-import { rowKey } from '../engine/ports.ts';
-import { decodeDelta, decodeRow, decodeSnapshot, encodeDelta, encodeRow, encodeSnapshot } from '../codec/storage.ts';
+import type { Hlc } from '../hlc.ts';
+import type { AppendResult, DeltaBuffer, LogEntry, LogEntryDraft, ReadResult, RowRef, RowWrite, StoredRow } from '../engine/ports.ts';
+import { entryDeltaId, Packer, packEntry, packRow, unpackEntry, unpackRow } from '../codec/storage.ts';
+import { migrateFromV1 } from './sqlite-migrate.ts';
 
 export interface SqliteBufferOptions {
   /** File path, or ':memory:'. */
@@ -15,15 +16,27 @@ export interface SqliteBufferOptions {
 
 class Conflict extends Error {}
 
-const SCHEMA = `
+/** PRAGMA user_version of the layout below (1 was the layout keyed by delta id). */
+export const LAYOUT_VERSION = 2;
+
+/**
+ * ls_log holds one row per delta. Deduplication is by stamp: the unique
+ * (client_id, hlc) index grows at the end of each client's range, because a
+ * client's hlcs only grow, so a batch touches a few index pages instead of
+ * one page per delta as an index on random delta ids does. `hlc` is stored
+ * minus 2^63 (the u64 as a signed integer, in the same order). `entry` is
+ * the rest of the delta plus its rule snapshots (core/codec/storage.ts
+ * packEntry); `state` is packRow. ls_meta 'head' is the last seq handed out
+ * (seqs are never reused, even if the entry is gone: see sqlite-migrate.ts).
+ */
+export const LAYOUT = `
 CREATE TABLE IF NOT EXISTS ls_log (
   seq INTEGER PRIMARY KEY,
-  delta_id TEXT NOT NULL UNIQUE,
-  body BLOB NOT NULL,
-  before BLOB,
-  after BLOB,
-  fresh INTEGER NOT NULL
+  client_id TEXT NOT NULL,
+  hlc INTEGER NOT NULL,
+  entry BLOB NOT NULL
 );
+CREATE UNIQUE INDEX IF NOT EXISTS ls_log_stamp ON ls_log (client_id, hlc);
 CREATE TABLE IF NOT EXISTS ls_rows (
   tbl TEXT NOT NULL,
   row_id TEXT NOT NULL,
@@ -34,95 +47,132 @@ CREATE TABLE IF NOT EXISTS ls_rows (
 CREATE TABLE IF NOT EXISTS ls_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
+const HLC_OFFSET = 1n << 63n;
+
+/** Rows per multi-row statement: one statement per chunk costs far less than one per row. */
+const CHUNK = 64;
+
+type Statement = Database.Statement<unknown[], unknown>;
+
 /**
  * The embedded default buffer: one SQLite file in WAL mode. Appends run in
- * one write transaction, which is the serialization point for server order.
+ * one immediate write transaction, which is the serialization point for
+ * server order.
  */
 export class SqliteBuffer implements DeltaBuffer {
   private readonly db: Database.Database;
   private seq: bigint;
+  private readonly packer = new Packer();
   private readonly stmts;
-  private readonly appendTx: (entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => bigint;
+  /** Multi-row statements by kind and row count, prepared on first use. */
+  private readonly chunked = new Map<string, Statement>();
+  private readonly appendTx: Database.Transaction<(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => bigint>;
 
   constructor(options: SqliteBufferOptions) {
     this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
     const db = this.db;
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma('busy_timeout = 5000');
+    // Row states are read back by every push that touches them: keep more pages cached (32 MiB).
+    db.pragma('cache_size = -32768');
+    openLayout(db);
     this.stmts = {
-      existing: db.prepare<[string], { delta_id: string }>(
-        'SELECT delta_id FROM ls_log WHERE delta_id IN (SELECT value FROM json_each(?))',
-      ),
-      loadRow: db.prepare<[string, string], { version: number; state: Buffer }>(
-        'SELECT version, state FROM ls_rows WHERE tbl = ? AND row_id = ?',
-      ),
-      insertLog: db.prepare<[bigint, string, Uint8Array, Uint8Array | null, Uint8Array | null, number]>(
-        'INSERT INTO ls_log (seq, delta_id, body, before, after, fresh) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      insertRow: db.prepare<[string, string, Uint8Array]>(
-        'INSERT INTO ls_rows (tbl, row_id, version, state) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING',
-      ),
-      updateRow: db.prepare<[number, Uint8Array, string, string, number]>(
-        'UPDATE ls_rows SET version = ?, state = ? WHERE tbl = ? AND row_id = ? AND version = ?',
-      ),
-      read: db
-        .prepare<[bigint, number], { seq: bigint; body: Buffer; before: Buffer | null; after: Buffer | null; fresh: bigint }>(
-          'SELECT seq, body, before, after, fresh FROM ls_log WHERE seq > ? ORDER BY seq LIMIT ?',
+      stampRange: db
+        .prepare<[string, bigint, bigint, number], [bigint, Buffer]>(
+          'SELECT hlc, entry FROM ls_log WHERE client_id = ? AND hlc BETWEEN ? AND ? ORDER BY hlc LIMIT ?',
         )
+        .raw(true)
         .safeIntegers(true),
-      head: db.prepare<[], { value: bigint }>("SELECT value FROM ls_meta WHERE key = 'head'").safeIntegers(true),
-      setHead: db.prepare<[bigint]>(
+      stamp: db.prepare<[string, bigint], [Buffer]>('SELECT entry FROM ls_log WHERE client_id = ? AND hlc = ?').raw(true),
+      head: db.prepare<[], [bigint]>("SELECT value FROM ls_meta WHERE key = 'head'").raw(true).safeIntegers(true),
+      setHead: db.prepare<[number]>(
         "INSERT INTO ls_meta (key, value) VALUES ('head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       ),
+      read: db
+        .prepare<[bigint, number], [bigint, string, bigint, Buffer]>(
+          'SELECT seq, client_id, hlc, entry FROM ls_log WHERE seq > ? ORDER BY seq LIMIT ?',
+        )
+        .raw(true)
+        .safeIntegers(true),
     };
-    this.seq = this.stmts.head.get()?.value ?? 0n;
-    this.appendTx = db.transaction((entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => {
-      for (const w of rows) {
-        const { table, rowId } = w.state;
-        const body = encodeRow(w.state);
-        const changed =
-          w.expectedVersion === 0
-            ? this.stmts.insertRow.run(table, rowId, body).changes
-            : this.stmts.updateRow.run(w.expectedVersion + 1, body, table, rowId, w.expectedVersion).changes;
-        if (changed !== 1) throw new Conflict();
+    this.seq = this.stmts.head.get()?.[0] ?? 0n;
+    this.appendTx = db.transaction((entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => this.write(entries, rows));
+  }
+
+  /** A statement over `n` rows of `tuple`, cached per kind and size. */
+  private chunk(kind: string, n: number, build: (values: string) => string, tuple: string): Statement {
+    const key = `${kind}:${n}`;
+    let stmt = this.chunked.get(key);
+    if (stmt === undefined) {
+      stmt = this.db.prepare(build(Array.from({ length: n }, () => tuple).join(', ')));
+      if (stmt.reader) stmt.raw(true);
+      this.chunked.set(key, stmt);
+    }
+    return stmt;
+  }
+
+  existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
+    const out = new Array<string | null>(hlcs.length).fill(null);
+    if (hlcs.length === 0) return Promise.resolve(out);
+    let min = hlcs[0] as Hlc;
+    let max = min;
+    for (const h of hlcs) {
+      if (h < min) min = h;
+      if (h > max) max = h;
+    }
+    // One range query finds every stored stamp of this batch: usually none
+    // (new deltas lie above everything stored), or the batch itself on a
+    // retry. Only when far more stamps lie in between than the batch holds
+    // (a client mixing old and new hlcs) ask stamp by stamp instead.
+    const cap = 2 * hlcs.length + 16;
+    const found = this.stmts.stampRange.all(clientId, min - HLC_OFFSET, max - HLC_OFFSET, cap + 1);
+    if (found.length <= cap) {
+      if (found.length === 0) return Promise.resolve(out);
+      const byHlc = new Map<Hlc, Buffer>();
+      for (const [h, entry] of found) byHlc.set(h + HLC_OFFSET, entry);
+      for (let i = 0; i < hlcs.length; i++) {
+        const entry = byHlc.get(hlcs[i] as Hlc);
+        if (entry !== undefined) out[i] = entryDeltaId(entry);
       }
-      // Read the head inside the write transaction: it is the serialization point.
-      let seq = this.stmts.head.get()?.value ?? 0n;
-      for (const e of entries) {
-        seq += 1n;
-        try {
-          this.stmts.insertLog.run(
-            seq,
-            e.delta.deltaId,
-            encodeDelta(e.delta),
-            encodeSnapshot(e.before),
-            encodeSnapshot(e.after),
-            e.fresh ? 1 : 0,
-          );
-        } catch (err) {
-          if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new Conflict();
-          throw err;
+    } else {
+      for (let i = 0; i < hlcs.length; i++) {
+        const row = this.stmts.stamp.get(clientId, (hlcs[i] as Hlc) - HLC_OFFSET);
+        if (row !== undefined) out[i] = entryDeltaId(row[0]);
+      }
+    }
+    return Promise.resolve(out);
+  }
+
+  loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
+    const out = new Array<StoredRow | undefined>(keys.length);
+    // Group by table (a push usually touches one), then ask in chunks.
+    const byTable = new Map<string, number[]>();
+    for (let i = 0; i < keys.length; i++) {
+      const table = (keys[i] as RowRef).table;
+      let idx = byTable.get(table);
+      if (idx === undefined) byTable.set(table, (idx = []));
+      idx.push(i);
+    }
+    for (const [table, idx] of byTable) {
+      for (let start = 0; start < idx.length; start += CHUNK) {
+        const n = Math.min(CHUNK, idx.length - start);
+        const params: unknown[] = [table];
+        for (let j = start; j < start + n; j++) params.push((keys[idx[j] as number] as RowRef).rowId);
+        const stmt = this.chunk(
+          'load',
+          n,
+          (list) => `SELECT row_id, version, state FROM ls_rows WHERE tbl = ? AND row_id IN (${list})`,
+          '?',
+        );
+        const found = stmt.all(params) as [string, number, Buffer][];
+        if (found.length === 0) continue;
+        const byId = new Map<string, StoredRow>();
+        for (const [rowId, version, state] of found) byId.set(rowId, { version, state: unpackRow(table, rowId, state) });
+        for (let j = start; j < start + n; j++) {
+          const i = idx[j] as number;
+          out[i] = byId.get((keys[i] as RowRef).rowId);
         }
-      }
-      this.stmts.setHead.run(seq);
-      return seq;
-    });
-  }
-
-  existing(deltaIds: readonly string[]): Promise<Set<string>> {
-    if (deltaIds.length === 0) return Promise.resolve(new Set());
-    const rows = this.stmts.existing.all(JSON.stringify(deltaIds));
-    return Promise.resolve(new Set(rows.map((r) => r.delta_id)));
-  }
-
-  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>> {
-    const out = new Map<string, StoredRow>();
-    for (const k of keys) {
-      const row = this.stmts.loadRow.get(k.table, k.rowId);
-      if (row !== undefined) {
-        out.set(rowKey(k.table, k.rowId), { version: row.version, state: decodeRow(k.table, k.rowId, row.state) });
       }
     }
     return Promise.resolve(out);
@@ -130,29 +180,96 @@ export class SqliteBuffer implements DeltaBuffer {
 
   append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> {
     try {
-      this.seq = this.appendTx(entries, rows);
+      this.seq = this.appendTx.immediate(entries, rows);
       return Promise.resolve({ ok: true, lastSeq: this.seq });
     } catch (err) {
       if (err instanceof Conflict) return Promise.resolve({ ok: false, reason: 'conflict' });
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        return Promise.resolve({ ok: false, reason: 'conflict' }); // a stamp already stored, or repeated in the batch
+      }
       return Promise.reject(err as Error);
     }
+  }
+
+  /** The body of the append transaction; returns the last seq. */
+  private write(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): bigint {
+    const p = this.packer;
+    // Rows first: a stale version ends the transaction before any log write.
+    const fresh: RowWrite[] = [];
+    const known: RowWrite[] = [];
+    for (const w of rows) (w.expectedVersion === 0 ? fresh : known).push(w);
+    for (let start = 0; start < fresh.length; start += CHUNK) {
+      const n = Math.min(CHUNK, fresh.length - start);
+      p.reset();
+      const params: unknown[] = [];
+      for (let j = start; j < start + n; j++) {
+        const w = fresh[j] as RowWrite;
+        const at = p.pos;
+        packRow(p, w.state);
+        params.push(w.state.table, w.state.rowId, p.view(at));
+      }
+      const stmt = this.chunk(
+        'insertRows',
+        n,
+        (list) => `INSERT INTO ls_rows (tbl, row_id, version, state) VALUES ${list} ON CONFLICT DO NOTHING`,
+        '(?, ?, 1, ?)',
+      );
+      if (stmt.run(params).changes !== n) throw new Conflict();
+    }
+    for (let start = 0; start < known.length; start += CHUNK) {
+      const n = Math.min(CHUNK, known.length - start);
+      p.reset();
+      const params: unknown[] = [];
+      for (let j = start; j < start + n; j++) {
+        const w = known[j] as RowWrite;
+        const at = p.pos;
+        packRow(p, w.state);
+        params.push(w.state.table, w.state.rowId, w.expectedVersion, p.view(at));
+      }
+      const stmt = this.chunk(
+        'updateRows',
+        n,
+        (list) =>
+          `WITH v (tbl, row_id, expected, state) AS (VALUES ${list}) ` +
+          'UPDATE ls_rows SET version = v.expected + 1, state = v.state FROM v ' +
+          'WHERE ls_rows.tbl = v.tbl AND ls_rows.row_id = v.row_id AND ls_rows.version = v.expected',
+        '(?, ?, ?, ?)',
+      );
+      if (stmt.run(params).changes !== n) throw new Conflict();
+    }
+
+    // Read the head inside the write transaction: it is the serialization point.
+    const head = this.stmts.head.get()?.[0] ?? 0n;
+    if (head + BigInt(entries.length) > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('log sequence exhausted');
+    let seq = Number(head);
+    for (let start = 0; start < entries.length; start += CHUNK) {
+      const n = Math.min(CHUNK, entries.length - start);
+      p.reset();
+      const params: unknown[] = [];
+      for (let j = start; j < start + n; j++) {
+        const e = entries[j] as LogEntryDraft;
+        const at = p.pos;
+        packEntry(p, e);
+        params.push(++seq, e.delta.clientId, e.delta.hlc - HLC_OFFSET, p.view(at));
+      }
+      const stmt = this.chunk('insertLog', n, (list) => `INSERT INTO ls_log (seq, client_id, hlc, entry) VALUES ${list}`, '(?, ?, ?, ?)');
+      stmt.run(params); // a stored or repeated stamp fails the unique index: SQLITE_CONSTRAINT_UNIQUE
+    }
+    this.stmts.setHead.run(seq);
+    return BigInt(seq);
   }
 
   read(after: bigint, limit: number): Promise<ReadResult> {
     const rows = this.stmts.read.all(after, limit + 1);
     const hasMore = rows.length > limit;
-    const entries: LogEntry[] = [];
-    for (let i = 0; i < Math.min(limit, rows.length); i++) {
-      const r = rows[i] as (typeof rows)[number];
-      entries.push({
-        seq: r.seq,
-        delta: decodeDelta(r.body),
-        before: decodeSnapshot(r.before),
-        after: decodeSnapshot(r.after),
-        fresh: r.fresh === 1n,
-      });
+    const n = Math.min(limit, rows.length);
+    const entries = new Array<LogEntry>(n);
+    for (let i = 0; i < n; i++) {
+      const [seq, clientId, hlc, entry] = rows[i] as [bigint, string, bigint, Buffer];
+      const e = unpackEntry(entry, clientId, hlc + HLC_OFFSET);
+      entries[i] = { seq, delta: e.delta, before: e.before, after: e.after, fresh: e.fresh };
     }
-    const last = entries.length > 0 ? (entries[entries.length - 1] as LogEntry).seq : after;
+    const last = n > 0 ? (entries[n - 1] as LogEntry).seq : after;
     return Promise.resolve({ entries, lastSeq: last, hasMore });
   }
 
@@ -164,4 +281,19 @@ export class SqliteBuffer implements DeltaBuffer {
     if (this.db.open) this.db.close();
     return Promise.resolve();
   }
+}
+
+/** Create the layout, or bring an older file up to it. */
+function openLayout(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version === LAYOUT_VERSION) return;
+  if (version > LAYOUT_VERSION) {
+    throw new Error(`buffer file has layout ${version}; this LakeSync reads up to ${LAYOUT_VERSION}`);
+  }
+  const hasV1 = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ls_log'").get() !== undefined;
+  db.transaction(() => {
+    if (hasV1) migrateFromV1(db, LAYOUT);
+    else db.exec(LAYOUT);
+    db.pragma(`user_version = ${LAYOUT_VERSION}`);
+  }).immediate();
 }

@@ -102,3 +102,417 @@ export function decodeSnapshot(bytes: Uint8Array | null): Record<string, ColumnV
   if (bytes === null) return null;
   return readColumns(new ByteReader(bytes));
 }
+
+// ---------------------------------------------------------------------------
+// Server buffer encodings (version 2): what SqliteBuffer stores per log entry
+// and per row. Compact (varint lengths; a row lists each distinct stamp once,
+// so an inserted row carries one stamp, not one per column) and cheap to
+// write: one reused buffer, and callers get a view of it, not a copy.
+// Versions 1 above stay as they are: clients keep them in their databases.
+// ---------------------------------------------------------------------------
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** Writer of the version 2 encodings; `view()` is valid until the next `reset()` that reuses the space. */
+export class Packer {
+  private buf = new Uint8Array(1 << 16);
+  private data = new DataView(this.buf.buffer);
+  pos = 0;
+
+  reset(): void {
+    this.pos = 0;
+  }
+
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    // Views already handed out keep the old buffer alive and unchanged.
+    this.buf = next;
+    this.data = new DataView(next.buffer);
+  }
+
+  /** The bytes written since `start`, without copying. */
+  view(start: number): Uint8Array {
+    return this.buf.subarray(start, this.pos);
+  }
+
+  byte(b: number): void {
+    this.ensure(1);
+    this.buf[this.pos++] = b;
+  }
+
+  varint(v: number): void {
+    this.ensure(5);
+    while (v > 0x7f) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  u64(v: bigint): void {
+    this.ensure(8);
+    this.data.setBigUint64(this.pos, v);
+    this.pos += 8;
+  }
+
+  i64(v: bigint): void {
+    this.ensure(8);
+    this.data.setBigInt64(this.pos, v);
+    this.pos += 8;
+  }
+
+  f64(v: number): void {
+    this.ensure(8);
+    this.data.setFloat64(this.pos, v);
+    this.pos += 8;
+  }
+
+  str(s: string): void {
+    const n = s.length;
+    if (n < 0x80) {
+      // Usually ASCII: then the byte length is n and fits a one-byte varint.
+      this.ensure(1 + n);
+      const buf = this.buf;
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c > 0x7f) break;
+        buf[start + i] = c;
+      }
+      if (i === n) {
+        buf[this.pos] = n;
+        this.pos = start + n;
+        return;
+      }
+    }
+    const bytes = utf8.encode(s);
+    this.varint(bytes.length);
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  value(v: ColumnValue): void {
+    if (v === null) this.byte(0);
+    else if (typeof v === 'string') {
+      this.byte(1);
+      this.str(v);
+    } else if (typeof v === 'bigint') {
+      this.byte(2);
+      this.i64(v);
+    } else if (typeof v === 'number') {
+      this.byte(3);
+      this.f64(v);
+    } else if (typeof v === 'boolean') this.byte(v ? 5 : 4);
+    else {
+      this.byte(6);
+      this.str(v.json);
+    }
+  }
+
+  columns(cols: Readonly<Record<string, ColumnValue>>): void {
+    let n = 0;
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- counting keys without allocating Object.keys()
+    for (const _ in cols) n++;
+    this.varint(n);
+    for (const name in cols) {
+      this.str(name);
+      this.value(cols[name] as ColumnValue);
+    }
+  }
+}
+
+/** Reader of the version 2 encodings. */
+export class Unpacker {
+  private data: DataView | null = null;
+  pos = 0;
+
+  constructor(private readonly buf: Uint8Array) {}
+
+  private view(): DataView {
+    return (this.data ??= new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength));
+  }
+
+  private need(n: number): void {
+    if (this.pos + n > this.buf.length) throw new RangeError('read past end');
+  }
+
+  byte(): number {
+    this.need(1);
+    return this.buf[this.pos++] as number;
+  }
+
+  varint(): number {
+    let v = 0;
+    let shift = 0;
+    for (;;) {
+      const b = this.byte();
+      v += (b & 0x7f) * 2 ** shift;
+      if (b < 0x80) return v;
+      shift += 7;
+      if (shift > 28) throw new RangeError('bad varint');
+    }
+  }
+
+  u64(): bigint {
+    this.need(8);
+    const v = this.view().getBigUint64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  i64(): bigint {
+    this.need(8);
+    const v = this.view().getBigInt64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  f64(): number {
+    this.need(8);
+    const v = this.view().getFloat64(this.pos);
+    this.pos += 8;
+    return v;
+  }
+
+  str(): string {
+    const n = this.varint();
+    this.need(n);
+    const buf = this.buf;
+    const start = this.pos;
+    this.pos += n;
+    if (n <= 24) {
+      // Short ASCII strings: building them by hand beats TextDecoder's call cost.
+      let s = '';
+      for (let i = start; i < start + n; i++) {
+        const c = buf[i] as number;
+        if (c > 0x7f) return utf8Decoder.decode(buf.subarray(start, start + n));
+        s += String.fromCharCode(c);
+      }
+      return s;
+    }
+    return utf8Decoder.decode(buf.subarray(start, start + n));
+  }
+
+  /** A string that repeats across entries (table, column and client names): interned. */
+  name(): string {
+    const n = this.varint();
+    this.need(n);
+    const s = intern(this.buf, this.pos, n);
+    this.pos += n;
+    return s;
+  }
+
+  value(): ColumnValue {
+    const tag = this.byte();
+    switch (tag) {
+      case 0:
+        return null;
+      case 1:
+        return this.str();
+      case 2:
+        return this.i64();
+      case 3:
+        return this.f64();
+      case 4:
+        return false;
+      case 5:
+        return true;
+      case 6:
+        return { json: this.str() };
+      default:
+        throw new RangeError(`unknown value tag ${tag}`);
+    }
+  }
+
+  /** Plain objects (fast): every name stored was a schema-checked identifier, never "__proto__". */
+  columns(): Record<string, ColumnValue> {
+    const out: Record<string, ColumnValue> = {};
+    const n = this.varint();
+    for (let i = 0; i < n; i++) {
+      const name = this.name();
+      out[name] = this.value();
+    }
+    return out;
+  }
+
+  done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+}
+
+/**
+ * A small direct-mapped cache of names by their bytes: the same few table,
+ * column and client names repeat in every entry, so decoding them should not
+ * allocate a new string each time.
+ */
+const INTERN_SLOTS = 1024;
+const internBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(INTERN_SLOTS);
+const internStrings: string[] = new Array<string>(INTERN_SLOTS);
+
+function intern(buf: Uint8Array, start: number, n: number): string {
+  if (n > 64) return utf8Decoder.decode(buf.subarray(start, start + n));
+  let h = n;
+  for (let i = start; i < start + n; i++) h = (Math.imul(h, 31) + (buf[i] as number)) | 0;
+  const slot = h & (INTERN_SLOTS - 1);
+  const known = internBytes[slot];
+  if (known !== undefined && known.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (known[i] !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return internStrings[slot] as string;
+  }
+  const bytes = buf.slice(start, start + n);
+  const s = utf8Decoder.decode(bytes);
+  internBytes[slot] = bytes;
+  internStrings[slot] = s;
+  return s;
+}
+
+/** What a log entry stores besides its stamp (client id and hlc are kept beside it). */
+export interface StoredEntry {
+  readonly delta: Delta;
+  readonly before: Readonly<Record<string, ColumnValue>> | null;
+  readonly after: Readonly<Record<string, ColumnValue>> | null;
+  readonly fresh: boolean;
+}
+
+const NO_SNAPSHOT = 0;
+const EMPTY_SNAPSHOT = 1;
+const SNAPSHOT = 2;
+
+function snapshotKind(s: Readonly<Record<string, ColumnValue>> | null): number {
+  if (s === null) return NO_SNAPSHOT;
+  for (const _ in s) return SNAPSHOT;
+  return EMPTY_SNAPSHOT;
+}
+
+/**
+ * Log entry, version 2: 0x02, delta id, table, row id, a flags byte (op,
+ * fresh, snapshot kinds), the columns, then the non-empty snapshots. The
+ * delta id comes first so a reader can take it without decoding the rest.
+ */
+export function packEntry(p: Packer, e: StoredEntry): void {
+  const d = e.delta;
+  p.byte(2);
+  p.str(d.deltaId);
+  p.str(d.table);
+  p.str(d.rowId);
+  const before = snapshotKind(e.before);
+  const after = snapshotKind(e.after);
+  p.byte((OP_TAG[d.op] as number) | (e.fresh ? 4 : 0) | (before << 3) | (after << 5));
+  p.columns(d.columns);
+  if (before === SNAPSHOT) p.columns(e.before as Readonly<Record<string, ColumnValue>>);
+  if (after === SNAPSHOT) p.columns(e.after as Readonly<Record<string, ColumnValue>>);
+}
+
+function readSnapshot(r: Unpacker, kind: number): Record<string, ColumnValue> | null {
+  if (kind === NO_SNAPSHOT) return null;
+  if (kind === EMPTY_SNAPSHOT) return {};
+  return r.columns();
+}
+
+export function unpackEntry(bytes: Uint8Array, clientId: string, hlc: bigint): StoredEntry {
+  const r = new Unpacker(bytes);
+  if (r.byte() !== 2) throw new RangeError('unknown log entry encoding');
+  const deltaId = r.str();
+  const table = r.name();
+  const rowId = r.str();
+  const flags = r.byte();
+  const op = TAG_OP[flags & 3];
+  if (op === undefined) throw new RangeError('unknown op');
+  const columns = r.columns();
+  const before = readSnapshot(r, (flags >> 3) & 3);
+  const after = readSnapshot(r, (flags >> 5) & 3);
+  return { delta: { deltaId, table, rowId, op, columns, hlc, clientId }, before, after, fresh: (flags & 4) !== 0 };
+}
+
+/** The delta id of a packed entry, without decoding the rest. */
+export function entryDeltaId(bytes: Uint8Array): string {
+  const r = new Unpacker(bytes);
+  if (r.byte() !== 2) throw new RangeError('unknown log entry encoding');
+  return r.str();
+}
+
+const stampsScratch: Stamp[] = [];
+
+function stampIndex(s: Stamp | null): number {
+  if (s === null) return 0;
+  const n = stampsScratch.length;
+  for (let i = 0; i < n; i++) {
+    const t = stampsScratch[i] as Stamp;
+    if (t === s || (t.hlc === s.hlc && t.clientId === s.clientId)) return i + 1;
+  }
+  stampsScratch.push(s);
+  return n + 1;
+}
+
+/**
+ * Row state, version 2: 0x02, the distinct stamps (hlc, client id), then
+ * inserted and deleted as stamp numbers (0 for none), then each column's
+ * name, value and stamp number.
+ */
+export function packRow(p: Packer, row: RowState): void {
+  stampsScratch.length = 0;
+  const inserted = stampIndex(row.inserted);
+  const deleted = stampIndex(row.deleted);
+  let columnCount = 0;
+  for (const name in row.columns) {
+    stampIndex((row.columns[name] as ColumnState).stamp);
+    columnCount++;
+  }
+  p.byte(2);
+  p.varint(stampsScratch.length);
+  for (const s of stampsScratch) {
+    p.u64(s.hlc);
+    p.str(s.clientId);
+  }
+  p.varint(inserted);
+  p.varint(deleted);
+  p.varint(columnCount);
+  for (const name in row.columns) {
+    const col = row.columns[name] as ColumnState;
+    p.str(name);
+    p.value(col.value);
+    p.varint(stampIndex(col.stamp));
+  }
+  stampsScratch.length = 0;
+}
+
+export function unpackRow(table: string, rowId: string, bytes: Uint8Array): RowState {
+  const r = new Unpacker(bytes);
+  if (r.byte() !== 2) throw new RangeError('unknown row encoding');
+  const nStamps = r.varint();
+  const stamps = new Array<Stamp | null>(nStamps + 1);
+  stamps[0] = null;
+  for (let i = 1; i <= nStamps; i++) {
+    const hlc = r.u64();
+    stamps[i] = { hlc, clientId: r.name() };
+  }
+  const stamp = (i: number): Stamp | null => {
+    if (i > nStamps) throw new RangeError('bad stamp number');
+    return stamps[i] as Stamp | null;
+  };
+  const inserted = stamp(r.varint());
+  const deleted = stamp(r.varint());
+  const columns: Record<string, ColumnState> = {};
+  const n = r.varint();
+  for (let i = 0; i < n; i++) {
+    const name = r.name();
+    const value = r.value();
+    const s = stamp(r.varint());
+    if (s === null) throw new RangeError('column without stamp');
+    columns[name] = { value, stamp: s };
+  }
+  return { table, rowId, inserted, deleted, columns };
+}

@@ -61,6 +61,48 @@ describe('Gateway push', () => {
     expect(await g.head()).toBe(2n);
   });
 
+  it('deduplicates by stamp: repeats in a batch, out-of-order batches, across pushes', async () => {
+    const g = gateway();
+    const a = principal('a');
+    const at = (k: number, rowId: string, title = 'x') =>
+      makeDelta({ table: 'todos', rowId, op: 'insert', columns: { title }, hlc: encodeHlc(T0, k), clientId: 'a' });
+    const [x3, x1, x2] = [at(3, 'r3'), at(1, 'r1'), at(2, 'r2')];
+    expect(await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [x3, x1, x3, x2, x1] })).toMatchObject({
+      accepted: 3,
+      duplicates: 2,
+      cursor: '3',
+    });
+    const x0 = at(0x100, 'r0');
+    expect(await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [x2, x0, x1] })).toMatchObject({ accepted: 1, duplicates: 2 });
+    expect((await pullAll(g, a)).map((c) => (c.kind === 'delta' ? c.delta.rowId : c.kind))).toEqual(['r3', 'r1', 'r2', 'r0']);
+    // Another client may use the same hlcs.
+    const b = principal('b');
+    const y = makeDelta({ table: 'todos', rowId: 'r1', op: 'update', columns: { title: 'b' }, hlc: x1.hlc, clientId: 'b' });
+    expect(await g.push(b, { clientId: 'b', schemaVersion: 1, deltas: [y] })).toMatchObject({ accepted: 1 });
+  });
+
+  it('refuses a stamp reused for different content (STAMP_REUSED), writing nothing', async () => {
+    const g = gateway();
+    const a = principal('a');
+    const at = (k: number, rowId: string, title = 'x') =>
+      makeDelta({ table: 'todos', rowId, op: 'insert', columns: { title }, hlc: encodeHlc(T0, k), clientId: 'a' });
+    await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [at(1, 'r1')] });
+    // Against the log: the index is the delta's position in the request, duplicates count too.
+    await expect(
+      g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [at(2, 'r2'), at(1, 'r1'), at(1, 'r1', 'other')] }),
+    ).rejects.toMatchObject({ code: 'STAMP_REUSED', status: 409, deltaIndex: 2 });
+    await expect(g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [at(1, 'r9')] })).rejects.toMatchObject({
+      code: 'STAMP_REUSED',
+      deltaIndex: 0,
+    });
+    // Within one batch.
+    await expect(
+      g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [at(5, 'r5'), at(4, 'r4'), at(5, 'r5', 'twin')] }),
+    ).rejects.toMatchObject({ code: 'STAMP_REUSED', deltaIndex: 2 });
+    expect(await g.head()).toBe(1n);
+    expect(await g.getRow(a, 'todos', 'r1')).toEqual({ title: 'x' });
+  });
+
   it('refuses the whole batch when one delta is bad, writing nothing', async () => {
     const g = gateway();
     const a = principal('a');
@@ -234,7 +276,7 @@ async function serverRows(g: Gateway): Promise<Map<string, Record<string, Column
   // Ground truth straight from the buffer's merged rows, not through pull.
   const buffer = (g as unknown as { buffer: MemoryBuffer }).buffer;
   const ids = ['r0', 'r1', 'r2'].map((rowId) => ({ table: 'todos', rowId }));
-  for (const [, stored] of await buffer.loadRows(ids)) rows.set(stored.state.rowId, stored.state);
+  for (const stored of await buffer.loadRows(ids)) if (stored !== undefined) rows.set(stored.state.rowId, stored.state);
   const out = new Map<string, Record<string, ColumnValue>>();
   for (const [id, s] of rows) {
     const v = visibleValues(s);

@@ -31,7 +31,9 @@ import {
   type Delta,
   type DeltaBuffer,
   type LogEntryDraft,
+  type Hlc,
   type ReadResult,
+  type RowRef,
   type RowState,
   type RowWrite,
   type StoredRow,
@@ -56,10 +58,10 @@ class TimingBuffer implements DeltaBuffer {
       this.ms[name] = (this.ms[name] ?? 0) + now() - t0;
     }
   }
-  existing(ids: readonly string[]): Promise<Set<string>> {
-    return this.time('existing', () => this.inner.existing(ids));
+  existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
+    return this.time('existing', () => this.inner.existing(clientId, hlcs));
   }
-  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>> {
+  loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
     return this.time('loadRows', () => this.inner.loadRows(keys));
   }
   append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> {
