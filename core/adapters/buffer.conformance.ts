@@ -74,6 +74,39 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
       await b.close();
     });
 
+    it('reads any page from any cursor, across appends of any size', async () => {
+      const b = await factory.create();
+      const appended: Delta[] = [];
+      for (const size of [1, 4, 1, 7, 2, 3]) {
+        const ds = Array.from({ length: size }, (_, i) => delta(`p${appended.length + i}`));
+        expect((await b.append(ds.map((d) => draft(d)), [])).ok).toBe(true);
+        appended.push(...ds);
+      }
+      const n = appended.length;
+      const head = await b.head();
+      const seqs: bigint[] = [];
+      for (let c = 0n; ; ) {
+        const page = await b.read(c, 1);
+        if (page.entries.length === 0) break;
+        seqs.push((page.entries[0] as { seq: bigint }).seq);
+        c = page.lastSeq;
+      }
+      expect(seqs).toHaveLength(n);
+      expect(seqs[n - 1]).toBe(head);
+      for (let from = 0; from <= n; from++) {
+        const after = from === 0 ? 0n : (seqs[from - 1] as bigint);
+        for (let limit = 1; limit <= n + 1; limit++) {
+          const page = await b.read(after, limit);
+          const want = appended.slice(from, from + limit);
+          expect(page.entries.map((e) => e.delta.deltaId)).toEqual(want.map((d) => d.deltaId));
+          expect(page.entries.map((e) => e.seq)).toEqual(seqs.slice(from, from + limit));
+          expect(page.hasMore).toBe(from + limit < n);
+          expect(page.lastSeq).toBe(want.length > 0 ? seqs[from + want.length - 1] : after);
+        }
+      }
+      await b.close();
+    });
+
     it('round-trips deltas, rule snapshots and the fresh flag exactly', async () => {
       const b = await factory.create();
       const d = delta('r-values', {
@@ -138,8 +171,21 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
       }
       expect(await b.existing('c1', [400n, 500n])).toEqual([null, null]);
       // Interleaved clients with equal hlcs are distinct stamps.
-      const ok = await b.append([stamped('c1', 500n), stamped('c2', 500n), stamped('c1', 501n), stamped('c2', 499n)].map((d) => draft(d)), []);
+      const mixed = [stamped('c1', 500n), stamped('c2', 500n), stamped('c1', 501n), stamped('c2', 499n)];
+      const ok = await b.append(
+        mixed.map((d, i) => ({ delta: d, before: i === 1 ? { owner: 'u1', n: 2n } : null, after: i === 2 ? null : { owner: `u${i}` }, fresh: i !== 1 })),
+        [],
+      );
       expect(ok.ok).toBe(true);
+      const back = (await b.read(0n, 10)).entries;
+      expect(back.map((e) => e.delta)).toEqual(mixed);
+      expect(back.map((e) => [e.before, e.after, e.fresh])).toEqual([
+        [null, { owner: 'u0' }, true],
+        [{ owner: 'u1', n: 2n }, { owner: 'u1' }, false],
+        [null, null, true],
+        [null, { owner: 'u3' }, true],
+      ]);
+      expect(await b.existing('c2', [499n, 500n, 501n])).toEqual([mixed[3]?.deltaId, mixed[1]?.deltaId, null]);
       await b.close();
     });
 

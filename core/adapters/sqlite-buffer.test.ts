@@ -40,7 +40,7 @@ CREATE TABLE ls_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWI
     const at = (k: bigint, rowId: string, op: Delta['op'] = 'insert', columns: Delta['columns'] = { title: `t${k}`, n: k }) =>
       makeDelta({ table: 'todos', rowId, op, columns, hlc: k, clientId: 'c1' });
     const deltas = [at(10n, 'a'), at(11n, 'b'), at(12n, 'a', 'update', { title: 'a2' }), at(2n ** 63n + 5n, 'c', 'delete', {})];
-    const reused = at(11n, 'z'); // layout 1 could hold a reused stamp; the first delta under it stays
+    const reused = at(11n, 'z'); // layout 1 could hold a reused stamp: both stay, the stamp names the first
     const insert = db.prepare('INSERT INTO ls_log (seq, delta_id, body, before, after, fresh) VALUES (?, ?, ?, ?, ?, ?)');
     [...deltas, reused].forEach((d, i) =>
       insert.run(i + 1, d.deltaId, encodeDelta(d), encodeSnapshot(i === 2 ? { title: 't10' } : null), encodeSnapshot({ title: 'x' }), i === 2 ? 0 : 1),
@@ -54,11 +54,11 @@ CREATE TABLE ls_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWI
     db.close();
 
     const b = new SqliteBuffer({ path });
-    expect(await b.head()).toBe(5n); // seq 5 (the reused stamp) is gone, but never handed out again
+    expect(await b.head()).toBe(5n);
     const page = await b.read(0n, 10);
-    expect(page.entries.map((e) => e.seq)).toEqual([1n, 2n, 3n, 4n]);
-    expect(page).toMatchObject({ lastSeq: 4n, hasMore: false });
-    expect(page.entries.map((e) => e.delta)).toEqual(deltas);
+    expect(page.entries.map((e) => e.seq)).toEqual([1n, 2n, 3n, 4n, 5n]);
+    expect(page).toMatchObject({ lastSeq: 5n, hasMore: false });
+    expect(page.entries.map((e) => e.delta)).toEqual([...deltas, reused]);
     expect(page.entries[2]).toMatchObject({ before: { title: 't10' }, after: { title: 'x' }, fresh: false });
     expect(page.entries[0]).toMatchObject({ before: null, fresh: true });
     const rows = await b.loadRows(['a', 'b', 'c'].map((rowId) => ({ table: 'todos', rowId })));

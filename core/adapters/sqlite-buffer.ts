@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import type { Hlc } from '../hlc.ts';
 import type { AppendResult, DeltaBuffer, LogEntry, LogEntryDraft, ReadResult, RowRef, RowWrite, StoredRow } from '../engine/ports.ts';
-import { entryDeltaId, Packer, packEntry, packRow, unpackEntry, unpackRow } from '../codec/storage.ts';
+import { Packer, packRow, packSegment, SegmentReader, unpackRow } from '../codec/storage.ts';
 import { migrateFromV1 } from './sqlite-migrate.ts';
 
 export interface SqliteBufferOptions {
@@ -20,23 +20,29 @@ class Conflict extends Error {}
 export const LAYOUT_VERSION = 2;
 
 /**
- * ls_log holds one row per delta. Deduplication is by stamp: the unique
- * (client_id, hlc) index grows at the end of each client's range, because a
- * client's hlcs only grow, so a batch touches a few index pages instead of
- * one page per delta as an index on random delta ids does. `hlc` is stored
- * minus 2^63 (the u64 as a signed integer, in the same order). `entry` is
- * the rest of the delta plus its rule snapshots (core/codec/storage.ts
- * packEntry); `state` is packRow. ls_meta 'head' is the last seq handed out
- * (seqs are never reused, even if the entry is gone: see sqlite-migrate.ts).
+ * ls_log holds one row per append: a segment of the entries it appended,
+ * which have consecutive seqs from `first_seq` (core/codec/storage.ts
+ * packSegment). A pull reads a few large rows instead of one row per entry.
+ * ls_stamps deduplicates: its key (client_id, hlc) grows at the end of each
+ * client's range, because a client's hlcs only grow, so an append touches a
+ * few of its pages (an index on random delta ids touches one page per
+ * delta). `hlc` is stored minus 2^63: the u64 as a signed integer, in the
+ * same order. ls_rows holds the merged rows (packRow). ls_meta 'head' is the
+ * last seq handed out: seqs are never reused, even if an entry is gone (see
+ * sqlite-migrate.ts).
  */
 export const LAYOUT = `
 CREATE TABLE IF NOT EXISTS ls_log (
-  seq INTEGER PRIMARY KEY,
+  first_seq INTEGER PRIMARY KEY,
+  count INTEGER NOT NULL,
+  body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ls_stamps (
   client_id TEXT NOT NULL,
   hlc INTEGER NOT NULL,
-  entry BLOB NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS ls_log_stamp ON ls_log (client_id, hlc);
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (client_id, hlc)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ls_rows (
   tbl TEXT NOT NULL,
   row_id TEXT NOT NULL,
@@ -79,22 +85,29 @@ export class SqliteBuffer implements DeltaBuffer {
     openLayout(db);
     this.stmts = {
       stampRange: db
-        .prepare<[string, bigint, bigint, number], [bigint, Buffer]>(
-          'SELECT hlc, entry FROM ls_log WHERE client_id = ? AND hlc BETWEEN ? AND ? ORDER BY hlc LIMIT ?',
+        .prepare<[string, bigint, bigint, number], [bigint, bigint]>(
+          'SELECT hlc, seq FROM ls_stamps WHERE client_id = ? AND hlc BETWEEN ? AND ? ORDER BY hlc LIMIT ?',
         )
         .raw(true)
         .safeIntegers(true),
-      stamp: db.prepare<[string, bigint], [Buffer]>('SELECT entry FROM ls_log WHERE client_id = ? AND hlc = ?').raw(true),
+      stamp: db
+        .prepare<[string, bigint], [bigint]>('SELECT seq FROM ls_stamps WHERE client_id = ? AND hlc = ?')
+        .raw(true)
+        .safeIntegers(true),
+      /** The segment that holds `seq`, if any: the last one starting at or before it. */
+      segmentAt: db
+        .prepare<[bigint], [bigint, Buffer]>('SELECT first_seq, body FROM ls_log WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1')
+        .raw(true)
+        .safeIntegers(true),
+      segmentsAfter: db
+        .prepare<[bigint, number], [bigint, Buffer]>('SELECT first_seq, body FROM ls_log WHERE first_seq > ? ORDER BY first_seq LIMIT ?')
+        .raw(true)
+        .safeIntegers(true),
+      insertSegment: db.prepare<[number, number, Uint8Array]>('INSERT INTO ls_log (first_seq, count, body) VALUES (?, ?, ?)'),
       head: db.prepare<[], [bigint]>("SELECT value FROM ls_meta WHERE key = 'head'").raw(true).safeIntegers(true),
       setHead: db.prepare<[number]>(
         "INSERT INTO ls_meta (key, value) VALUES ('head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       ),
-      read: db
-        .prepare<[bigint, number], [bigint, string, bigint, Buffer]>(
-          'SELECT seq, client_id, hlc, entry FROM ls_log WHERE seq > ? ORDER BY seq LIMIT ?',
-        )
-        .raw(true)
-        .safeIntegers(true),
     };
     this.seq = this.stmts.head.get()?.[0] ?? 0n;
     this.appendTx = db.transaction((entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => this.write(entries, rows));
@@ -127,21 +140,31 @@ export class SqliteBuffer implements DeltaBuffer {
     // (a client mixing old and new hlcs) ask stamp by stamp instead.
     const cap = 2 * hlcs.length + 16;
     const found = this.stmts.stampRange.all(clientId, min - HLC_OFFSET, max - HLC_OFFSET, cap + 1);
+    if (found.length === 0) return Promise.resolve(out);
+    const seqs = new Array<bigint | undefined>(hlcs.length);
     if (found.length <= cap) {
-      if (found.length === 0) return Promise.resolve(out);
-      const byHlc = new Map<Hlc, Buffer>();
-      for (const [h, entry] of found) byHlc.set(h + HLC_OFFSET, entry);
-      for (let i = 0; i < hlcs.length; i++) {
-        const entry = byHlc.get(hlcs[i] as Hlc);
-        if (entry !== undefined) out[i] = entryDeltaId(entry);
-      }
+      const byHlc = new Map<Hlc, bigint>();
+      for (const [h, seq] of found) byHlc.set(h + HLC_OFFSET, seq);
+      for (let i = 0; i < hlcs.length; i++) seqs[i] = byHlc.get(hlcs[i] as Hlc);
     } else {
-      for (let i = 0; i < hlcs.length; i++) {
-        const row = this.stmts.stamp.get(clientId, (hlcs[i] as Hlc) - HLC_OFFSET);
-        if (row !== undefined) out[i] = entryDeltaId(row[0]);
-      }
+      for (let i = 0; i < hlcs.length; i++) seqs[i] = this.stmts.stamp.get(clientId, (hlcs[i] as Hlc) - HLC_OFFSET)?.[0];
+    }
+    // Stored stamps mean duplicates (or a reused stamp): rare, so their ids are read entry by entry.
+    for (let i = 0; i < hlcs.length; i++) {
+      const seq = seqs[i];
+      if (seq !== undefined) out[i] = this.entryAt(seq)?.delta.deltaId ?? null;
     }
     return Promise.resolve(out);
+  }
+
+  private entryAt(seq: bigint): LogEntry | undefined {
+    const segment = this.stmts.segmentAt.get(seq);
+    if (segment === undefined) return undefined;
+    const reader = new SegmentReader(segment[1]);
+    const k = Number(seq - segment[0]);
+    if (k >= reader.count) return undefined;
+    reader.skip(k);
+    return reader.next(seq);
   }
 
   loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
@@ -184,7 +207,8 @@ export class SqliteBuffer implements DeltaBuffer {
       return Promise.resolve({ ok: true, lastSeq: this.seq });
     } catch (err) {
       if (err instanceof Conflict) return Promise.resolve({ ok: false, reason: 'conflict' });
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
         return Promise.resolve({ ok: false, reason: 'conflict' }); // a stamp already stored, or repeated in the batch
       }
       return Promise.reject(err as Error);
@@ -239,37 +263,64 @@ export class SqliteBuffer implements DeltaBuffer {
     }
 
     // Read the head inside the write transaction: it is the serialization point.
-    const head = this.stmts.head.get()?.[0] ?? 0n;
-    if (head + BigInt(entries.length) > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError('log sequence exhausted');
-    let seq = Number(head);
-    for (let start = 0; start < entries.length; start += CHUNK) {
-      const n = Math.min(CHUNK, entries.length - start);
+    const head = Number(this.stmts.head.get()?.[0] ?? 0n);
+    if (head + entries.length > Number.MAX_SAFE_INTEGER) throw new RangeError('log sequence exhausted');
+    if (entries.length > 0) {
       p.reset();
-      const params: unknown[] = [];
-      for (let j = start; j < start + n; j++) {
-        const e = entries[j] as LogEntryDraft;
-        const at = p.pos;
-        packEntry(p, e);
-        params.push(++seq, e.delta.clientId, e.delta.hlc - HLC_OFFSET, p.view(at));
+      packSegment(p, entries);
+      this.stmts.insertSegment.run(head + 1, entries.length, p.view(0));
+      // A stored or repeated stamp fails the primary key: SQLITE_CONSTRAINT_PRIMARYKEY.
+      for (let start = 0; start < entries.length; start += CHUNK) {
+        const n = Math.min(CHUNK, entries.length - start);
+        const params: unknown[] = [];
+        for (let j = start; j < start + n; j++) {
+          const d = (entries[j] as LogEntryDraft).delta;
+          params.push(d.clientId, d.hlc - HLC_OFFSET, head + 1 + j);
+        }
+        this.chunk('insertStamps', n, (list) => `INSERT INTO ls_stamps (client_id, hlc, seq) VALUES ${list}`, '(?, ?, ?)').run(params);
       }
-      const stmt = this.chunk('insertLog', n, (list) => `INSERT INTO ls_log (seq, client_id, hlc, entry) VALUES ${list}`, '(?, ?, ?, ?)');
-      stmt.run(params); // a stored or repeated stamp fails the unique index: SQLITE_CONSTRAINT_UNIQUE
     }
-    this.stmts.setHead.run(seq);
-    return BigInt(seq);
+    const last = head + entries.length;
+    this.stmts.setHead.run(last);
+    return BigInt(last);
   }
 
   read(after: bigint, limit: number): Promise<ReadResult> {
-    const rows = this.stmts.read.all(after, limit + 1);
-    const hasMore = rows.length > limit;
-    const n = Math.min(limit, rows.length);
-    const entries = new Array<LogEntry>(n);
-    for (let i = 0; i < n; i++) {
-      const [seq, clientId, hlc, entry] = rows[i] as [bigint, string, bigint, Buffer];
-      const e = unpackEntry(entry, clientId, hlc + HLC_OFFSET);
-      entries[i] = { seq, delta: e.delta, before: e.before, after: e.after, fresh: e.fresh };
+    const entries: LogEntry[] = [];
+    let hasMore = false;
+    const from = after + 1n;
+    // Take entries from one segment until the page is full; true once it is full and more remain.
+    const take = (first: bigint, body: Buffer): boolean => {
+      const reader = new SegmentReader(body);
+      let seq = first;
+      if (from > first) {
+        const skip = from - first;
+        if (skip >= BigInt(reader.count)) return false;
+        reader.skip(Number(skip));
+        seq = from;
+      }
+      while (reader.index < reader.count) {
+        if (entries.length === limit) return true;
+        entries.push(reader.next(seq));
+        seq += 1n;
+      }
+      return false;
+    };
+    let cursor = after;
+    const first = this.stmts.segmentAt.get(from);
+    if (first !== undefined) {
+      hasMore = take(first[0], first[1]);
+      cursor = first[0];
     }
-    const last = n > 0 ? (entries[n - 1] as LogEntry).seq : after;
+    while (!hasMore) {
+      const next = this.stmts.segmentsAfter.all(cursor, 4);
+      for (const [firstSeq, body] of next) {
+        cursor = firstSeq;
+        if ((hasMore = take(firstSeq, body))) break;
+      }
+      if (next.length < 4) break;
+    }
+    const last = entries.length > 0 ? (entries[entries.length - 1] as LogEntry).seq : after;
     return Promise.resolve({ entries, lastSeq: last, hasMore });
   }
 

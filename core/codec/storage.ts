@@ -135,6 +135,16 @@ export class Packer {
     this.data = new DataView(next.buffer);
   }
 
+  patchU32(at: number, v: number): void {
+    this.data.setUint32(at, v);
+  }
+
+  u32(v: number): void {
+    this.ensure(4);
+    this.data.setUint32(this.pos, v);
+    this.pos += 4;
+  }
+
   /** The bytes written since `start`, without copying. */
   view(start: number): Uint8Array {
     return this.buf.subarray(start, this.pos);
@@ -260,6 +270,13 @@ export class Unpacker {
     }
   }
 
+  u32(): number {
+    this.need(4);
+    const v = this.view().getUint32(this.pos);
+    this.pos += 4;
+    return v;
+  }
+
   u64(): bigint {
     this.need(8);
     const v = this.view().getBigUint64(this.pos);
@@ -379,12 +396,17 @@ function intern(buf: Uint8Array, start: number, n: number): string {
   return s;
 }
 
-/** What a log entry stores besides its stamp (client id and hlc are kept beside it). */
+/** One log entry as stored: the delta and the rule snapshots taken when it was appended. */
 export interface StoredEntry {
   readonly delta: Delta;
   readonly before: Readonly<Record<string, ColumnValue>> | null;
   readonly after: Readonly<Record<string, ColumnValue>> | null;
   readonly fresh: boolean;
+}
+
+/** A log entry as read back, with its seq. */
+export interface UnpackedEntry extends StoredEntry {
+  readonly seq: bigint;
 }
 
 const NO_SNAPSHOT = 0;
@@ -397,51 +419,100 @@ function snapshotKind(s: Readonly<Record<string, ColumnValue>> | null): number {
   return EMPTY_SNAPSHOT;
 }
 
-/**
- * Log entry, version 2: 0x02, delta id, table, row id, a flags byte (op,
- * fresh, snapshot kinds), the columns, then the non-empty snapshots. The
- * delta id comes first so a reader can take it without decoding the rest.
- */
-export function packEntry(p: Packer, e: StoredEntry): void {
-  const d = e.delta;
-  p.byte(2);
-  p.str(d.deltaId);
-  p.str(d.table);
-  p.str(d.rowId);
-  const before = snapshotKind(e.before);
-  const after = snapshotKind(e.after);
-  p.byte((OP_TAG[d.op] as number) | (e.fresh ? 4 : 0) | (before << 3) | (after << 5));
-  p.columns(d.columns);
-  if (before === SNAPSHOT) p.columns(e.before as Readonly<Record<string, ColumnValue>>);
-  if (after === SNAPSHOT) p.columns(e.after as Readonly<Record<string, ColumnValue>>);
-}
+/** Shared: snapshots are read-only, and an empty one is the common case (no rule reads the table). */
+const NO_VALUES: Readonly<Record<string, ColumnValue>> = Object.freeze({});
 
-function readSnapshot(r: Unpacker, kind: number): Record<string, ColumnValue> | null {
+function readSnapshot(r: Unpacker, kind: number): Readonly<Record<string, ColumnValue>> | null {
   if (kind === NO_SNAPSHOT) return null;
-  if (kind === EMPTY_SNAPSHOT) return {};
+  if (kind === EMPTY_SNAPSHOT) return NO_VALUES;
   return r.columns();
 }
 
-export function unpackEntry(bytes: Uint8Array, clientId: string, hlc: bigint): StoredEntry {
-  const r = new Unpacker(bytes);
-  if (r.byte() !== 2) throw new RangeError('unknown log entry encoding');
-  const deltaId = r.str();
-  const table = r.name();
-  const rowId = r.str();
-  const flags = r.byte();
-  const op = TAG_OP[flags & 3];
-  if (op === undefined) throw new RangeError('unknown op');
-  const columns = r.columns();
-  const before = readSnapshot(r, (flags >> 3) & 3);
-  const after = readSnapshot(r, (flags >> 5) & 3);
-  return { delta: { deltaId, table, rowId, op, columns, hlc, clientId }, before, after, fresh: (flags & 4) !== 0 };
+const segmentClients: string[] = [];
+
+/**
+ * A log segment: the entries of one append, which have consecutive seqs.
+ * 0x03, the distinct client ids (count, then each), the entry count, then
+ * per entry: its byte length (u32, so a reader can skip it), client number,
+ * hlc (u64), delta id, table, row id, a flags byte (op, fresh, snapshot
+ * kinds), the columns, then the non-empty snapshots.
+ */
+export function packSegment(p: Packer, entries: readonly StoredEntry[]): void {
+  segmentClients.length = 0;
+  for (const e of entries) if (!segmentClients.includes(e.delta.clientId)) segmentClients.push(e.delta.clientId);
+  p.byte(3);
+  p.varint(segmentClients.length);
+  for (const c of segmentClients) p.str(c);
+  p.varint(entries.length);
+  let last = 0;
+  let lastClient = segmentClients[0];
+  for (const e of entries) {
+    const d = e.delta;
+    const lengthAt = p.pos;
+    p.u32(0);
+    if (d.clientId !== lastClient) {
+      lastClient = d.clientId;
+      last = segmentClients.indexOf(d.clientId);
+    }
+    p.varint(last);
+    p.u64(d.hlc);
+    p.str(d.deltaId);
+    p.str(d.table);
+    p.str(d.rowId);
+    const before = snapshotKind(e.before);
+    const after = snapshotKind(e.after);
+    p.byte((OP_TAG[d.op] as number) | (e.fresh ? 4 : 0) | (before << 3) | (after << 5));
+    p.columns(d.columns);
+    if (before === SNAPSHOT) p.columns(e.before as Readonly<Record<string, ColumnValue>>);
+    if (after === SNAPSHOT) p.columns(e.after as Readonly<Record<string, ColumnValue>>);
+    p.patchU32(lengthAt, p.pos - lengthAt - 4);
+  }
+  segmentClients.length = 0;
 }
 
-/** The delta id of a packed entry, without decoding the rest. */
-export function entryDeltaId(bytes: Uint8Array): string {
-  const r = new Unpacker(bytes);
-  if (r.byte() !== 2) throw new RangeError('unknown log entry encoding');
-  return r.str();
+/** Reads a segment's entries in order; `skip` passes over entries without decoding them. */
+export class SegmentReader {
+  readonly count: number;
+  /** Entries read or skipped so far. */
+  index = 0;
+  private readonly r: Unpacker;
+  private readonly clients: string[];
+
+  constructor(bytes: Uint8Array) {
+    const r = (this.r = new Unpacker(bytes));
+    if (r.byte() !== 3) throw new RangeError('unknown log segment encoding');
+    const n = r.varint();
+    this.clients = new Array<string>(n);
+    for (let i = 0; i < n; i++) this.clients[i] = r.name();
+    this.count = r.varint();
+  }
+
+  skip(n: number): void {
+    for (let i = 0; i < n && this.index < this.count; i++, this.index++) {
+      const length = this.r.u32();
+      this.r.pos += length;
+    }
+  }
+
+  next(seq: bigint): UnpackedEntry {
+    const r = this.r;
+    if (this.index >= this.count) throw new RangeError('read past the last entry');
+    this.index++;
+    r.u32();
+    const clientId = this.clients[r.varint()];
+    if (clientId === undefined) throw new RangeError('bad client number');
+    const hlc = r.u64();
+    const deltaId = r.str();
+    const table = r.name();
+    const rowId = r.str();
+    const flags = r.byte();
+    const op = TAG_OP[flags & 3];
+    if (op === undefined) throw new RangeError('unknown op');
+    const columns = r.columns();
+    const before = readSnapshot(r, (flags >> 3) & 3);
+    const after = readSnapshot(r, (flags >> 5) & 3);
+    return { seq, delta: { deltaId, table, rowId, op, columns, hlc, clientId }, before, after, fresh: (flags & 4) !== 0 };
+  }
 }
 
 const stampsScratch: Stamp[] = [];

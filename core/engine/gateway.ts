@@ -289,23 +289,28 @@ export class Gateway {
     if (after > head) throw new LakeSyncError('INVALID_CURSOR', 'cursor is ahead of this server');
     const page = await this.buffer.read(after, limit);
 
-    const decisions: { entry: LogEntry; action: 'delta' | 'enter' | 'evict' }[] = [];
-    const enterKeys = new Map<string, RowRef>();
-    for (const entry of page.entries) {
+    // One action per entry first; rows entering the client's view need their
+    // current state, loaded in one call before the changes are built.
+    const entries = page.entries;
+    const actions = new Uint8Array(entries.length);
+    let enterKeys: Map<string, RowRef> | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as LogEntry;
       const { table } = entry.delta;
       const was = member(this.rules, principal, table, entry.before);
       const is = member(this.rules, principal, table, entry.after);
-      if (was && is) decisions.push({ entry, action: 'delta' });
-      else if (!was && is) {
-        if (entry.fresh) decisions.push({ entry, action: 'delta' });
-        else {
-          decisions.push({ entry, action: 'enter' });
-          enterKeys.set(rowKey(table, entry.delta.rowId), { table, rowId: entry.delta.rowId });
-        }
-      } else if (was && !is) decisions.push({ entry, action: entry.delta.op === 'delete' ? 'delta' : 'evict' });
+      let action = SKIP;
+      if (was && is) action = DELTA;
+      else if (!was && is) action = entry.fresh ? DELTA : ENTER;
+      else if (was && !is) action = entry.delta.op === 'delete' ? DELTA : EVICT;
+      actions[i] = action;
+      if (action === ENTER) {
+        enterKeys ??= new Map();
+        enterKeys.set(rowKey(table, entry.delta.rowId), { table, rowId: entry.delta.rowId });
+      }
     }
     const current = new Map<string, RowState>();
-    if (enterKeys.size > 0) {
+    if (enterKeys !== null) {
       const refs = [...enterKeys.values()];
       const rows = await this.buffer.loadRows(refs);
       refs.forEach((ref, i) => {
@@ -315,10 +320,12 @@ export class Gateway {
     }
 
     const changes: Change[] = [];
-    for (const { entry, action } of decisions) {
-      const d = entry.delta;
-      if (action === 'delta') changes.push({ kind: 'delta', delta: d });
-      else if (action === 'evict') changes.push({ kind: 'evict', table: d.table, rowId: d.rowId });
+    for (let i = 0; i < entries.length; i++) {
+      const action = actions[i];
+      if (action === SKIP) continue;
+      const d = (entries[i] as LogEntry).delta;
+      if (action === DELTA) changes.push({ kind: 'delta', delta: d });
+      else if (action === EVICT) changes.push({ kind: 'evict', table: d.table, rowId: d.rowId });
       else {
         // A row entering the client's view: send its current merged state, but
         // only if the client may see that state (later entries handle the rest).
@@ -358,6 +365,12 @@ function clampLimit(limit: number | undefined, limits: Limits): number {
   if (!Number.isInteger(limit) || limit < 0) throw new LakeSyncError('INVALID_REQUEST', 'limit must be a positive integer');
   return Math.min(limit, limits.maxPullLimit);
 }
+
+/** What pull sends for one log entry (see docs/protocol.md#which-change-is-sent). */
+const SKIP = 0;
+const DELTA = 1;
+const ENTER = 2;
+const EVICT = 3;
 
 function member(rules: RuleSet, principal: Principal, table: string, snapshot: RuleSnapshot): boolean {
   return snapshot !== null && rules.matches(principal.claims, table, snapshot);
