@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CONTENT_TYPES,
@@ -43,6 +43,8 @@ export interface BenchServer {
   readonly url: string;
   /** Where the timed pull starts: the head after any untimed warm-up of this server. */
   readonly cursor?: string;
+  /** CPU time the server process has used so far, in ms, when it runs in its own process. */
+  cpuMs?(): number;
   close(): Promise<void>;
 }
 
@@ -108,12 +110,33 @@ export async function startChildBenchServer(warmupBatches = WARMUP_BATCHES): Pro
   };
   try {
     const cursor = await warmUp(url, warmupBatches);
-    return { url, cursor, close };
+    const pid = child.pid;
+    return { url, cursor, close, ...(pid !== undefined ? { cpuMs: () => processCpuMs(pid) } : {}) };
   } catch (err) {
     await close();
     throw err;
   }
 }
+
+/** User plus system CPU time of a process (Linux /proc; NaN elsewhere). */
+function processCpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+const cpuNow = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 /** Push and pull `batches` batches of client `warm` (rows w0, w1, ...); returns the cursor after them. */
 async function warmUp(url: string, batches: number): Promise<string> {
@@ -169,6 +192,8 @@ export async function runHttpOnce(
     let accepted = 0;
     let clientEncode = 0;
     let clientDecode = 0;
+    const s0 = server.cpuMs?.() ?? NaN;
+    const c0 = cpuNow();
     const t0 = now();
     await Promise.all(
       Array.from({ length: streams }, async (_, s) => {
@@ -198,9 +223,11 @@ export async function runHttpOnce(
       if (!page.hasMore) break;
     }
     const t2 = now();
+    const serverCpu = (server.cpuMs?.() ?? NaN) - s0;
+    const clientCpu = cpuNow() - c0;
     check(accepted === total, `accepted ${accepted} of ${total}`);
     check(pulled === total, `pulled ${pulled} of ${total}`);
-    return { push: t1 - t0, pull: t2 - t1, total: t2 - t0, clientEncode, clientDecode };
+    return { push: t1 - t0, pull: t2 - t1, total: t2 - t0, clientEncode, clientDecode, serverCpu, clientCpu };
   } finally {
     await server.close();
   }
@@ -228,7 +255,9 @@ export async function benchHttp(options: HttpOptions = {}): Promise<BenchRow[]> 
         unit: 'deltas',
         seconds: (m['total'] as number) / 1000,
         ...(target !== undefined ? { target } : {}),
-        note: `SqliteBuffer; ${shared}; client codec ${(((m['clientEncode'] as number) + (m['clientDecode'] as number)) / 1000).toFixed(2)} s`,
+        note: `SqliteBuffer; ${shared}; client codec ${(((m['clientEncode'] as number) + (m['clientDecode'] as number)) / 1000).toFixed(2)} s${
+          child ? `; cpu: server ${((m['serverCpu'] as number) / 1000).toFixed(2)} s, client ${((m['clientCpu'] as number) / 1000).toFixed(2)} s` : ''
+        }`,
       },
       { name: `http ${format}: push only`, count: HTTP_DELTAS, unit: 'deltas', seconds: (m['push'] as number) / 1000, note: `batches of ${PUSH_BATCH}` },
       { name: `http ${format}: pull only`, count: HTTP_DELTAS, unit: 'deltas', seconds: (m['pull'] as number) / 1000, note: `limit ${PULL_LIMIT}` },
