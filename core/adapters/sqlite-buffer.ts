@@ -58,7 +58,10 @@ const HLC_OFFSET = 1n << 63n;
 /** Rows per multi-row statement: one statement per chunk costs far less than one per row. */
 const CHUNK = 64;
 
-type Statement = Database.Statement<unknown[], unknown>;
+interface Chunk {
+  readonly stmt: Database.Statement<unknown[], unknown>;
+  readonly params: unknown[];
+}
 
 /**
  * The embedded default buffer: one SQLite file in WAL mode. Appends run in
@@ -71,7 +74,7 @@ export class SqliteBuffer implements DeltaBuffer {
   private readonly packer = new Packer();
   private readonly stmts;
   /** Multi-row statements by kind and row count, prepared on first use. */
-  private readonly chunked = new Map<string, Statement>();
+  private readonly chunked = new Map<string, Chunk>();
   private readonly appendTx: Database.Transaction<(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => bigint>;
 
   constructor(options: SqliteBufferOptions) {
@@ -113,16 +116,20 @@ export class SqliteBuffer implements DeltaBuffer {
     this.appendTx = db.transaction((entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => this.write(entries, rows));
   }
 
-  /** A statement over `n` rows of `tuple`, cached per kind and size. */
-  private chunk(kind: string, n: number, build: (values: string) => string, tuple: string): Statement {
+  /**
+   * A statement over `n` rows of `tuple`, cached per kind and size, with a
+   * parameter array of its size to fill (reused: no array per call).
+   */
+  private chunk(kind: string, n: number, build: (values: string) => string, tuple: string): Chunk {
     const key = `${kind}:${n}`;
-    let stmt = this.chunked.get(key);
-    if (stmt === undefined) {
-      stmt = this.db.prepare(build(Array.from({ length: n }, () => tuple).join(', ')));
+    let c = this.chunked.get(key);
+    if (c === undefined) {
+      const stmt = this.db.prepare(build(Array.from({ length: n }, () => tuple).join(', ')));
       if (stmt.reader) stmt.raw(true);
-      this.chunked.set(key, stmt);
+      c = { stmt, params: new Array<unknown>(n * (tuple.split('?').length - 1)) };
+      this.chunked.set(key, c);
     }
-    return stmt;
+    return c;
   }
 
   existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
@@ -180,15 +187,15 @@ export class SqliteBuffer implements DeltaBuffer {
     for (const [table, idx] of byTable) {
       for (let start = 0; start < idx.length; start += CHUNK) {
         const n = Math.min(CHUNK, idx.length - start);
-        const params: unknown[] = [table];
-        for (let j = start; j < start + n; j++) params.push((keys[idx[j] as number] as RowRef).rowId);
-        const stmt = this.chunk(
+        const { stmt, params } = this.chunk(
           'load',
           n,
           (list) => `SELECT row_id, version, state FROM ls_rows WHERE tbl = ? AND row_id IN (${list})`,
           '?',
         );
-        const found = stmt.all(params) as [string, number, Buffer][];
+        const table1 = [table];
+        for (let j = 0; j < n; j++) params[j] = (keys[idx[start + j] as number] as RowRef).rowId;
+        const found = stmt.all(table1, params) as [string, number, Buffer][];
         if (found.length === 0) continue;
         const byId = new Map<string, StoredRow>();
         for (const [rowId, version, state] of found) byId.set(rowId, { version, state: unpackRow(table, rowId, state) });
@@ -224,33 +231,26 @@ export class SqliteBuffer implements DeltaBuffer {
     for (const w of rows) (w.expectedVersion === 0 ? fresh : known).push(w);
     for (let start = 0; start < fresh.length; start += CHUNK) {
       const n = Math.min(CHUNK, fresh.length - start);
-      p.reset();
-      const params: unknown[] = [];
-      for (let j = start; j < start + n; j++) {
-        const w = fresh[j] as RowWrite;
-        const at = p.pos;
-        packRow(p, w.state);
-        params.push(w.state.table, w.state.rowId, p.view(at));
-      }
-      const stmt = this.chunk(
+      const { stmt, params } = this.chunk(
         'insertRows',
         n,
         (list) => `INSERT INTO ls_rows (tbl, row_id, version, state) VALUES ${list} ON CONFLICT DO NOTHING`,
         '(?, ?, 1, ?)',
       );
+      p.reset();
+      for (let j = 0, k = 0; j < n; j++) {
+        const w = fresh[start + j] as RowWrite;
+        const at = p.pos;
+        packRow(p, w.state);
+        params[k++] = w.state.table;
+        params[k++] = w.state.rowId;
+        params[k++] = p.view(at);
+      }
       if (stmt.run(params).changes !== n) throw new Conflict();
     }
     for (let start = 0; start < known.length; start += CHUNK) {
       const n = Math.min(CHUNK, known.length - start);
-      p.reset();
-      const params: unknown[] = [];
-      for (let j = start; j < start + n; j++) {
-        const w = known[j] as RowWrite;
-        const at = p.pos;
-        packRow(p, w.state);
-        params.push(w.state.table, w.state.rowId, w.expectedVersion, p.view(at));
-      }
-      const stmt = this.chunk(
+      const { stmt, params } = this.chunk(
         'updateRows',
         n,
         (list) =>
@@ -259,6 +259,16 @@ export class SqliteBuffer implements DeltaBuffer {
           'WHERE ls_rows.tbl = v.tbl AND ls_rows.row_id = v.row_id AND ls_rows.version = v.expected',
         '(?, ?, ?, ?)',
       );
+      p.reset();
+      for (let j = 0, k = 0; j < n; j++) {
+        const w = known[start + j] as RowWrite;
+        const at = p.pos;
+        packRow(p, w.state);
+        params[k++] = w.state.table;
+        params[k++] = w.state.rowId;
+        params[k++] = w.expectedVersion;
+        params[k++] = p.view(at);
+      }
       if (stmt.run(params).changes !== n) throw new Conflict();
     }
 
@@ -272,12 +282,14 @@ export class SqliteBuffer implements DeltaBuffer {
       // A stored or repeated stamp fails the primary key: SQLITE_CONSTRAINT_PRIMARYKEY.
       for (let start = 0; start < entries.length; start += CHUNK) {
         const n = Math.min(CHUNK, entries.length - start);
-        const params: unknown[] = [];
-        for (let j = start; j < start + n; j++) {
-          const d = (entries[j] as LogEntryDraft).delta;
-          params.push(d.clientId, d.hlc - HLC_OFFSET, head + 1 + j);
+        const { stmt, params } = this.chunk('insertStamps', n, (list) => `INSERT INTO ls_stamps (client_id, hlc, seq) VALUES ${list}`, '(?, ?, ?)');
+        for (let j = 0, k = 0; j < n; j++) {
+          const d = (entries[start + j] as LogEntryDraft).delta;
+          params[k++] = d.clientId;
+          params[k++] = d.hlc - HLC_OFFSET;
+          params[k++] = head + 1 + start + j;
         }
-        this.chunk('insertStamps', n, (list) => `INSERT INTO ls_stamps (client_id, hlc, seq) VALUES ${list}`, '(?, ?, ?)').run(params);
+        stmt.run(params);
       }
     }
     const last = head + entries.length;

@@ -515,26 +515,27 @@ export class SegmentReader {
   }
 }
 
-const stampsScratch: Stamp[] = [];
+/** The distinct stamps of the row being packed (reused: packRow allocates nothing of its own). */
+const stamps: Stamp[] = [];
+let stampCount = 0;
 
 function stampIndex(s: Stamp | null): number {
   if (s === null) return 0;
-  const n = stampsScratch.length;
-  for (let i = 0; i < n; i++) {
-    const t = stampsScratch[i] as Stamp;
+  for (let i = 0; i < stampCount; i++) {
+    const t = stamps[i] as Stamp;
     if (t === s || (t.hlc === s.hlc && t.clientId === s.clientId)) return i + 1;
   }
-  stampsScratch.push(s);
-  return n + 1;
+  stamps[stampCount++] = s;
+  return stampCount;
 }
 
 /**
- * Row state, version 2: 0x02, the distinct stamps (hlc, client id), then
- * inserted and deleted as stamp numbers (0 for none), then each column's
- * name, value and stamp number.
+ * Row state, version 2: 0x02, the distinct stamps (count, then hlc and
+ * client id each), inserted and deleted as stamp numbers (0 for none), then
+ * the column count and each column's name, value and stamp number.
  */
 export function packRow(p: Packer, row: RowState): void {
-  stampsScratch.length = 0;
+  stampCount = 0;
   const inserted = stampIndex(row.inserted);
   const deleted = stampIndex(row.deleted);
   let columnCount = 0;
@@ -543,8 +544,9 @@ export function packRow(p: Packer, row: RowState): void {
     columnCount++;
   }
   p.byte(2);
-  p.varint(stampsScratch.length);
-  for (const s of stampsScratch) {
+  p.varint(stampCount);
+  for (let i = 0; i < stampCount; i++) {
+    const s = stamps[i] as Stamp;
     p.u64(s.hlc);
     p.str(s.clientId);
   }
@@ -557,7 +559,6 @@ export function packRow(p: Packer, row: RowState): void {
     p.value(col.value);
     p.varint(stampIndex(col.stamp));
   }
-  stampsScratch.length = 0;
 }
 
 export function unpackRow(table: string, rowId: string, bytes: Uint8Array): RowState {

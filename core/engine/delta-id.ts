@@ -85,22 +85,27 @@ function encode(d: Delta): number {
   buf[pos++] = 1; // encoding version
   str(d.clientId);
   ensure(8);
-  view.setBigUint64(pos, BigInt.asUintN(64, d.hlc));
+  view.setBigUint64(pos, d.hlc); // takes the value modulo 2^64, as BigInt.asUintN would
   pos += 8;
   str(d.table);
   str(d.rowId);
   ensure(5);
   buf[pos++] = OP_TAG[d.op];
-  names.length = 0;
-  let sorted = true;
+  // Column names in sorted order, as computeDeltaId sorts them: an insertion
+  // sort in a reused array (Array#sort allocates more than the rest of this).
+  let n = 0;
   for (const name in d.columns) {
-    if (names.length > 0 && (names[names.length - 1] as string) > name) sorted = false;
-    names.push(name);
+    let i = n++;
+    while (i > 0 && (names[i - 1] as string) > name) {
+      names[i] = names[i - 1] as string;
+      i--;
+    }
+    names[i] = name;
   }
-  if (!sorted) names.sort();
-  view.setUint32(pos, names.length);
+  view.setUint32(pos, n);
   pos += 4;
-  for (const name of names) {
+  for (let i = 0; i < n; i++) {
+    const name = names[i] as string;
     str(name);
     value(d.columns[name] as ColumnValue);
   }
