@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeDelta, encodeRow, encodeSnapshot } from '../codec/storage.ts';
@@ -25,6 +25,50 @@ runBufferConformance('sqlite', {
     paths.set(next, path);
     return next;
   },
+});
+
+runBufferConformance('sqlite, background checkpoints', {
+  create: () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ls-buf-')), 'buffer.sqlite');
+    const b = new SqliteBuffer({ path, synchronous: 'normal', checkpoint: 'background' });
+    paths.set(b, path);
+    return Promise.resolve(b);
+  },
+  reopen: async (b) => {
+    const path = paths.get(b)!;
+    await b.close();
+    const next = new SqliteBuffer({ path, checkpoint: 'background' });
+    paths.set(next, path);
+    return next;
+  },
+});
+
+describe('SqliteBuffer background checkpoints', () => {
+  it('copies the WAL into the database off the writing thread', async () => {
+    // With SQLite's own checkpoints, 50 small appends stay in the WAL (under
+    // 1000 pages); the database file only grows once something checkpoints.
+    const sizes: Record<string, number> = {};
+    for (const mode of ['auto', 'background'] as const) {
+      const path = join(mkdtempSync(join(tmpdir(), 'ls-buf-')), 'buffer.sqlite');
+      const b = new SqliteBuffer({ path, synchronous: 'normal', checkpoint: mode });
+      for (let k = 1n; k <= 50n; k++) {
+        const d = makeDelta({ table: 'todos', rowId: `r${k}`, op: 'insert', columns: { title: 'x'.repeat(500) }, hlc: k, clientId: 'c1' });
+        await b.append([{ delta: d, before: null, after: null, fresh: true }], [{ state: applyDelta(undefined, d), expectedVersion: 0 }]);
+      }
+      // Give the worker time to start and run (generously: the machine may be busy).
+      for (let waited = 0; waited < 5000 && statSync(path).size < 2 * 50 * 500; waited += 50) {
+        if (mode === 'auto' && waited >= 300) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      sizes[mode] = statSync(path).size;
+      await b.close();
+      const again = new SqliteBuffer({ path });
+      expect(await again.head()).toBe(50n);
+      await again.close();
+    }
+    expect(sizes['auto']).toBeLessThan(50 * 500);
+    expect(sizes['background']).toBeGreaterThan(2 * 50 * 500);
+  });
 });
 
 describe('SqliteBuffer layout', () => {

@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import type { Hlc } from '../hlc.ts';
 import type { AppendResult, DeltaBuffer, LogEntry, LogEntryDraft, ReadResult, RowRef, RowWrite, StoredRow } from '../engine/ports.ts';
 import { Packer, packRow, packSegment, SegmentReader, unpackRow } from '../codec/storage.ts';
+import { BackgroundCheckpointer } from './sqlite-checkpointer.ts';
 import { migrateFromV1 } from './sqlite-migrate.ts';
 
 export interface SqliteBufferOptions {
@@ -12,6 +13,11 @@ export interface SqliteBufferOptions {
    * killed process but may lose the last commits on power loss.
    */
   synchronous?: 'full' | 'normal';
+  /**
+   * 'background' runs WAL checkpoints on a worker thread (a server: commits
+   * stay short); 'auto' (default) leaves them to SQLite, inside commits.
+   */
+  checkpoint?: 'auto' | 'background';
 }
 
 class Conflict extends Error {}
@@ -72,6 +78,7 @@ export class SqliteBuffer implements DeltaBuffer {
   private readonly db: Database.Database;
   private seq: bigint;
   private readonly packer = new Packer();
+  private checkpointer: BackgroundCheckpointer | null = null;
   private readonly stmts;
   /** Multi-row statements by kind and row count, prepared on first use. */
   private readonly chunked = new Map<string, Chunk>();
@@ -86,6 +93,11 @@ export class SqliteBuffer implements DeltaBuffer {
     // Row states are read back by every push that touches them: keep more pages cached (32 MiB).
     db.pragma('cache_size = -32768');
     openLayout(db);
+    if (options.checkpoint === 'background' && options.path !== ':memory:') {
+      // SQLite still checkpoints by itself if the worker falls far behind (40 MiB of WAL).
+      db.pragma('wal_autocheckpoint = 10000');
+      this.checkpointer = new BackgroundCheckpointer(options.path, 100);
+    }
     this.stmts = {
       stampRange: db
         .prepare<[string, bigint, bigint, number], [bigint, bigint]>(
@@ -340,9 +352,11 @@ export class SqliteBuffer implements DeltaBuffer {
     return Promise.resolve(this.seq);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    const checkpointer = this.checkpointer;
+    this.checkpointer = null;
+    await checkpointer?.close();
     if (this.db.open) this.db.close();
-    return Promise.resolve();
   }
 }
 
