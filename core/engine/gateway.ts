@@ -15,6 +15,7 @@ import {
   type RowRef,
   type RowWrite,
   type RuleSnapshot,
+  type StoredRow,
 } from './ports.ts';
 
 export interface Limits {
@@ -94,6 +95,9 @@ export class Gateway {
   private readonly clock: HybridLogicalClock;
   private readonly ruleColumns = new Map<string, readonly string[]>();
   private readonly maxAppendAttempts: number;
+  /** Pushes so far, and the push from which plan() may guess again (see plan). */
+  private pushes = 0;
+  private guessOffUntil = 0;
 
   constructor(options: GatewayOptions) {
     this.buffer = options.buffer;
@@ -152,21 +156,32 @@ export class Gateway {
     const serverHlc = deltas.length > 0 ? this.clock.receive(maxHlc) : this.clock.now();
     const hlcs = batch.map((d) => d.hlc);
 
-    for (let attempt = 0; attempt < this.maxAppendAttempts; attempt++) {
+    let guess = this.pushes++ >= this.guessOffUntil;
+    for (let attempt = 0; attempt < this.maxAppendAttempts; ) {
       const fresh = await this.dropStored(principal.clientId, batch, hlcs, deltas);
       if (fresh.length === 0) {
         return { accepted: 0, duplicates: deltas.length, serverHlc, cursor: encodeCursor(await this.buffer.head()) };
       }
-      const plan = await this.plan(principal, fresh, deltas);
-      const result = await this.buffer.append(plan.entries, plan.rows);
-      if (result.ok) {
-        return {
-          accepted: fresh.length,
-          duplicates: deltas.length - fresh.length,
-          serverHlc,
-          cursor: encodeCursor(result.lastSeq),
-        };
+      const plan = await this.plan(principal, fresh, deltas, guess);
+      if (plan !== null) {
+        const result = await this.buffer.append(plan.entries, plan.rows);
+        if (result.ok) {
+          return {
+            accepted: fresh.length,
+            duplicates: deltas.length - fresh.length,
+            serverHlc,
+            cursor: encodeCursor(result.lastSeq),
+          };
+        }
       }
+      if (guess) {
+        // The guess was wrong (or collided with a concurrent push): plan again
+        // from stored rows, and guess less for a while. This costs no attempt.
+        guess = false;
+        this.guessOffUntil = this.pushes + GUESS_PAUSE;
+        continue;
+      }
+      attempt++;
     }
     throw new LakeSyncError('CONFLICT_RETRY_EXHAUSTED', 'too much contention on these rows; retry the push');
   }
@@ -198,11 +213,20 @@ export class Gateway {
     return out ?? batch;
   }
 
+  /**
+   * Merge the deltas into their rows' states: the log entries and row writes
+   * of one append. With `guess`, a row whose first delta in the batch is an
+   * insert is taken to be new without loading it (inserts nearly always
+   * create rows): the append's version check refuses the plan if the row
+   * exists after all. A rule refusal under a guess is not trusted either:
+   * null asks the caller to plan again from stored rows.
+   */
   private async plan(
     principal: Principal,
     deltas: readonly Delta[],
     original: readonly Delta[],
-  ): Promise<{ entries: LogEntryDraft[]; rows: RowWrite[] }> {
+    guess: boolean,
+  ): Promise<{ entries: LogEntryDraft[]; rows: RowWrite[] } | null> {
     // The distinct rows of the batch, in first-touch order; a delta serves as
     // its own row reference. Per-table maps spare building a key string per delta.
     const refs: RowRef[] = [];
@@ -210,6 +234,7 @@ export class Gateway {
     const byTable = new Map<string, Map<string, number>>();
     let table = '';
     let byRow: Map<string, number> | undefined;
+    let guessed = 0;
     for (let i = 0; i < deltas.length; i++) {
       const d = deltas[i] as Delta;
       if (byRow === undefined || d.table !== table) {
@@ -222,10 +247,21 @@ export class Gateway {
         slot = refs.length;
         byRow.set(d.rowId, slot);
         refs.push(d);
+        if (guess && d.op === 'insert') guessed++;
       }
       slots[i] = slot;
     }
-    const stored = await this.buffer.loadRows(refs);
+    let stored: (StoredRow | undefined)[];
+    if (guessed === 0) stored = await this.buffer.loadRows(refs);
+    else {
+      stored = new Array<StoredRow | undefined>(refs.length);
+      const load: number[] = [];
+      for (let s = 0; s < refs.length; s++) if ((refs[s] as Delta).op !== 'insert') load.push(s);
+      if (load.length > 0) {
+        const got = await this.buffer.loadRows(load.map((s) => refs[s] as RowRef));
+        for (let k = 0; k < load.length; k++) stored[load[k] as number] = got[k];
+      }
+    }
     const states = new Array<RowState | undefined>(refs.length);
     for (let s = 0; s < refs.length; s++) states[s] = stored[s]?.state;
 
@@ -243,6 +279,7 @@ export class Gateway {
         cols = this.ruleColumns.get(d.table) ?? [];
       }
       if (checkRules && !this.mayWrite(principal, d, current, next)) {
+        if (guessed > 0) return null;
         throw new LakeSyncError('RULE_VIOLATION', `this client may not write row ${d.table}/${d.rowId}`, {
           deltaIndex: original.indexOf(d),
         });
@@ -365,6 +402,9 @@ function clampLimit(limit: number | undefined, limits: Limits): number {
   if (!Number.isInteger(limit) || limit < 0) throw new LakeSyncError('INVALID_REQUEST', 'limit must be a positive integer');
   return Math.min(limit, limits.maxPullLimit);
 }
+
+/** Pushes planned from stored rows after a wrong guess, before guessing again. */
+const GUESS_PAUSE = 100;
 
 /** What pull sends for one log entry (see docs/protocol.md#which-change-is-sent). */
 const SKIP = 0;
