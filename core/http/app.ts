@@ -115,7 +115,9 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
     '/v1/push',
     bodyLimit({
       maxSize: gateway.limits.maxBodyBytes,
-      onError: () => {
+      onError: (c) => {
+        // The rest of the body is never read: the connection cannot carry another request.
+        c.header('connection', 'close');
         throw new LakeSyncError('BODY_TOO_LARGE', `body exceeds ${gateway.limits.maxBodyBytes} bytes`);
       },
     }),
