@@ -76,7 +76,7 @@ export interface DeltaBuffer {
    * rows, but only if every row's version still equals expectedVersion and no
    * entry's stamp (client id, hlc) is already stored or repeated in the
    * batch. Otherwise nothing is written and the result is a conflict; the
-   * engine re-reads and retries.
+   * engine re-reads and retries. `rows` names each row at most once.
    */
   append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult>;
   /** Entries with seq > after, ascending, at most `limit`. */
