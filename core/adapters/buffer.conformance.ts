@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeDelta, type Delta } from '../delta.ts';
-import type { DeltaBuffer, LogEntryDraft } from '../engine/ports.ts';
-import { rowKey } from '../engine/ports.ts';
+import type { DeltaBuffer, LogEntryDraft, StoredRow } from '../engine/ports.ts';
 import { applyDelta, type RowState } from '../merge.ts';
 
 export interface BufferFactory {
@@ -15,6 +14,15 @@ let counter = 0;
 function delta(rowId: string, columns: Delta['columns'] = { title: 'x' }, op: Delta['op'] = 'insert'): Delta {
   counter += 1;
   return makeDelta({ table: 'todos', rowId, op, columns, hlc: BigInt(1_000_000 + counter), clientId: 'c1' });
+}
+
+/** A delta with a chosen stamp. */
+function stamped(clientId: string, hlc: bigint, rowId = `s-${clientId}-${hlc}`, title = 'x'): Delta {
+  return makeDelta({ table: 'todos', rowId, op: 'insert', columns: { title }, hlc, clientId });
+}
+
+async function row(b: DeltaBuffer, rowId: string): Promise<StoredRow | undefined> {
+  return (await b.loadRows([{ table: 'todos', rowId }]))[0];
 }
 
 function draft(d: Delta, fresh = true): LogEntryDraft {
@@ -66,6 +74,39 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
       await b.close();
     });
 
+    it('reads any page from any cursor, across appends of any size', async () => {
+      const b = await factory.create();
+      const appended: Delta[] = [];
+      for (const size of [1, 4, 1, 7, 2, 3]) {
+        const ds = Array.from({ length: size }, (_, i) => delta(`p${appended.length + i}`));
+        expect((await b.append(ds.map((d) => draft(d)), [])).ok).toBe(true);
+        appended.push(...ds);
+      }
+      const n = appended.length;
+      const head = await b.head();
+      const seqs: bigint[] = [];
+      for (let c = 0n; ; ) {
+        const page = await b.read(c, 1);
+        if (page.entries.length === 0) break;
+        seqs.push((page.entries[0] as { seq: bigint }).seq);
+        c = page.lastSeq;
+      }
+      expect(seqs).toHaveLength(n);
+      expect(seqs[n - 1]).toBe(head);
+      for (let from = 0; from <= n; from++) {
+        const after = from === 0 ? 0n : (seqs[from - 1] as bigint);
+        for (let limit = 1; limit <= n + 1; limit++) {
+          const page = await b.read(after, limit);
+          const want = appended.slice(from, from + limit);
+          expect(page.entries.map((e) => e.delta.deltaId)).toEqual(want.map((d) => d.deltaId));
+          expect(page.entries.map((e) => e.seq)).toEqual(seqs.slice(from, from + limit));
+          expect(page.hasMore).toBe(from + limit < n);
+          expect(page.lastSeq).toBe(want.length > 0 ? seqs[from + want.length - 1] : after);
+        }
+      }
+      await b.close();
+    });
+
     it('round-trips deltas, rule snapshots and the fresh flag exactly', async () => {
       const b = await factory.create();
       const d = delta('r-values', {
@@ -85,25 +126,99 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
       await b.close();
     });
 
-    it('reports which delta ids it holds', async () => {
+    it('reports, per stamp, the delta id it holds', async () => {
       const b = await factory.create();
       const [x, y] = [delta('a'), delta('b')];
       await b.append([draft(x)], []);
-      expect(await b.existing([x.deltaId, y.deltaId])).toEqual(new Set([x.deltaId]));
-      expect(await b.existing([])).toEqual(new Set());
+      expect(await b.existing('c1', [y.hlc, x.hlc])).toEqual([null, x.deltaId]);
+      // Stamps are per client: the same hlc of another client is another stamp.
+      expect(await b.existing('c2', [x.hlc])).toEqual([null]);
+      expect(await b.existing('c1', [])).toEqual([]);
       await b.close();
     });
 
-    it('refuses a duplicate delta id atomically', async () => {
+    it('refuses a stored stamp atomically, whatever the delta id', async () => {
       const b = await factory.create();
       const x = delta('a');
       await b.append([draft(x)], []);
       const head = await b.head();
       const state = applyDelta(undefined, x);
-      const r = await b.append([draft(delta('c')), draft(x)], [{ state, expectedVersion: 0 }]);
-      expect(r.ok).toBe(false);
-      expect(await b.head()).toBe(head);
-      expect((await b.loadRows([{ table: 'todos', rowId: 'a' }])).size).toBe(0);
+      const c = delta('c');
+      // The same delta again, and different content under the same stamp.
+      const reused = stamped('c1', x.hlc, 'a', 'other');
+      expect(reused.deltaId).not.toBe(x.deltaId);
+      for (const again of [x, reused]) {
+        const r = await b.append([draft(c), draft(again)], [{ state, expectedVersion: 0 }]);
+        expect(r.ok).toBe(false);
+        expect(await b.head()).toBe(head);
+        expect(await row(b, 'a')).toBeUndefined();
+        expect(await b.existing('c1', [c.hlc, x.hlc])).toEqual([null, x.deltaId]);
+      }
+      await b.close();
+    });
+
+    it('refuses a stamp repeated within one batch atomically', async () => {
+      const b = await factory.create();
+      const x = stamped('c1', 500n, 'p');
+      const twin = stamped('c1', 500n, 'q');
+      for (const batch of [
+        [x, x],
+        [x, twin],
+        [stamped('c1', 400n), x, stamped('c2', 500n), twin],
+      ]) {
+        expect((await b.append(batch.map((d) => draft(d)), [])).ok).toBe(false);
+        expect(await b.head()).toBe(0n);
+      }
+      expect(await b.existing('c1', [400n, 500n])).toEqual([null, null]);
+      // Interleaved clients with equal hlcs are distinct stamps.
+      const mixed = [stamped('c1', 500n), stamped('c2', 500n), stamped('c1', 501n), stamped('c2', 499n)];
+      const ok = await b.append(
+        mixed.map((d, i) => ({ delta: d, before: i === 1 ? { owner: 'u1', n: 2n } : null, after: i === 2 ? null : { owner: `u${i}` }, fresh: i !== 1 })),
+        [],
+      );
+      expect(ok.ok).toBe(true);
+      const back = (await b.read(0n, 10)).entries;
+      expect(back.map((e) => e.delta)).toEqual(mixed);
+      expect(back.map((e) => [e.before, e.after, e.fresh])).toEqual([
+        [null, { owner: 'u0' }, true],
+        [{ owner: 'u1', n: 2n }, { owner: 'u1' }, false],
+        [null, null, true],
+        [null, { owner: 'u3' }, true],
+      ]);
+      expect(await b.existing('c2', [499n, 500n, 501n])).toEqual([mixed[3]?.deltaId, mixed[1]?.deltaId, null]);
+      await b.close();
+    });
+
+    it('deduplicates stamps that arrive out of order', async () => {
+      const b = await factory.create();
+      const [d10, d20, d30, d15] = [stamped('c1', 10n), stamped('c1', 20n), stamped('c1', 30n), stamped('c1', 15n)];
+      expect((await b.append([draft(d10), draft(d30)], [])).ok).toBe(true);
+      expect((await b.append([draft(d20)], [])).ok).toBe(true); // older than the newest stored
+      expect((await b.append([draft(d15), draft(d10)], [])).ok).toBe(false);
+      expect((await b.append([draft(d20)], [])).ok).toBe(false);
+      expect(await b.existing('c1', [30n, 5n, 20n, 15n, 10n, 31n])).toEqual([d30.deltaId, null, d20.deltaId, null, d10.deltaId, null]);
+      // Far apart in time: a client idle for years, or with an hlc from the top of the range.
+      const top = stamped('c1', 2n ** 64n - 1n);
+      const high = stamped('c1', 2n ** 63n);
+      expect((await b.append([draft(high), draft(top)], [])).ok).toBe(true);
+      expect(await b.existing('c1', [2n ** 63n - 1n, 2n ** 63n, 2n ** 64n - 1n, 25n])).toEqual([null, high.deltaId, top.deltaId, null]);
+      expect((await b.append([draft(stamped('c1', 2n ** 63n, 'z'))], [])).ok).toBe(false);
+      await b.close();
+    });
+
+    it('loads rows aligned with the keys asked for', async () => {
+      const b = await factory.create();
+      const [p, q] = [delta('p'), delta('q')];
+      const rows = [p, q].map((d) => ({ state: applyDelta(undefined, d), expectedVersion: 0 }));
+      await b.append([draft(p), draft(q)], rows);
+      const got = await b.loadRows([
+        { table: 'todos', rowId: 'q' },
+        { table: 'todos', rowId: 'missing' },
+        { table: 'other', rowId: 'p' },
+        { table: 'todos', rowId: 'p' },
+      ]);
+      expect(got.map((r) => r?.state.rowId)).toEqual(['q', undefined, undefined, 'p']);
+      expect(await b.loadRows([])).toEqual([]);
       await b.close();
     });
 
@@ -112,7 +227,7 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
       const d1 = delta('row');
       const s1 = applyDelta(undefined, d1);
       expect((await b.append([draft(d1)], [{ state: s1, expectedVersion: 0 }])).ok).toBe(true);
-      const loaded = (await b.loadRows([{ table: 'todos', rowId: 'row' }])).get(rowKey('todos', 'row'));
+      const loaded = await row(b, 'row');
       expect(loaded?.version).toBe(1);
       expect(loaded?.state).toEqual(s1);
 
@@ -122,9 +237,9 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
       // Someone else's stale view (version 0) must not win.
       expect((await b.append([draft(d2, false)], [{ state: s2, expectedVersion: 0 }])).ok).toBe(false);
       expect(await b.head()).toBe(head);
-      expect(await b.existing([d2.deltaId])).toEqual(new Set());
+      expect(await b.existing('c1', [d2.hlc])).toEqual([null]);
       expect((await b.append([draft(d2, false)], [{ state: s2, expectedVersion: 1 }])).ok).toBe(true);
-      const again = (await b.loadRows([{ table: 'todos', rowId: 'row' }])).get(rowKey('todos', 'row'));
+      const again = await row(b, 'row');
       expect(again?.version).toBe(2);
       expect(again?.state).toEqual(s2);
       await b.close();
@@ -154,7 +269,11 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
         b = await reopen(b);
         expect(await b.head()).toBe(head);
         expect((await b.read(0n, 10)).entries.map((e) => e.delta)).toEqual([d]);
-        expect((await b.loadRows([{ table: 'todos', rowId: 'durable' }])).get(rowKey('todos', 'durable'))?.state).toEqual(state);
+        expect((await row(b, 'durable'))?.state).toEqual(state);
+        // Deduplication survives the reopen.
+        expect(await b.existing('c1', [d.hlc])).toEqual([d.deltaId]);
+        expect((await b.append([draft(d)], [])).ok).toBe(false);
+        expect((await b.append([draft(stamped('c1', d.hlc, 'durable', 'other'))], [])).ok).toBe(false);
         const r = await b.append([draft(delta('after'))], []);
         expect(r.ok && r.lastSeq > head).toBe(true);
         await b.close();

@@ -1,7 +1,9 @@
 import Database from 'better-sqlite3';
-import type { AppendResult, DeltaBuffer, LogEntry, LogEntryDraft, ReadResult, RowWrite, StoredRow } from '../engine/ports.ts';
-import { rowKey } from '../engine/ports.ts';
-import { decodeDelta, decodeRow, decodeSnapshot, encodeDelta, encodeRow, encodeSnapshot } from '../codec/storage.ts';
+import type { Hlc } from '../hlc.ts';
+import type { AppendResult, DeltaBuffer, LogEntry, LogEntryDraft, ReadResult, RowRef, RowWrite, StoredRow } from '../engine/ports.ts';
+import { Packer, packRow, packSegment, SegmentReader, unpackRow } from '../codec/storage.ts';
+import { BackgroundCheckpointer } from './sqlite-checkpointer.ts';
+import { migrateFromV1 } from './sqlite-migrate.ts';
 
 export interface SqliteBufferOptions {
   /** File path, or ':memory:'. */
@@ -11,19 +13,42 @@ export interface SqliteBufferOptions {
    * killed process but may lose the last commits on power loss.
    */
   synchronous?: 'full' | 'normal';
+  /**
+   * 'background' runs WAL checkpoints on a worker thread (a server: commits
+   * stay short); 'auto' (default) leaves them to SQLite, inside commits.
+   */
+  checkpoint?: 'auto' | 'background';
 }
 
 class Conflict extends Error {}
 
-const SCHEMA = `
+/** PRAGMA user_version of the layout below (1 was the layout keyed by delta id). */
+export const LAYOUT_VERSION = 2;
+
+/**
+ * ls_log holds one row per append: a segment of the entries it appended,
+ * which have consecutive seqs from `first_seq` (core/codec/storage.ts
+ * packSegment). A pull reads a few large rows instead of one row per entry.
+ * ls_stamps deduplicates: its key (client_id, hlc) grows at the end of each
+ * client's range, because a client's hlcs only grow, so an append touches a
+ * few of its pages (an index on random delta ids touches one page per
+ * delta). `hlc` is stored minus 2^63: the u64 as a signed integer, in the
+ * same order. ls_rows holds the merged rows (packRow). ls_meta 'head' is the
+ * last seq handed out: seqs are never reused, even if an entry is gone (see
+ * sqlite-migrate.ts).
+ */
+export const LAYOUT = `
 CREATE TABLE IF NOT EXISTS ls_log (
-  seq INTEGER PRIMARY KEY,
-  delta_id TEXT NOT NULL UNIQUE,
-  body BLOB NOT NULL,
-  before BLOB,
-  after BLOB,
-  fresh INTEGER NOT NULL
+  first_seq INTEGER PRIMARY KEY,
+  count INTEGER NOT NULL,
+  body BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ls_stamps (
+  client_id TEXT NOT NULL,
+  hlc INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (client_id, hlc)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS ls_rows (
   tbl TEXT NOT NULL,
   row_id TEXT NOT NULL,
@@ -34,95 +59,162 @@ CREATE TABLE IF NOT EXISTS ls_rows (
 CREATE TABLE IF NOT EXISTS ls_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 `;
 
+const HLC_OFFSET = 1n << 63n;
+
+/** Rows per multi-row statement: one statement per chunk costs far less than one per row. */
+const CHUNK = 64;
+
+interface Chunk {
+  readonly stmt: Database.Statement<unknown[], unknown>;
+  readonly params: unknown[];
+}
+
 /**
  * The embedded default buffer: one SQLite file in WAL mode. Appends run in
- * one write transaction, which is the serialization point for server order.
+ * one immediate write transaction, which is the serialization point for
+ * server order.
  */
 export class SqliteBuffer implements DeltaBuffer {
   private readonly db: Database.Database;
   private seq: bigint;
+  private readonly packer = new Packer();
+  private checkpointer: BackgroundCheckpointer | null = null;
   private readonly stmts;
-  private readonly appendTx: (entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => bigint;
+  /** Multi-row statements by kind and row count, prepared on first use. */
+  private readonly chunked = new Map<string, Chunk>();
+  private readonly appendTx: Database.Transaction<(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => bigint>;
 
   constructor(options: SqliteBufferOptions) {
     this.db = new Database(options.path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
-    this.db.pragma('busy_timeout = 5000');
-    this.db.exec(SCHEMA);
     const db = this.db;
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    db.pragma('busy_timeout = 5000');
+    // Row states are read back by every push that touches them: keep more pages cached (32 MiB).
+    db.pragma('cache_size = -32768');
+    openLayout(db);
+    if (options.checkpoint === 'background' && options.path !== ':memory:') {
+      // SQLite still checkpoints by itself if the worker falls far behind (40 MiB of WAL).
+      db.pragma('wal_autocheckpoint = 10000');
+      this.checkpointer = new BackgroundCheckpointer(options.path, 100);
+    }
     this.stmts = {
-      existing: db.prepare<[string], { delta_id: string }>(
-        'SELECT delta_id FROM ls_log WHERE delta_id IN (SELECT value FROM json_each(?))',
-      ),
-      loadRow: db.prepare<[string, string], { version: number; state: Buffer }>(
-        'SELECT version, state FROM ls_rows WHERE tbl = ? AND row_id = ?',
-      ),
-      insertLog: db.prepare<[bigint, string, Uint8Array, Uint8Array | null, Uint8Array | null, number]>(
-        'INSERT INTO ls_log (seq, delta_id, body, before, after, fresh) VALUES (?, ?, ?, ?, ?, ?)',
-      ),
-      insertRow: db.prepare<[string, string, Uint8Array]>(
-        'INSERT INTO ls_rows (tbl, row_id, version, state) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING',
-      ),
-      updateRow: db.prepare<[number, Uint8Array, string, string, number]>(
-        'UPDATE ls_rows SET version = ?, state = ? WHERE tbl = ? AND row_id = ? AND version = ?',
-      ),
-      read: db
-        .prepare<[bigint, number], { seq: bigint; body: Buffer; before: Buffer | null; after: Buffer | null; fresh: bigint }>(
-          'SELECT seq, body, before, after, fresh FROM ls_log WHERE seq > ? ORDER BY seq LIMIT ?',
+      stampRange: db
+        .prepare<[string, bigint, bigint, number], [bigint, bigint]>(
+          'SELECT hlc, seq FROM ls_stamps WHERE client_id = ? AND hlc BETWEEN ? AND ? ORDER BY hlc LIMIT ?',
         )
+        .raw(true)
         .safeIntegers(true),
-      head: db.prepare<[], { value: bigint }>("SELECT value FROM ls_meta WHERE key = 'head'").safeIntegers(true),
-      setHead: db.prepare<[bigint]>(
+      stamp: db
+        .prepare<[string, bigint], [bigint]>('SELECT seq FROM ls_stamps WHERE client_id = ? AND hlc = ?')
+        .raw(true)
+        .safeIntegers(true),
+      /** The segment that holds `seq`, if any: the last one starting at or before it. */
+      segmentAt: db
+        .prepare<[bigint], [bigint, Buffer]>('SELECT first_seq, body FROM ls_log WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1')
+        .raw(true)
+        .safeIntegers(true),
+      segmentsAfter: db
+        .prepare<[bigint, number], [bigint, Buffer]>('SELECT first_seq, body FROM ls_log WHERE first_seq > ? ORDER BY first_seq LIMIT ?')
+        .raw(true)
+        .safeIntegers(true),
+      insertSegment: db.prepare<[number, number, Uint8Array]>('INSERT INTO ls_log (first_seq, count, body) VALUES (?, ?, ?)'),
+      head: db.prepare<[], [bigint]>("SELECT value FROM ls_meta WHERE key = 'head'").raw(true).safeIntegers(true),
+      setHead: db.prepare<[number]>(
         "INSERT INTO ls_meta (key, value) VALUES ('head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       ),
     };
-    this.seq = this.stmts.head.get()?.value ?? 0n;
-    this.appendTx = db.transaction((entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => {
-      for (const w of rows) {
-        const { table, rowId } = w.state;
-        const body = encodeRow(w.state);
-        const changed =
-          w.expectedVersion === 0
-            ? this.stmts.insertRow.run(table, rowId, body).changes
-            : this.stmts.updateRow.run(w.expectedVersion + 1, body, table, rowId, w.expectedVersion).changes;
-        if (changed !== 1) throw new Conflict();
-      }
-      // Read the head inside the write transaction: it is the serialization point.
-      let seq = this.stmts.head.get()?.value ?? 0n;
-      for (const e of entries) {
-        seq += 1n;
-        try {
-          this.stmts.insertLog.run(
-            seq,
-            e.delta.deltaId,
-            encodeDelta(e.delta),
-            encodeSnapshot(e.before),
-            encodeSnapshot(e.after),
-            e.fresh ? 1 : 0,
-          );
-        } catch (err) {
-          if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new Conflict();
-          throw err;
+    this.seq = this.stmts.head.get()?.[0] ?? 0n;
+    this.appendTx = db.transaction((entries: readonly LogEntryDraft[], rows: readonly RowWrite[]) => this.write(entries, rows));
+  }
+
+  /**
+   * A statement over `n` rows of `tuple`, cached per kind and size, with a
+   * parameter array of its size to fill (reused: no array per call).
+   */
+  private chunk(kind: string, n: number, build: (values: string) => string, tuple: string): Chunk {
+    const key = `${kind}:${n}`;
+    let c = this.chunked.get(key);
+    if (c === undefined) {
+      const stmt = this.db.prepare(build(Array.from({ length: n }, () => tuple).join(', ')));
+      if (stmt.reader) stmt.raw(true);
+      c = { stmt, params: new Array<unknown>(n * (tuple.split('?').length - 1)) };
+      this.chunked.set(key, c);
+    }
+    return c;
+  }
+
+  existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
+    const out = new Array<string | null>(hlcs.length).fill(null);
+    if (hlcs.length === 0) return Promise.resolve(out);
+    let min = hlcs[0] as Hlc;
+    let max = min;
+    for (const h of hlcs) {
+      if (h < min) min = h;
+      if (h > max) max = h;
+    }
+    // One range query finds every stored stamp of this batch: usually none
+    // (new deltas lie above everything stored), or the batch itself on a
+    // retry. Only when far more stamps lie in between than the batch holds
+    // (a client mixing old and new hlcs) ask stamp by stamp instead.
+    const cap = 2 * hlcs.length + 16;
+    const found = this.stmts.stampRange.all(clientId, min - HLC_OFFSET, max - HLC_OFFSET, cap + 1);
+    if (found.length === 0) return Promise.resolve(out);
+    const seqs = new Array<bigint | undefined>(hlcs.length);
+    if (found.length <= cap) {
+      const byHlc = new Map<Hlc, bigint>();
+      for (const [h, seq] of found) byHlc.set(h + HLC_OFFSET, seq);
+      for (let i = 0; i < hlcs.length; i++) seqs[i] = byHlc.get(hlcs[i] as Hlc);
+    } else {
+      for (let i = 0; i < hlcs.length; i++) seqs[i] = this.stmts.stamp.get(clientId, (hlcs[i] as Hlc) - HLC_OFFSET)?.[0];
+    }
+    // Stored stamps mean duplicates (or a reused stamp): rare, so their ids are read entry by entry.
+    for (let i = 0; i < hlcs.length; i++) {
+      const seq = seqs[i];
+      if (seq !== undefined) out[i] = this.entryAt(seq)?.delta.deltaId ?? null;
+    }
+    return Promise.resolve(out);
+  }
+
+  private entryAt(seq: bigint): LogEntry | undefined {
+    const segment = this.stmts.segmentAt.get(seq);
+    if (segment === undefined) return undefined;
+    const reader = new SegmentReader(segment[1]);
+    const k = Number(seq - segment[0]);
+    if (k >= reader.count) return undefined;
+    reader.skip(k);
+    return reader.next(seq);
+  }
+
+  loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
+    const out = new Array<StoredRow | undefined>(keys.length);
+    // Group by table (a push usually touches one), then ask in chunks.
+    const byTable = new Map<string, number[]>();
+    for (let i = 0; i < keys.length; i++) {
+      const table = (keys[i] as RowRef).table;
+      let idx = byTable.get(table);
+      if (idx === undefined) byTable.set(table, (idx = []));
+      idx.push(i);
+    }
+    for (const [table, idx] of byTable) {
+      for (let start = 0; start < idx.length; start += CHUNK) {
+        const n = Math.min(CHUNK, idx.length - start);
+        const { stmt, params } = this.chunk(
+          'load',
+          n,
+          (list) => `SELECT row_id, version, state FROM ls_rows WHERE tbl = ? AND row_id IN (${list})`,
+          '?',
+        );
+        const table1 = [table];
+        for (let j = 0; j < n; j++) params[j] = (keys[idx[start + j] as number] as RowRef).rowId;
+        const found = stmt.all(table1, params) as [string, number, Buffer][];
+        if (found.length === 0) continue;
+        const byId = new Map<string, StoredRow>();
+        for (const [rowId, version, state] of found) byId.set(rowId, { version, state: unpackRow(table, rowId, state) });
+        for (let j = start; j < start + n; j++) {
+          const i = idx[j] as number;
+          out[i] = byId.get((keys[i] as RowRef).rowId);
         }
-      }
-      this.stmts.setHead.run(seq);
-      return seq;
-    });
-  }
-
-  existing(deltaIds: readonly string[]): Promise<Set<string>> {
-    if (deltaIds.length === 0) return Promise.resolve(new Set());
-    const rows = this.stmts.existing.all(JSON.stringify(deltaIds));
-    return Promise.resolve(new Set(rows.map((r) => r.delta_id)));
-  }
-
-  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>> {
-    const out = new Map<string, StoredRow>();
-    for (const k of keys) {
-      const row = this.stmts.loadRow.get(k.table, k.rowId);
-      if (row !== undefined) {
-        out.set(rowKey(k.table, k.rowId), { version: row.version, state: decodeRow(k.table, k.rowId, row.state) });
       }
     }
     return Promise.resolve(out);
@@ -130,27 +222,127 @@ export class SqliteBuffer implements DeltaBuffer {
 
   append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> {
     try {
-      this.seq = this.appendTx(entries, rows);
+      this.seq = this.appendTx.immediate(entries, rows);
       return Promise.resolve({ ok: true, lastSeq: this.seq });
     } catch (err) {
       if (err instanceof Conflict) return Promise.resolve({ ok: false, reason: 'conflict' });
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        return Promise.resolve({ ok: false, reason: 'conflict' }); // a stamp already stored, or repeated in the batch
+      }
       return Promise.reject(err as Error);
     }
   }
 
+  /** The body of the append transaction; returns the last seq. */
+  private write(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): bigint {
+    const p = this.packer;
+    // Rows first: a stale version ends the transaction before any log write.
+    const fresh: RowWrite[] = [];
+    const known: RowWrite[] = [];
+    for (const w of rows) (w.expectedVersion === 0 ? fresh : known).push(w);
+    for (let start = 0; start < fresh.length; start += CHUNK) {
+      const n = Math.min(CHUNK, fresh.length - start);
+      const { stmt, params } = this.chunk(
+        'insertRows',
+        n,
+        (list) => `INSERT INTO ls_rows (tbl, row_id, version, state) VALUES ${list} ON CONFLICT DO NOTHING`,
+        '(?, ?, 1, ?)',
+      );
+      p.reset();
+      for (let j = 0, k = 0; j < n; j++) {
+        const w = fresh[start + j] as RowWrite;
+        const at = p.pos;
+        packRow(p, w.state);
+        params[k++] = w.state.table;
+        params[k++] = w.state.rowId;
+        params[k++] = p.view(at);
+      }
+      if (stmt.run(params).changes !== n) throw new Conflict();
+    }
+    for (let start = 0; start < known.length; start += CHUNK) {
+      const n = Math.min(CHUNK, known.length - start);
+      const { stmt, params } = this.chunk(
+        'updateRows',
+        n,
+        (list) =>
+          `WITH v (tbl, row_id, expected, state) AS (VALUES ${list}) ` +
+          'UPDATE ls_rows SET version = v.expected + 1, state = v.state FROM v ' +
+          'WHERE ls_rows.tbl = v.tbl AND ls_rows.row_id = v.row_id AND ls_rows.version = v.expected',
+        '(?, ?, ?, ?)',
+      );
+      p.reset();
+      for (let j = 0, k = 0; j < n; j++) {
+        const w = known[start + j] as RowWrite;
+        const at = p.pos;
+        packRow(p, w.state);
+        params[k++] = w.state.table;
+        params[k++] = w.state.rowId;
+        params[k++] = w.expectedVersion;
+        params[k++] = p.view(at);
+      }
+      if (stmt.run(params).changes !== n) throw new Conflict();
+    }
+
+    // Read the head inside the write transaction: it is the serialization point.
+    const head = Number(this.stmts.head.get()?.[0] ?? 0n);
+    if (head + entries.length > Number.MAX_SAFE_INTEGER) throw new RangeError('log sequence exhausted');
+    if (entries.length > 0) {
+      p.reset();
+      packSegment(p, entries);
+      this.stmts.insertSegment.run(head + 1, entries.length, p.view(0));
+      // A stored or repeated stamp fails the primary key: SQLITE_CONSTRAINT_PRIMARYKEY.
+      for (let start = 0; start < entries.length; start += CHUNK) {
+        const n = Math.min(CHUNK, entries.length - start);
+        const { stmt, params } = this.chunk('insertStamps', n, (list) => `INSERT INTO ls_stamps (client_id, hlc, seq) VALUES ${list}`, '(?, ?, ?)');
+        for (let j = 0, k = 0; j < n; j++) {
+          const d = (entries[start + j] as LogEntryDraft).delta;
+          params[k++] = d.clientId;
+          params[k++] = d.hlc - HLC_OFFSET;
+          params[k++] = head + 1 + start + j;
+        }
+        stmt.run(params);
+      }
+    }
+    const last = head + entries.length;
+    this.stmts.setHead.run(last);
+    return BigInt(last);
+  }
+
   read(after: bigint, limit: number): Promise<ReadResult> {
-    const rows = this.stmts.read.all(after, limit + 1);
-    const hasMore = rows.length > limit;
     const entries: LogEntry[] = [];
-    for (let i = 0; i < Math.min(limit, rows.length); i++) {
-      const r = rows[i] as (typeof rows)[number];
-      entries.push({
-        seq: r.seq,
-        delta: decodeDelta(r.body),
-        before: decodeSnapshot(r.before),
-        after: decodeSnapshot(r.after),
-        fresh: r.fresh === 1n,
-      });
+    let hasMore = false;
+    const from = after + 1n;
+    // Take entries from one segment until the page is full; true once it is full and more remain.
+    const take = (first: bigint, body: Buffer): boolean => {
+      const reader = new SegmentReader(body);
+      let seq = first;
+      if (from > first) {
+        const skip = from - first;
+        if (skip >= BigInt(reader.count)) return false;
+        reader.skip(Number(skip));
+        seq = from;
+      }
+      while (reader.index < reader.count) {
+        if (entries.length === limit) return true;
+        entries.push(reader.next(seq));
+        seq += 1n;
+      }
+      return false;
+    };
+    let cursor = after;
+    const first = this.stmts.segmentAt.get(from);
+    if (first !== undefined) {
+      hasMore = take(first[0], first[1]);
+      cursor = first[0];
+    }
+    while (!hasMore) {
+      const next = this.stmts.segmentsAfter.all(cursor, 4);
+      for (const [firstSeq, body] of next) {
+        cursor = firstSeq;
+        if ((hasMore = take(firstSeq, body))) break;
+      }
+      if (next.length < 4) break;
     }
     const last = entries.length > 0 ? (entries[entries.length - 1] as LogEntry).seq : after;
     return Promise.resolve({ entries, lastSeq: last, hasMore });
@@ -160,8 +352,25 @@ export class SqliteBuffer implements DeltaBuffer {
     return Promise.resolve(this.seq);
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    const checkpointer = this.checkpointer;
+    this.checkpointer = null;
+    await checkpointer?.close();
     if (this.db.open) this.db.close();
-    return Promise.resolve();
   }
+}
+
+/** Create the layout, or bring an older file up to it. */
+function openLayout(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version === LAYOUT_VERSION) return;
+  if (version > LAYOUT_VERSION) {
+    throw new Error(`buffer file has layout ${version}; this LakeSync reads up to ${LAYOUT_VERSION}`);
+  }
+  const hasV1 = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ls_log'").get() !== undefined;
+  db.transaction(() => {
+    if (hasV1) migrateFromV1(db, LAYOUT);
+    else db.exec(LAYOUT);
+    db.pragma(`user_version = ${LAYOUT_VERSION}`);
+  }).immediate();
 }

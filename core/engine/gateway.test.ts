@@ -61,6 +61,48 @@ describe('Gateway push', () => {
     expect(await g.head()).toBe(2n);
   });
 
+  it('deduplicates by stamp: repeats in a batch, out-of-order batches, across pushes', async () => {
+    const g = gateway();
+    const a = principal('a');
+    const at = (k: number, rowId: string, title = 'x') =>
+      makeDelta({ table: 'todos', rowId, op: 'insert', columns: { title }, hlc: encodeHlc(T0, k), clientId: 'a' });
+    const [x3, x1, x2] = [at(3, 'r3'), at(1, 'r1'), at(2, 'r2')];
+    expect(await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [x3, x1, x3, x2, x1] })).toMatchObject({
+      accepted: 3,
+      duplicates: 2,
+      cursor: '3',
+    });
+    const x0 = at(0x100, 'r0');
+    expect(await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [x2, x0, x1] })).toMatchObject({ accepted: 1, duplicates: 2 });
+    expect((await pullAll(g, a)).map((c) => (c.kind === 'delta' ? c.delta.rowId : c.kind))).toEqual(['r3', 'r1', 'r2', 'r0']);
+    // Another client may use the same hlcs.
+    const b = principal('b');
+    const y = makeDelta({ table: 'todos', rowId: 'r1', op: 'update', columns: { title: 'b' }, hlc: x1.hlc, clientId: 'b' });
+    expect(await g.push(b, { clientId: 'b', schemaVersion: 1, deltas: [y] })).toMatchObject({ accepted: 1 });
+  });
+
+  it('refuses a stamp reused for different content (STAMP_REUSED), writing nothing', async () => {
+    const g = gateway();
+    const a = principal('a');
+    const at = (k: number, rowId: string, title = 'x') =>
+      makeDelta({ table: 'todos', rowId, op: 'insert', columns: { title }, hlc: encodeHlc(T0, k), clientId: 'a' });
+    await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [at(1, 'r1')] });
+    // Against the log: the index is the delta's position in the request, duplicates count too.
+    await expect(
+      g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [at(2, 'r2'), at(1, 'r1'), at(1, 'r1', 'other')] }),
+    ).rejects.toMatchObject({ code: 'STAMP_REUSED', status: 409, deltaIndex: 2 });
+    await expect(g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [at(1, 'r9')] })).rejects.toMatchObject({
+      code: 'STAMP_REUSED',
+      deltaIndex: 0,
+    });
+    // Within one batch.
+    await expect(
+      g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [at(5, 'r5'), at(4, 'r4'), at(5, 'r5', 'twin')] }),
+    ).rejects.toMatchObject({ code: 'STAMP_REUSED', deltaIndex: 2 });
+    expect(await g.head()).toBe(1n);
+    expect(await g.getRow(a, 'todos', 'r1')).toEqual({ title: 'x' });
+  });
+
   it('refuses the whole batch when one delta is bad, writing nothing', async () => {
     const g = gateway();
     const a = principal('a');
@@ -96,6 +138,72 @@ describe('Gateway push', () => {
       g.push(blue, { clientId: 'b', schemaVersion: 1, deltas: [d('b', 'update', 'r1', { title: 'hijack' })] }),
     ).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
     expect(await g.head()).toBe(1n);
+  });
+});
+
+describe('Gateway guesses that inserts create rows', () => {
+  /** A MemoryBuffer that counts loadRows calls. */
+  class CountingBuffer extends MemoryBuffer {
+    loads = 0;
+    override loadRows(keys: Parameters<MemoryBuffer['loadRows']>[0]): ReturnType<MemoryBuffer['loadRows']> {
+      this.loads++;
+      return super.loadRows(keys);
+    }
+  }
+  const byOwner: SyncRules = {
+    buckets: [{ name: 'mine', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] } }],
+  };
+  const setup = (rules: SyncRules | null = null) => {
+    const buffer = new CountingBuffer();
+    const g = new Gateway({ buffer, schema, rules, clock: new HybridLogicalClock({ wallClock: () => T0 }) });
+    return { buffer, g };
+  };
+  const push = (g: Gateway, who: Principal, deltas: Delta[]) => g.push(who, { clientId: who.clientId, schemaVersion: 1, deltas });
+
+  it('skips loading rows that inserts create, and merges correctly when a row existed after all', async () => {
+    const { buffer, g } = setup();
+    const a = principal('a');
+    const b = principal('b');
+    await push(g, a, [d('a', 'insert', 'r1', { title: 'a1', owner: 'a' }), d('a', 'insert', 'r2', { title: 'a2' })]);
+    expect(buffer.loads).toBe(0);
+    // r1 exists: the guess fails, the push is planned again from stored rows.
+    await push(g, b, [d('b', 'insert', 'r3', { title: 'b3' }), d('b', 'insert', 'r1', { title: 'b1' }), d('b', 'update', 'r2', { team: 't' })]);
+    expect(buffer.loads).toBeGreaterThan(0);
+    expect(await g.getRow(a, 'todos', 'r1')).toEqual({ title: 'b1', owner: 'a' });
+    expect(await g.getRow(a, 'todos', 'r2')).toEqual({ title: 'a2', team: 't' });
+    const log = (await buffer.read(0n, 10)).entries;
+    expect(log.map((e) => [e.delta.rowId, e.fresh])).toEqual([
+      ['r1', true],
+      ['r2', true],
+      ['r3', true],
+      ['r1', false],
+      ['r2', false],
+    ]);
+    // After a wrong guess, the next pushes load their rows.
+    const before = buffer.loads;
+    await push(g, a, [d('a', 'insert', 'r4', { title: 'a4' })]);
+    expect(buffer.loads).toBe(before + 1);
+  });
+
+  it('judges write rules on the stored row, not on the guess', async () => {
+    const { buffer, g } = setup(byOwner);
+    const alice = principal('alice');
+    const bob = principal('bob');
+    await push(g, alice, [d('alice', 'insert', 'r1', { title: 'x', owner: 'alice' })]);
+    // An insert without the rule column into alice's own row is allowed: the stored owner counts.
+    await push(g, alice, [d('alice', 'insert', 'r9', { title: 'new', owner: 'alice' }), d('alice', 'insert', 'r1', { title: 'y' })]);
+    expect(await g.getRow(alice, 'todos', 'r1')).toEqual({ title: 'y', owner: 'alice' });
+    // Bob may not touch alice's row, and the index names his delta, not an earlier guessed one.
+    // (A second gateway on the same buffer: the first one paused guessing after its wrong guess.)
+    const g2 = new Gateway({ buffer, schema, rules: byOwner, clock: new HybridLogicalClock({ wallClock: () => T0 }) });
+    await expect(
+      push(g2, bob, [d('bob', 'insert', 'b1', { owner: 'bob' }), d('bob', 'insert', 'r2', { owner: 'carol' }), d('bob', 'insert', 'r1', { title: 'z' })]),
+    ).rejects.toMatchObject({ code: 'RULE_VIOLATION', deltaIndex: 1 });
+    await expect(push(g2, bob, [d('bob', 'insert', 'b1', { owner: 'bob' }), d('bob', 'insert', 'r1', { title: 'z', owner: 'bob' })])).rejects.toMatchObject({
+      code: 'RULE_VIOLATION',
+      deltaIndex: 1,
+    });
+    expect(await g.getRow(alice, 'todos', 'r1')).toEqual({ title: 'y', owner: 'alice' });
   });
 });
 
@@ -234,7 +342,7 @@ async function serverRows(g: Gateway): Promise<Map<string, Record<string, Column
   // Ground truth straight from the buffer's merged rows, not through pull.
   const buffer = (g as unknown as { buffer: MemoryBuffer }).buffer;
   const ids = ['r0', 'r1', 'r2'].map((rowId) => ({ table: 'todos', rowId }));
-  for (const [, stored] of await buffer.loadRows(ids)) rows.set(stored.state.rowId, stored.state);
+  for (const stored of await buffer.loadRows(ids)) if (stored !== undefined) rows.set(stored.state.rowId, stored.state);
   const out = new Map<string, Record<string, ColumnValue>>();
   for (const [id, s] of rows) {
     const v = visibleValues(s);

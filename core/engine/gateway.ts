@@ -1,12 +1,22 @@
 import type { Principal } from '../auth/principal.ts';
-import { computeDeltaId, type Delta } from '../delta.ts';
+import type { Delta } from '../delta.ts';
 import { LakeSyncError } from '../errors.ts';
 import { isValidHlc, type HybridLogicalClock, type Hlc } from '../hlc.ts';
 import { allValues, applyDelta, isLive, visibleValues, type RowState } from '../merge.ts';
 import { RuleSet, type SyncRules } from '../rules.ts';
 import { SchemaRegistry, type Schema } from '../schema.ts';
 import { emptyColumns, type ColumnValue } from '../values.ts';
-import { rowKey, type DeltaBuffer, type LogEntry, type LogEntryDraft, type RowWrite, type RuleSnapshot } from './ports.ts';
+import { deltaIdMatches } from './delta-id.ts';
+import {
+  rowKey,
+  type DeltaBuffer,
+  type LogEntry,
+  type LogEntryDraft,
+  type RowRef,
+  type RowWrite,
+  type RuleSnapshot,
+  type StoredRow,
+} from './ports.ts';
 
 export interface Limits {
   /** Largest request body accepted, in bytes. */
@@ -85,6 +95,9 @@ export class Gateway {
   private readonly clock: HybridLogicalClock;
   private readonly ruleColumns = new Map<string, readonly string[]>();
   private readonly maxAppendAttempts: number;
+  /** Pushes so far, and the push from which plan() may guess again (see plan). */
+  private pushes = 0;
+  private guessOffUntil = 0;
 
   constructor(options: GatewayOptions) {
     this.buffer = options.buffer;
@@ -102,14 +115,15 @@ export class Gateway {
 
   /**
    * Authenticated push: validate everything first (nothing is written if any
-   * delta is bad), drop deltas already stored, merge into row state, append
-   * atomically with server order, acknowledge.
+   * delta is bad), drop deltas already stored (by stamp: client id and hlc),
+   * merge into row state, append atomically with server order, acknowledge.
    */
   async push(principal: Principal, input: PushInput): Promise<PushResult> {
     if (input.clientId !== principal.clientId) {
       throw new LakeSyncError('CLIENT_ID_MISMATCH', 'push client id does not match the token');
     }
-    if (input.deltas.length > this.limits.maxDeltasPerPush) {
+    const deltas = input.deltas;
+    if (deltas.length > this.limits.maxDeltasPerPush) {
       throw new LakeSyncError('TOO_MANY_DELTAS', `at most ${this.limits.maxDeltasPerPush} deltas per push`);
     }
     if (input.schemaVersion > this.registry.version) {
@@ -119,8 +133,10 @@ export class Gateway {
       );
     }
     let maxHlc = 0n;
+    let increasing = true;
     const driftLimit = this.clock.driftLimit();
-    input.deltas.forEach((d, i) => {
+    for (let i = 0; i < deltas.length; i++) {
+      const d = deltas[i] as Delta;
       if (d.clientId !== principal.clientId) {
         throw new LakeSyncError('CLIENT_ID_MISMATCH', 'delta client id does not match the token', { deltaIndex: i });
       }
@@ -128,81 +144,154 @@ export class Gateway {
         throw new LakeSyncError('INVALID_VALUE', 'hlc out of range', { deltaIndex: i });
       }
       this.registry.validate(d, i);
-      if (computeDeltaId(d) !== d.deltaId) {
+      if (!deltaIdMatches(d)) {
         throw new LakeSyncError('DELTA_ID_MISMATCH', 'delta id does not match its content', { deltaIndex: i });
       }
       if (d.hlc > driftLimit) this.clock.checkDrift(d.hlc, i); // throws CLOCK_DRIFT with the details
       if (d.hlc > maxHlc) maxHlc = d.hlc;
-    });
-    const serverHlc = input.deltas.length > 0 ? this.clock.receive(maxHlc) : this.clock.now();
+      else increasing = false;
+    }
+    // A client's hlcs only grow, so a batch is almost always strictly increasing: no repeats to look for.
+    const batch = increasing ? deltas : dropRepeats(deltas);
+    const serverHlc = deltas.length > 0 ? this.clock.receive(maxHlc) : this.clock.now();
+    const hlcs = batch.map((d) => d.hlc);
 
-    for (let attempt = 0; attempt < this.maxAppendAttempts; attempt++) {
-      const fresh = await this.dropStored(input.deltas);
+    let guess = this.pushes++ >= this.guessOffUntil;
+    for (let attempt = 0; attempt < this.maxAppendAttempts; ) {
+      const fresh = await this.dropStored(principal.clientId, batch, hlcs, deltas);
       if (fresh.length === 0) {
-        return {
-          accepted: 0,
-          duplicates: input.deltas.length,
-          serverHlc,
-          cursor: encodeCursor(await this.buffer.head()),
-        };
+        return { accepted: 0, duplicates: deltas.length, serverHlc, cursor: encodeCursor(await this.buffer.head()) };
       }
-      const plan = await this.plan(principal, fresh, input.deltas);
-      const result = await this.buffer.append(plan.entries, plan.rows);
-      if (result.ok) {
-        return {
-          accepted: fresh.length,
-          duplicates: input.deltas.length - fresh.length,
-          serverHlc,
-          cursor: encodeCursor(result.lastSeq),
-        };
+      const plan = await this.plan(principal, fresh, deltas, guess);
+      if (plan !== null) {
+        const result = await this.buffer.append(plan.entries, plan.rows);
+        if (result.ok) {
+          return {
+            accepted: fresh.length,
+            duplicates: deltas.length - fresh.length,
+            serverHlc,
+            cursor: encodeCursor(result.lastSeq),
+          };
+        }
       }
+      if (guess) {
+        // The guess was wrong (or collided with a concurrent push): plan again
+        // from stored rows, and guess less for a while. This costs no attempt.
+        guess = false;
+        this.guessOffUntil = this.pushes + GUESS_PAUSE;
+        continue;
+      }
+      attempt++;
     }
     throw new LakeSyncError('CONFLICT_RETRY_EXHAUSTED', 'too much contention on these rows; retry the push');
   }
 
-  /** Deltas not yet in the buffer, first occurrence only. */
-  private async dropStored(deltas: readonly Delta[]): Promise<Delta[]> {
-    const stored = await this.buffer.existing(deltas.map((d) => d.deltaId));
-    const seen = new Set<string>();
-    const out: Delta[] = [];
-    for (const d of deltas) {
-      if (stored.has(d.deltaId) || seen.has(d.deltaId)) continue;
-      seen.add(d.deltaId);
-      out.push(d);
+  /**
+   * Deltas whose stamp the log does not hold yet. A stored stamp under the
+   * same delta id is a duplicate; under another id the client reused an hlc
+   * for different content, which would break last-writer-wins (equal stamps
+   * do not order), so the push is refused.
+   */
+  private async dropStored(
+    clientId: string,
+    batch: readonly Delta[],
+    hlcs: readonly Hlc[],
+    original: readonly Delta[],
+  ): Promise<readonly Delta[]> {
+    const stored = await this.buffer.existing(clientId, hlcs);
+    let out: Delta[] | null = null;
+    for (let i = 0; i < batch.length; i++) {
+      const id = stored[i];
+      if (id === null || id === undefined) {
+        out?.push(batch[i] as Delta);
+        continue;
+      }
+      const d = batch[i] as Delta;
+      if (id !== d.deltaId) throw stampReused(original.indexOf(d));
+      out ??= batch.slice(0, i);
     }
-    return out;
+    return out ?? batch;
   }
 
+  /**
+   * Merge the deltas into their rows' states: the log entries and row writes
+   * of one append. With `guess`, a row whose first delta in the batch is an
+   * insert is taken to be new without loading it (inserts nearly always
+   * create rows): the append's version check refuses the plan if the row
+   * exists after all. A rule refusal under a guess is not trusted either:
+   * null asks the caller to plan again from stored rows.
+   */
   private async plan(
     principal: Principal,
     deltas: readonly Delta[],
     original: readonly Delta[],
-  ): Promise<{ entries: LogEntryDraft[]; rows: RowWrite[] }> {
-    const keys = new Map<string, { table: string; rowId: string }>();
-    for (const d of deltas) keys.set(rowKey(d.table, d.rowId), { table: d.table, rowId: d.rowId });
-    const stored = await this.buffer.loadRows([...keys.values()]);
-    const states = new Map<string, RowState>();
-    for (const [key, row] of stored) states.set(key, row.state);
+    guess: boolean,
+  ): Promise<{ entries: LogEntryDraft[]; rows: RowWrite[] } | null> {
+    // The distinct rows of the batch, in first-touch order; a delta serves as
+    // its own row reference. Per-table maps spare building a key string per delta.
+    const refs: RowRef[] = [];
+    const slots = new Array<number>(deltas.length);
+    const byTable = new Map<string, Map<string, number>>();
+    let table = '';
+    let byRow: Map<string, number> | undefined;
+    let guessed = 0;
+    for (let i = 0; i < deltas.length; i++) {
+      const d = deltas[i] as Delta;
+      if (byRow === undefined || d.table !== table) {
+        table = d.table;
+        byRow = byTable.get(table);
+        if (byRow === undefined) byTable.set(table, (byRow = new Map()));
+      }
+      let slot = byRow.get(d.rowId);
+      if (slot === undefined) {
+        slot = refs.length;
+        byRow.set(d.rowId, slot);
+        refs.push(d);
+        if (guess && d.op === 'insert') guessed++;
+      }
+      slots[i] = slot;
+    }
+    let stored: (StoredRow | undefined)[];
+    if (guessed === 0) stored = await this.buffer.loadRows(refs);
+    else {
+      stored = new Array<StoredRow | undefined>(refs.length);
+      const load: number[] = [];
+      for (let s = 0; s < refs.length; s++) if ((refs[s] as Delta).op !== 'insert') load.push(s);
+      if (load.length > 0) {
+        const got = await this.buffer.loadRows(load.map((s) => refs[s] as RowRef));
+        for (let k = 0; k < load.length; k++) stored[load[k] as number] = got[k];
+      }
+    }
+    const states = new Array<RowState | undefined>(refs.length);
+    for (let s = 0; s < refs.length; s++) states[s] = stored[s]?.state;
 
-    const entries: LogEntryDraft[] = [];
-    for (const d of deltas) {
-      const key = rowKey(d.table, d.rowId);
-      const current = states.get(key);
+    const entries = new Array<LogEntryDraft>(deltas.length);
+    const checkRules = !this.rules.open && !principal.admin;
+    let colsTable = '';
+    let cols: readonly string[] = [];
+    for (let i = 0; i < deltas.length; i++) {
+      const d = deltas[i] as Delta;
+      const slot = slots[i] as number;
+      const current = states[slot];
       const next = applyDelta(current, d);
-      const cols = this.ruleColumns.get(d.table) ?? [];
-      if (!this.rules.open && !principal.admin && !this.mayWrite(principal, d, current, next)) {
+      if (d.table !== colsTable) {
+        colsTable = d.table;
+        cols = this.ruleColumns.get(d.table) ?? [];
+      }
+      if (checkRules && !this.mayWrite(principal, d, current, next)) {
+        if (guessed > 0) return null;
         throw new LakeSyncError('RULE_VIOLATION', `this client may not write row ${d.table}/${d.rowId}`, {
           deltaIndex: original.indexOf(d),
         });
       }
-      entries.push({ delta: d, before: snapshot(current, cols), after: snapshot(next, cols), fresh: current === undefined });
-      states.set(key, next);
+      entries[i] = { delta: d, before: snapshot(current, cols), after: snapshot(next, cols), fresh: current === undefined };
+      states[slot] = next;
     }
     // Every touched row is written (even when unchanged) so the version check
     // covers the before/after snapshots taken above.
-    const rows: RowWrite[] = [];
-    for (const key of keys.keys()) {
-      rows.push({ state: states.get(key) as RowState, expectedVersion: stored.get(key)?.version ?? 0 });
+    const rows = new Array<RowWrite>(refs.length);
+    for (let s = 0; s < refs.length; s++) {
+      rows[s] = { state: states[s] as RowState, expectedVersion: stored[s]?.version ?? 0 };
     }
     return { entries, rows };
   }
@@ -237,32 +326,47 @@ export class Gateway {
     if (after > head) throw new LakeSyncError('INVALID_CURSOR', 'cursor is ahead of this server');
     const page = await this.buffer.read(after, limit);
 
-    const decisions: { entry: LogEntry; action: 'delta' | 'enter' | 'evict' }[] = [];
-    const enterKeys = new Map<string, { table: string; rowId: string }>();
-    for (const entry of page.entries) {
+    // One action per entry first; rows entering the client's view need their
+    // current state, loaded in one call before the changes are built.
+    const entries = page.entries;
+    const actions = new Uint8Array(entries.length);
+    let enterKeys: Map<string, RowRef> | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i] as LogEntry;
       const { table } = entry.delta;
       const was = member(this.rules, principal, table, entry.before);
       const is = member(this.rules, principal, table, entry.after);
-      if (was && is) decisions.push({ entry, action: 'delta' });
-      else if (!was && is) {
-        if (entry.fresh) decisions.push({ entry, action: 'delta' });
-        else {
-          decisions.push({ entry, action: 'enter' });
-          enterKeys.set(rowKey(table, entry.delta.rowId), { table, rowId: entry.delta.rowId });
-        }
-      } else if (was && !is) decisions.push({ entry, action: entry.delta.op === 'delete' ? 'delta' : 'evict' });
+      let action = SKIP;
+      if (was && is) action = DELTA;
+      else if (!was && is) action = entry.fresh ? DELTA : ENTER;
+      else if (was && !is) action = entry.delta.op === 'delete' ? DELTA : EVICT;
+      actions[i] = action;
+      if (action === ENTER) {
+        enterKeys ??= new Map();
+        enterKeys.set(rowKey(table, entry.delta.rowId), { table, rowId: entry.delta.rowId });
+      }
     }
-    const current = enterKeys.size > 0 ? await this.buffer.loadRows([...enterKeys.values()]) : new Map();
+    const current = new Map<string, RowState>();
+    if (enterKeys !== null) {
+      const refs = [...enterKeys.values()];
+      const rows = await this.buffer.loadRows(refs);
+      refs.forEach((ref, i) => {
+        const row = rows[i];
+        if (row !== undefined) current.set(rowKey(ref.table, ref.rowId), row.state);
+      });
+    }
 
     const changes: Change[] = [];
-    for (const { entry, action } of decisions) {
-      const d = entry.delta;
-      if (action === 'delta') changes.push({ kind: 'delta', delta: d });
-      else if (action === 'evict') changes.push({ kind: 'evict', table: d.table, rowId: d.rowId });
+    for (let i = 0; i < entries.length; i++) {
+      const action = actions[i];
+      if (action === SKIP) continue;
+      const d = (entries[i] as LogEntry).delta;
+      if (action === DELTA) changes.push({ kind: 'delta', delta: d });
+      else if (action === EVICT) changes.push({ kind: 'evict', table: d.table, rowId: d.rowId });
       else {
         // A row entering the client's view: send its current merged state, but
         // only if the client may see that state (later entries handle the rest).
-        const row = (current.get(rowKey(d.table, d.rowId)) as { state: RowState } | undefined)?.state;
+        const row = current.get(rowKey(d.table, d.rowId));
         if (row === undefined) continue;
         const values = visibleValues(row);
         if (values !== null && this.rules.matches(principal.claims, d.table, values)) changes.push({ kind: 'row', row });
@@ -279,7 +383,7 @@ export class Gateway {
   /** One row's visible values, if the client's rules let it see the row. */
   async getRow(principal: Principal, table: string, rowId: string): Promise<Record<string, ColumnValue>> {
     if (this.registry.table(table) === undefined) throw new LakeSyncError('UNKNOWN_TABLE', `unknown table "${table}"`);
-    const stored = (await this.buffer.loadRows([{ table, rowId }])).get(rowKey(table, rowId));
+    const [stored] = await this.buffer.loadRows([{ table, rowId }]);
     const values = stored !== undefined ? visibleValues(stored.state) : null;
     // Excluded and missing look the same, so rules do not leak which rows exist.
     if (values === null || !this.rules.matches(principal.claims, table, values)) {
@@ -299,6 +403,15 @@ function clampLimit(limit: number | undefined, limits: Limits): number {
   return Math.min(limit, limits.maxPullLimit);
 }
 
+/** Pushes planned from stored rows after a wrong guess, before guessing again. */
+const GUESS_PAUSE = 100;
+
+/** What pull sends for one log entry (see docs/protocol.md#which-change-is-sent). */
+const SKIP = 0;
+const DELTA = 1;
+const ENTER = 2;
+const EVICT = 3;
+
 function member(rules: RuleSet, principal: Principal, table: string, snapshot: RuleSnapshot): boolean {
   return snapshot !== null && rules.matches(principal.claims, table, snapshot);
 }
@@ -313,6 +426,30 @@ function snapshot(row: RowState | undefined, cols: readonly string[]): RuleSnaps
   for (const c of cols) {
     const v = row.columns[c]?.value;
     if (v !== undefined) out[c] = v;
+  }
+  return out;
+}
+
+function stampReused(deltaIndex: number): LakeSyncError {
+  return new LakeSyncError('STAMP_REUSED', 'another delta with this client id and hlc is already stored; re-stamp this one', {
+    deltaIndex,
+  });
+}
+
+/**
+ * First occurrence of each stamp. A repeat with the same delta id is a
+ * duplicate (dropped); with another id it is a reused stamp (refused).
+ */
+function dropRepeats(deltas: readonly Delta[]): Delta[] {
+  const seen = new Map<Hlc, string>();
+  const out: Delta[] = [];
+  for (let i = 0; i < deltas.length; i++) {
+    const d = deltas[i] as Delta;
+    const id = seen.get(d.hlc);
+    if (id === undefined) {
+      seen.set(d.hlc, d.deltaId);
+      out.push(d);
+    } else if (id !== d.deltaId) throw stampReused(i);
   }
   return out;
 }

@@ -1,4 +1,5 @@
 import type { Delta } from '../delta.ts';
+import type { Hlc } from '../hlc.ts';
 import type { RowState } from '../merge.ts';
 import type { ColumnValue } from '../values.ts';
 
@@ -45,6 +46,11 @@ export interface ReadResult {
   readonly hasMore: boolean;
 }
 
+export interface RowRef {
+  readonly table: string;
+  readonly rowId: string;
+}
+
 export function rowKey(table: string, rowId: string): string {
   return `${table}\u0000${rowId}`;
 }
@@ -56,15 +62,21 @@ export function rowKey(table: string, rowId: string): string {
  * core/adapters/buffer.conformance.ts.
  */
 export interface DeltaBuffer {
-  /** Which of these delta ids the log already holds. */
-  existing(deltaIds: readonly string[]): Promise<Set<string>>;
-  /** Current merged rows by rowKey(). Missing rows are absent from the map. */
-  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>>;
+  /**
+   * The log is deduplicated by stamp: (client id, hlc) is unique, and a
+   * client's hlcs only grow, so adapters can index stamps append-only per
+   * client. For each hlc of this client, in order: the delta id stored under
+   * that stamp, or null when the log holds no delta with it.
+   */
+  existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]>;
+  /** Current merged rows, aligned with `keys`: undefined where no row is stored. */
+  loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]>;
   /**
    * Atomically: append the entries in order (assigning seqs), and write the
    * rows, but only if every row's version still equals expectedVersion and no
-   * entry's delta id is already stored. Otherwise nothing is written and the
-   * result is a conflict; the engine re-reads and retries.
+   * entry's stamp (client id, hlc) is already stored or repeated in the
+   * batch. Otherwise nothing is written and the result is a conflict; the
+   * engine re-reads and retries. `rows` names each row at most once.
    */
   append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult>;
   /** Entries with seq > after, ascending, at most `limit`. */

@@ -17,6 +17,7 @@ import {
 } from '../protocol/codec.ts';
 import { schemaToJson } from '../protocol/json.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { CachingAuthenticator } from './token-cache.ts';
 
 export interface LogEntry {
   readonly level: 'info' | 'warn' | 'error';
@@ -35,6 +36,8 @@ export interface HttpAppOptions {
   readonly corsOrigin?: string | string[];
   /** Per-client token bucket; off when omitted. */
   readonly rateLimit?: RateLimitOptions;
+  /** Reuse verified tokens (see token-cache.ts); on unless false. */
+  readonly tokenCache?: boolean;
 }
 
 type Env = { Variables: { requestId: string; format: WireFormat } };
@@ -63,7 +66,8 @@ function reply(c: Context, format: WireFormat, body: Uint8Array, status = 200): 
  * mounts this same app: Node server, Lambda (API Gateway), Worker.
  */
 export function createHttpApp(options: HttpAppOptions): Hono<Env> {
-  const { gateway, auth } = options;
+  const { gateway } = options;
+  const auth = options.tokenCache === false ? options.auth : new CachingAuthenticator(options.auth);
   const log = options.log ?? (() => {});
   const app = new Hono<Env>();
 
@@ -111,7 +115,9 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
     '/v1/push',
     bodyLimit({
       maxSize: gateway.limits.maxBodyBytes,
-      onError: () => {
+      onError: (c) => {
+        // The rest of the body is never read: the connection cannot carry another request.
+        c.header('connection', 'close');
         throw new LakeSyncError('BODY_TOO_LARGE', `body exceeds ${gateway.limits.maxBodyBytes} bytes`);
       },
     }),
@@ -122,7 +128,8 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
       const input = decodePushRequest(format, body);
       const result = await gateway.push(who, input);
       log({ level: 'info', msg: 'push', clientId: who.clientId, accepted: result.accepted, duplicates: result.duplicates });
-      return reply(c, responseFormat(c), encodePushResponse(responseFormat(c), result));
+      const out = responseFormat(c);
+      return reply(c, out, encodePushResponse(out, result));
     },
   );
 

@@ -36,7 +36,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     ...(secret !== null ? { hs256Secret: secret } : {}),
     ...(config.jwksUrl !== null ? { jwksUrl: config.jwksUrl } : {}),
   };
-  const buffer = new SqliteBuffer({ path: join(config.dataDir, 'buffer.sqlite'), synchronous: config.synchronous });
+  const buffer = new SqliteBuffer({ path: join(config.dataDir, 'buffer.sqlite'), synchronous: config.synchronous, checkpoint: 'background' });
   const gateway = new Gateway({
     buffer,
     schema: config.schema,

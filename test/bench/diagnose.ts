@@ -4,7 +4,7 @@
  *   node --import tsx test/bench/diagnose.ts [memory|sqlite|http|apply]...
  *
  * Engine: wraps the buffer to time every port call and times the per-delta
- * validation steps the gateway runs (computeDeltaId, schema validation) on
+ * validation steps the gateway runs (deltaIdMatches, schema validation) on
  * the same deltas; garbage collection is timed with a PerformanceObserver.
  * HTTP: the protobuf path on the local server and on the same app over a
  * MemoryBuffer, with the client's codec time split out.
@@ -20,28 +20,29 @@ import {
   JwtAuthenticator,
   applyDelta,
   createHttpApp,
-  emptyColumns,
   rowKey,
   visibleValues,
   MemoryBuffer,
   SchemaRegistry,
-  computeDeltaId,
   type AppendResult,
   type Change,
   type Delta,
   type DeltaBuffer,
   type LogEntryDraft,
+  type Hlc,
   type ReadResult,
+  type RowRef,
   type RowState,
   type RowWrite,
   type StoredRow,
 } from '../../core/index.ts';
 import Database from 'better-sqlite3';
-import { SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
-import { encodeDelta, encodeRow, encodeSnapshot } from '../../core/codec/storage.ts';
+import { LAYOUT, SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
+import { encodeRow, Packer, packRow, packSegment } from '../../core/codec/storage.ts';
+import { deltaIdMatches } from '../../core/engine/delta-id.ts';
 import { LocalStore } from '../../clients/node/local-store.ts';
 import { TEST_SECRET } from '../support/server.ts';
-import { runHttpOnce, startBenchServer, type BenchServer } from './http.ts';
+import { runHttpOnce, startBenchServer, startChildBenchServer, type BenchServer } from './http.ts';
 import { BENCH_SCHEMA, CLIENT_ID, PRINCIPAL, buildInserts, chunk, gc, now, scratchDir } from './support.ts';
 
 /** A DeltaBuffer that adds up the time spent in each call of the one it wraps. */
@@ -56,10 +57,10 @@ class TimingBuffer implements DeltaBuffer {
       this.ms[name] = (this.ms[name] ?? 0) + now() - t0;
     }
   }
-  existing(ids: readonly string[]): Promise<Set<string>> {
-    return this.time('existing', () => this.inner.existing(ids));
+  existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
+    return this.time('existing', () => this.inner.existing(clientId, hlcs));
   }
-  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>> {
+  loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
     return this.time('loadRows', () => this.inner.loadRows(keys));
   }
   append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> {
@@ -100,7 +101,10 @@ async function engine(kind: 'memory' | 'sqlite', deltas: readonly Delta[]): Prom
   for (let rep = 0; rep < 2; rep++) {
     // First pass warms up; the second is reported.
     const scratch = scratchDir('diag');
-    const inner = kind === 'memory' ? new MemoryBuffer() : new SqliteBuffer({ path: join(scratch.dir, 'b.sqlite'), synchronous: 'normal' });
+    const inner =
+      kind === 'memory'
+        ? new MemoryBuffer()
+        : new SqliteBuffer({ path: join(scratch.dir, 'b.sqlite'), synchronous: 'normal', checkpoint: 'background' });
     const buffer = new TimingBuffer(inner);
     const gateway = new Gateway({ buffer, schema: BENCH_SCHEMA, rules: null, clock: new HybridLogicalClock() });
     gc();
@@ -117,7 +121,7 @@ async function engine(kind: 'memory' | 'sqlite', deltas: readonly Delta[]): Prom
     const registry = new SchemaRegistry(BENCH_SCHEMA);
     const t1 = now();
     let bad = 0;
-    for (const d of deltas) if (computeDeltaId(d) !== d.deltaId) bad++;
+    for (const d of deltas) if (!deltaIdMatches(d)) bad++;
     const ids = now() - t1;
     const t2 = now();
     deltas.forEach((d, i) => registry.validate(d, i));
@@ -132,7 +136,7 @@ async function engine(kind: 'memory' | 'sqlite', deltas: readonly Delta[]): Prom
 
     const bufferMs = buffer.ms['existing']! + buffer.ms['loadRows']! + buffer.ms['append']!;
     console.log(`engine ${kind}: push of ${deltas.length} deltas took ${push.toFixed(0)} ms (${Math.round(deltas.length / (push / 1000)).toLocaleString('en-US')}/s)`);
-    console.log(`  computeDeltaId (standalone)  ${fmt(ids, push)}${bad > 0 ? ` (${bad} mismatches!)` : ''}`);
+    console.log(`  deltaIdMatches (standalone)  ${fmt(ids, push)}${bad > 0 ? ` (${bad} mismatches!)` : ''}`);
     console.log(`  schema validate (standalone) ${fmt(validate, push)}`);
     for (const name of ['existing', 'loadRows', 'append'] as const) console.log(`  buffer.${name.padEnd(22)}${fmt(buffer.ms[name]!, push)}`);
     console.log(`  applyDelta+visibleValues (standalone) ${fmt(merge, push)}`);
@@ -250,35 +254,44 @@ function applyLadder(deltas: readonly Delta[]): void {
 
 /**
  * SqliteBuffer.append taken apart: the storage encodings on their own, then
- * the same inserts as core/adapters/sqlite-buffer.ts with constant blobs,
- * with and without the UNIQUE index on ls_log.delta_id.
+ * the same statements as core/adapters/sqlite-buffer.ts (multi-row, 64 rows
+ * each) with constant blobs: rows, the log segment, the stamp index.
  */
 function sqliteAppendParts(deltas: readonly Delta[]): void {
   const states = deltas.map((d) => applyDelta(undefined, d));
-  const snapshot = emptyColumns();
+  const entries = deltas.map((d) => ({ delta: d, before: null, after: {}, fresh: true }));
+  const packer = new Packer();
   const encodes: [string, (i: number) => unknown][] = [
-    ['encodeRow (core/codec/storage.ts)', (i) => encodeRow(states[i] as RowState)],
-    ['encodeDelta (core/codec/storage.ts)', (i) => encodeDelta(deltas[i] as Delta)],
-    ['encodeSnapshot x2 (rules: null)', () => [encodeSnapshot(snapshot), encodeSnapshot(snapshot)]],
+    ['packRow (core/codec/storage.ts)', (i) => (packer.reset(), packRow(packer, states[i] as RowState))],
+    ['packSegment, per entry (core/codec/storage.ts)', (i) => (i % 1000 === 0 ? (packer.reset(), packSegment(packer, entries.slice(i, i + 1000))) : 0)],
   ];
-  const sql = (unique: boolean): number => {
+  const CHUNK = 64;
+  const sql = (parts: { rows: boolean; stamps: boolean }): number => {
     const scratch = scratchDir('append');
     const db = new Database(join(scratch.dir, 'x.sqlite'));
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.exec(`CREATE TABLE ls_log (seq INTEGER PRIMARY KEY, delta_id TEXT NOT NULL ${unique ? 'UNIQUE' : ''}, body BLOB NOT NULL, before BLOB, after BLOB, fresh INTEGER NOT NULL);
-      CREATE TABLE ls_rows (tbl TEXT NOT NULL, row_id TEXT NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (tbl, row_id)) WITHOUT ROWID;`);
-    const insertLog = db.prepare('INSERT INTO ls_log (seq, delta_id, body, before, after, fresh) VALUES (?, ?, ?, ?, ?, ?)');
-    const insertRow = db.prepare('INSERT INTO ls_rows (tbl, row_id, version, state) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING');
-    const blob = new Uint8Array(100);
-    let seq = 0n;
+    db.exec(LAYOUT);
+    const many = (sql: string, tuple: string): Database.Statement<unknown[]> => db.prepare(sql + Array.from({ length: CHUNK }, () => tuple).join(', '));
+    const insertRows = many('INSERT INTO ls_rows (tbl, row_id, version, state) VALUES ', '(?, ?, 1, ?)');
+    const insertStamps = many('INSERT INTO ls_stamps (client_id, hlc, seq) VALUES ', '(?, ?, ?)');
+    const insertSegment = db.prepare('INSERT INTO ls_log (first_seq, count, body) VALUES (?, ?, ?)');
+    const row = new Uint8Array(80);
+    const segment = new Uint8Array(120 * 1000);
     const tx = db.transaction((lo: number, hi: number) => {
-      for (let i = lo; i < hi; i++) insertRow.run('todos', (deltas[i] as Delta).rowId, blob);
-      for (let i = lo; i < hi; i++) insertLog.run((seq += 1n), (deltas[i] as Delta).deltaId, blob, blob, blob, 1);
+      for (let i = lo; i + CHUNK <= hi; i += CHUNK) {
+        const p: unknown[] = [];
+        for (let j = i; j < i + CHUNK; j++) p.push('todos', (deltas[j] as Delta).rowId, row);
+        if (parts.rows) insertRows.run(p);
+        const q: unknown[] = [];
+        for (let j = i; j < i + CHUNK; j++) q.push(CLIENT_ID, BigInt(j), j + 1);
+        if (parts.stamps) insertStamps.run(q);
+      }
+      insertSegment.run(lo + 1, hi - lo, segment);
     });
     gc();
     const t0 = now();
-    for (let i = 0; i < deltas.length; i += 1000) tx(i, Math.min(deltas.length, i + 1000));
+    for (let i = 0; i < deltas.length; i += 1000) tx.immediate(i, Math.min(deltas.length, i + 1000));
     const ms = now() - t0;
     db.close();
     scratch.cleanup();
@@ -292,9 +305,14 @@ function sqliteAppendParts(deltas: readonly Delta[]): void {
       if (rep === 1) console.log(`  ${name.padEnd(58)} ${(now() - t0).toFixed(0).padStart(5)} ms`);
     }
   }
-  sql(true); // warm-up
-  console.log(`  ${'SQL inserts as SqliteBuffer, constant blobs'.padEnd(58)} ${sql(true).toFixed(0).padStart(5)} ms`);
-  console.log(`  ${'  same without UNIQUE on ls_log.delta_id'.padEnd(58)} ${sql(false).toFixed(0).padStart(5)} ms`);
+  sql({ rows: true, stamps: true }); // warm-up
+  for (const [name, parts] of [
+    ['SQL as SqliteBuffer: rows, segment, stamps (constant blobs)', { rows: true, stamps: true }],
+    ['  segment and stamps only', { rows: false, stamps: true }],
+    ['  segment only', { rows: false, stamps: false }],
+  ] as const) {
+    console.log(`  ${name.padEnd(58)} ${sql(parts).toFixed(0).padStart(5)} ms`);
+  }
 }
 
 /** The HTTP path with the same app and auth as the local server, but on a MemoryBuffer: the codec and HTTP ceiling. */
@@ -318,8 +336,9 @@ async function startMemoryServer(): Promise<BenchServer> {
 async function http(deltas: readonly Delta[]): Promise<void> {
   const batches = chunk(deltas, 1000);
   for (const [name, start] of [
-    ['SqliteBuffer (startTestServer)', startBenchServer],
-    ['MemoryBuffer (same app, same auth)', startMemoryServer],
+    ['SqliteBuffer, server in a child process (npm start)', () => startChildBenchServer()],
+    ['SqliteBuffer, server in this process (startTestServer)', startBenchServer],
+    ['MemoryBuffer, server in this process (same app, same auth)', startMemoryServer],
   ] as const) {
     await runHttpOnce('proto', batches.slice(0, 20), 1, start); // warm-up
     gc();
@@ -328,6 +347,9 @@ async function http(deltas: readonly Delta[]): Promise<void> {
     console.log(`http proto, ${name}: ${(m['total'] as number).toFixed(0)} ms (${rate}/s)`);
     console.log(`  push ${(m['push'] as number).toFixed(0)} ms, of which client encodePushRequest ${(m['clientEncode'] as number).toFixed(0)} ms`);
     console.log(`  pull ${(m['pull'] as number).toFixed(0)} ms, of which client decodePullResponse ${(m['clientDecode'] as number).toFixed(0)} ms`);
+    if (Number.isFinite(m['serverCpu'])) {
+      console.log(`  cpu: server process ${(m['serverCpu'] as number).toFixed(0)} ms, this process ${(m['clientCpu'] as number).toFixed(0)} ms`);
+    }
   }
 }
 

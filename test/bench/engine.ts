@@ -22,7 +22,9 @@ const KINDS: readonly BufferKind[] = [
     name: 'sqlite',
     open: () => {
       const scratch = scratchDir('engine');
-      return { buffer: new SqliteBuffer({ path: join(scratch.dir, 'buffer.sqlite'), synchronous: 'normal' }), cleanup: scratch.cleanup };
+      // As the local server opens it (functions/local/server.ts).
+      const buffer = new SqliteBuffer({ path: join(scratch.dir, 'buffer.sqlite'), synchronous: 'normal', checkpoint: 'background' });
+      return { buffer, cleanup: scratch.cleanup };
     },
   },
 ];
@@ -74,7 +76,7 @@ export async function benchEngine(kinds: readonly string[] = ['memory', 'sqlite'
         unit: 'deltas',
         seconds: (m['total'] as number) / 1000,
         ...(target !== undefined ? { target } : {}),
-        note: kind.name === 'memory' ? 'MemoryBuffer, in process' : 'SqliteBuffer temp file, synchronous=normal',
+        note: kind.name === 'memory' ? 'MemoryBuffer, in process' : 'SqliteBuffer temp file, synchronous=normal, background checkpoints',
       },
       { name: `engine ${kind.name}: push only`, count: n, unit: 'deltas', seconds: (m['push'] as number) / 1000, note: `batches of ${PUSH_BATCH}` },
       { name: `engine ${kind.name}: pull only`, count: n, unit: 'deltas', seconds: (m['pull'] as number) / 1000, note: `limit ${PULL_LIMIT}` },

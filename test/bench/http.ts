@@ -1,14 +1,18 @@
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
   CONTENT_TYPES,
   decodePullResponse,
   decodePushResponse,
   encodePushRequest,
+  makeDelta,
   type Delta,
   type WireFormat,
 } from '../../core/index.ts';
-import { startTestServer, tokenFor } from '../support/server.ts';
+import { ROOT, TEST_SECRET, freePort, startTestServer, tokenFor } from '../support/server.ts';
 import type { BenchRow } from './table.ts';
-import { BENCH_SCHEMA, CLIENT_ID, buildInserts, check, chunk, measure, now, scratchDir, type Splits } from './support.ts';
+import { BENCH_SCHEMA, CLIENT_ID, buildInserts, check, chunk, hlcClock, insertColumns, measure, now, scratchDir, type Splits } from './support.ts';
 
 export const HTTP_DELTAS = 100_000;
 const PUSH_BATCH = 1_000;
@@ -20,6 +24,8 @@ export interface HttpOptions {
   readonly formats?: readonly WireFormat[];
   /** Concurrent push streams (each sends its share of the batches in order). */
   readonly streams?: number;
+  /** Where the server runs: a child process like `npm start` (default), or this process. */
+  readonly server?: 'child' | 'in-process';
 }
 
 async function post(url: string, token: string, format: WireFormat, body: Uint8Array): Promise<number> {
@@ -35,6 +41,10 @@ async function post(url: string, token: string, format: WireFormat, body: Uint8A
 
 export interface BenchServer {
   readonly url: string;
+  /** Where the timed pull starts: the head after any untimed warm-up of this server. */
+  readonly cursor?: string;
+  /** CPU time the server process has used so far, in ms, when it runs in its own process. */
+  cpuMs?(): number;
   close(): Promise<void>;
 }
 
@@ -49,6 +59,119 @@ export async function startBenchServer(): Promise<BenchServer> {
       scratch.cleanup();
     },
   };
+}
+
+/**
+ * The real `npm start` entry point (functions/local/main.ts) in a child
+ * process, so server and client each get a core, as in a deployment:
+ * SqliteBuffer with synchronous=normal in a fresh data dir. A new process
+ * starts cold, so before timing it serves an untimed warm-up from another
+ * client (its own rows); the timed pull starts after those entries.
+ */
+export async function startChildBenchServer(warmupBatches = WARMUP_BATCHES): Promise<BenchServer> {
+  const scratch = scratchDir('http-child');
+  const port = await freePort();
+  const config = join(scratch.dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ schema: BENCH_SCHEMA, rules: null }));
+  // BENCH_SERVER_NODE_ARGS: extra node flags for the server, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof-server".
+  const nodeArgs = (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(ROOT, 'functions/local/main.ts')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      LAKESYNC_PORT: String(port),
+      LAKESYNC_DATA_DIR: scratch.dir,
+      LAKESYNC_CONFIG: config,
+      LAKESYNC_JWT_SECRET: TEST_SECRET,
+      LAKESYNC_SYNCHRONOUS: 'normal',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  await new Promise<void>((resolveReady, reject) => {
+    let out = '';
+    const onData = (c: Buffer): void => {
+      out += c.toString();
+      if (out.includes('lakesync listening')) {
+        child.stdout?.off('data', onData);
+        child.stdout?.resume(); // one log line per push: keep the pipe drained
+        resolveReady();
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', (code) => reject(new Error(`bench server exited with ${code}: ${out}`)));
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const close = async (): Promise<void> => {
+    child.kill('SIGTERM');
+    await exited;
+    scratch.cleanup();
+  };
+  try {
+    const cursor = await warmUp(url, warmupBatches);
+    const pid = child.pid;
+    return { url, cursor, close, ...(pid !== undefined ? { cpuMs: () => processCpuMs(pid) } : {}) };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/** User plus system CPU time of a process (Linux /proc; NaN elsewhere). */
+function processCpuMs(pid: number): number {
+  try {
+    // Fields after the command name (which may contain spaces): utime and stime are the 12th and 13th.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+/** USER_HZ: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
+
+const cpuNow = (): number => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Push and pull `batches` batches of client `warm` (rows w0, w1, ...); returns the cursor after them. */
+async function warmUp(url: string, batches: number): Promise<string> {
+  const token = await tokenFor('u', 'warm');
+  const hlcAt = hlcClock();
+  let i = 0;
+  for (const format of ['proto', 'json'] as const) {
+    for (let b = 0; b < batches; b++) {
+      const deltas = Array.from({ length: PUSH_BATCH }, () => {
+        i++;
+        return makeDelta({ table: 'todos', rowId: `w${i}`, op: 'insert', columns: insertColumns(i), hlc: hlcAt(i), clientId: 'warm' });
+      });
+      const body = encodePushRequest(format, { clientId: 'warm', schemaVersion: 1, deltas });
+      check((await post(url, token, format, body)) === PUSH_BATCH, 'warm-up push');
+    }
+  }
+  let cursor = '';
+  for (const format of ['proto', 'json'] as const) {
+    cursor = '';
+    for (;;) {
+      const page = await pull(url, token, format, cursor);
+      cursor = page.nextCursor;
+      if (!page.hasMore) break;
+    }
+  }
+  return cursor;
+}
+
+async function pull(url: string, token: string, format: WireFormat, cursor: string): Promise<ReturnType<typeof decodePullResponse>> {
+  const res = await fetch(`${url}/v1/pull?limit=${PULL_LIMIT}&cursor=${cursor}`, {
+    headers: { authorization: `Bearer ${token}`, accept: CONTENT_TYPES[format] },
+  });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  check(res.ok, `pull answered ${res.status}`);
+  return decodePullResponse(format, bytes);
 }
 
 /**
@@ -69,6 +192,8 @@ export async function runHttpOnce(
     let accepted = 0;
     let clientEncode = 0;
     let clientDecode = 0;
+    const s0 = server.cpuMs?.() ?? NaN;
+    const c0 = cpuNow();
     const t0 = now();
     await Promise.all(
       Array.from({ length: streams }, async (_, s) => {
@@ -82,7 +207,7 @@ export async function runHttpOnce(
       }),
     );
     const t1 = now();
-    let cursor = '';
+    let cursor = server.cursor ?? '';
     let pulled = 0;
     for (;;) {
       const res = await fetch(`${server.url}/v1/pull?limit=${PULL_LIMIT}&cursor=${cursor}`, {
@@ -98,9 +223,11 @@ export async function runHttpOnce(
       if (!page.hasMore) break;
     }
     const t2 = now();
+    const serverCpu = (server.cpuMs?.() ?? NaN) - s0;
+    const clientCpu = cpuNow() - c0;
     check(accepted === total, `accepted ${accepted} of ${total}`);
     check(pulled === total, `pulled ${pulled} of ${total}`);
-    return { push: t1 - t0, pull: t2 - t1, total: t2 - t0, clientEncode, clientDecode };
+    return { push: t1 - t0, pull: t2 - t1, total: t2 - t0, clientEncode, clientDecode, serverCpu, clientCpu };
   } finally {
     await server.close();
   }
@@ -108,12 +235,16 @@ export async function runHttpOnce(
 
 export async function benchHttp(options: HttpOptions = {}): Promise<BenchRow[]> {
   const formats = options.formats ?? ['proto', 'json'];
-  const streams = options.streams ?? 1;
+  // BENCH_HTTP_SERVER=in-process and BENCH_HTTP_STREAMS=n vary the setup from the command line.
+  const streams = options.streams ?? Number(process.env['BENCH_HTTP_STREAMS'] ?? '1');
+  const child = (options.server ?? process.env['BENCH_HTTP_SERVER'] ?? 'child') !== 'in-process';
   const batches = chunk(buildInserts(HTTP_DELTAS), PUSH_BATCH);
   const rows: BenchRow[] = [];
-  const shared = `server shares this process${streams > 1 ? `, ${streams} push streams` : ''}`;
+  const where = child ? 'server in a child process' : 'server shares this process';
+  const shared = `${where}${streams > 1 ? `, ${streams} push streams` : ''}`;
+  const start = child ? () => startChildBenchServer() : startBenchServer;
   for (const format of formats) {
-    const m = await measure((i) => runHttpOnce(format, i < 0 ? batches.slice(0, WARMUP_BATCHES) : batches, streams), {
+    const m = await measure((i) => runHttpOnce(format, i < 0 ? batches.slice(0, WARMUP_BATCHES) : batches, streams, start), {
       label: `http ${format}`,
     });
     const target = format === 'proto' ? HTTP_PROTO_TARGET : undefined;
@@ -124,7 +255,9 @@ export async function benchHttp(options: HttpOptions = {}): Promise<BenchRow[]> 
         unit: 'deltas',
         seconds: (m['total'] as number) / 1000,
         ...(target !== undefined ? { target } : {}),
-        note: `SqliteBuffer; ${shared}; client codec ${(((m['clientEncode'] as number) + (m['clientDecode'] as number)) / 1000).toFixed(2)} s`,
+        note: `SqliteBuffer; ${shared}; client codec ${(((m['clientEncode'] as number) + (m['clientDecode'] as number)) / 1000).toFixed(2)} s${
+          child ? `; cpu: server ${((m['serverCpu'] as number) / 1000).toFixed(2)} s, client ${((m['clientCpu'] as number) / 1000).toFixed(2)} s` : ''
+        }`,
       },
       { name: `http ${format}: push only`, count: HTTP_DELTAS, unit: 'deltas', seconds: (m['push'] as number) / 1000, note: `batches of ${PUSH_BATCH}` },
       { name: `http ${format}: pull only`, count: HTTP_DELTAS, unit: 'deltas', seconds: (m['pull'] as number) / 1000, note: `limit ${PULL_LIMIT}` },

@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { MemoryBuffer } from '../adapters/memory-buffer.ts';
+import type { Authenticator } from '../auth/principal.ts';
+import { Gateway } from '../engine/gateway.ts';
+import { HybridLogicalClock } from '../hlc.ts';
+import { createHttpApp } from './app.ts';
+
+describe('createHttpApp', () => {
+  const gateway = new Gateway({
+    buffer: new MemoryBuffer(),
+    schema: { version: 1, tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }] }] },
+    rules: null,
+    clock: new HybridLogicalClock(),
+  });
+  let calls = 0;
+  const auth: Authenticator = {
+    authenticate: () => {
+      calls++;
+      return Promise.resolve({ clientId: 'c', userId: 'u', claims: { sub: 'u', exp: Date.now() / 1000 + 3600 }, admin: true });
+    },
+  };
+
+  it('closes the connection after refusing a body it did not read', async () => {
+    const app = createHttpApp({ gateway, auth });
+    const body = new Uint8Array(gateway.limits.maxBodyBytes + 1);
+    const res = await app.fetch(
+      new Request('http://x/v1/push', {
+        method: 'POST',
+        headers: { authorization: 'Bearer t', 'content-type': 'application/json', 'content-length': String(body.length) },
+        body,
+      }),
+    );
+    expect(res.status).toBe(413);
+    expect(res.headers.get('connection')).toBe('close');
+    const ok = await app.fetch(new Request('http://x/v1/admin/stats', { headers: { authorization: 'Bearer t' } }));
+    expect(ok.headers.get('connection')).toBeNull();
+  });
+
+  it('verifies a token once while it is valid, unless told not to cache', async () => {
+    for (const [tokenCache, want] of [
+      [undefined, 1],
+      [false, 3],
+    ] as const) {
+      calls = 0;
+      const app = createHttpApp({ gateway, auth, ...(tokenCache !== undefined ? { tokenCache } : {}) });
+      for (let i = 0; i < 3; i++) {
+        const res = await app.fetch(new Request('http://x/v1/admin/stats', { headers: { authorization: 'Bearer same' } }));
+        expect(res.status).toBe(200);
+      }
+      expect(calls).toBe(want);
+    }
+  });
+});
