@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { makeDelta, type Delta } from '../delta.ts';
-import type { DeltaBuffer, LogEntryDraft, StoredRow } from '../engine/ports.ts';
+import { FORGOTTEN, type DeltaBuffer, type LogEntryDraft, type StoredRow } from '../engine/ports.ts';
 import { applyDelta, type RowState } from '../merge.ts';
 
 export interface BufferFactory {
@@ -258,8 +258,55 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
       await b.close();
     });
 
+    it('records flush progress, never backwards and never beyond the head', async () => {
+      const b = await factory.create();
+      expect(await b.flushedThrough()).toBe(0n);
+      await b.append([1, 2, 3].map((i) => draft(delta(`f${i}`))), []);
+      await b.markFlushed(2n);
+      await b.markFlushed(1n);
+      expect(await b.flushedThrough()).toBe(2n);
+      await expect(b.markFlushed(99n)).rejects.toThrow();
+      expect(await b.flushedThrough()).toBe(2n);
+      await b.close();
+    });
+
+    it('trims only flushed entries, moves the floor, and still deduplicates trimmed stamps', async () => {
+      const b = await factory.create();
+      const deltas = Array.from({ length: 6 }, (_, i) => delta(`t${i}`));
+      for (const d of deltas) await b.append([draft(d)], []); // one append each: trimming is exact
+      expect(await b.floor()).toBe(0n);
+      await b.trim(4n); // nothing flushed yet: nothing goes
+      expect(await b.floor()).toBe(0n);
+      expect((await b.read(0n, 10)).entries).toHaveLength(6);
+      await b.markFlushed(3n);
+      await b.trim(5n); // capped at the flushed mark
+      expect(await b.floor()).toBe(3n);
+      const page = await b.read(3n, 10);
+      expect(page.entries.map((e) => e.delta)).toEqual(deltas.slice(3));
+      // A trimmed delta sent again is still a duplicate (id may be forgotten), not a new delta.
+      const [first] = await b.existing('c1', [(deltas[0] as Delta).hlc]);
+      expect(first === (deltas[0] as Delta).deltaId || first === FORGOTTEN).toBe(true);
+      expect((await b.append([draft(deltas[0] as Delta)], [])).ok).toBe(false);
+      expect(await b.head()).toBe(6n);
+      const r = await b.append([draft(delta('t-new'))], []);
+      expect(r.ok && r.lastSeq === 7n).toBe(true);
+      await b.close();
+    });
+
     if (factory.reopen !== undefined) {
       const reopen = factory.reopen;
+      it('keeps the flushed mark and the floor across a reopen', async () => {
+        let b = await factory.create();
+        for (let i = 0; i < 4; i++) await b.append([draft(delta(`k${i}`))], []);
+        await b.markFlushed(3n);
+        await b.trim(2n);
+        b = await reopen(b);
+        expect(await b.flushedThrough()).toBe(3n);
+        expect(await b.floor()).toBe(2n);
+        expect((await b.read(2n, 10)).entries.map((e) => e.seq)).toEqual([3n, 4n]);
+        await b.close();
+      });
+
       it('keeps everything across a reopen, and continues the sequence', async () => {
         let b = await factory.create();
         const d = delta('durable');

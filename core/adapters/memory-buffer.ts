@@ -44,6 +44,9 @@ export class MemoryBuffer implements DeltaBuffer {
   /** table -> rowId -> row: nested maps spare building a key string per lookup. */
   private readonly rows = new Map<string, Map<string, StoredRow>>();
   private seq = 0n;
+  /** Entries with seq <= base were trimmed: log[i] holds seq base + i + 1. */
+  private base = 0n;
+  private flushed = 0n;
 
   existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
     const stamps = this.stamps.get(clientId);
@@ -122,8 +125,8 @@ export class MemoryBuffer implements DeltaBuffer {
   }
 
   read(after: bigint, limit: number): Promise<ReadResult> {
-    // seq n lives at index n-1: the log is dense from 1.
-    const start = Number(after < 0n ? 0n : after);
+    // seq n lives at index n-base-1: the log is dense from the floor.
+    const start = Number((after < this.base ? this.base : after) - this.base);
     const entries = this.log.slice(start, start + limit);
     const last = entries.length > 0 ? (entries[entries.length - 1] as LogEntry).seq : after;
     return Promise.resolve({ entries, lastSeq: last, hasMore: start + entries.length < this.log.length });
@@ -131,6 +134,30 @@ export class MemoryBuffer implements DeltaBuffer {
 
   head(): Promise<bigint> {
     return Promise.resolve(this.seq);
+  }
+
+  flushedThrough(): Promise<bigint> {
+    return Promise.resolve(this.flushed);
+  }
+
+  markFlushed(seq: bigint): Promise<void> {
+    if (seq > this.seq) return Promise.reject(new RangeError('cannot mark beyond the head as flushed'));
+    if (seq > this.flushed) this.flushed = seq;
+    return Promise.resolve();
+  }
+
+  /** Stamps stay in memory with their ids, so trimmed duplicates are still recognised exactly. */
+  trim(upTo: bigint): Promise<void> {
+    const to = upTo < this.flushed ? upTo : this.flushed;
+    if (to > this.base) {
+      this.log.splice(0, Number(to - this.base));
+      this.base = to;
+    }
+    return Promise.resolve();
+  }
+
+  floor(): Promise<bigint> {
+    return Promise.resolve(this.base);
   }
 
   close(): Promise<void> {

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Hlc } from '../hlc.ts';
-import type { AppendResult, DeltaBuffer, LogEntry, LogEntryDraft, ReadResult, RowRef, RowWrite, StoredRow } from '../engine/ports.ts';
+import { FORGOTTEN, type AppendResult, type DeltaBuffer, type LogEntry, type LogEntryDraft, type ReadResult, type RowRef, type RowWrite, type StoredRow } from '../engine/ports.ts';
 import { Packer, packRow, packSegment, SegmentReader, unpackRow } from '../codec/storage.ts';
 import { BackgroundCheckpointer } from './sqlite-checkpointer.ts';
 import { migrateFromV1 } from './sqlite-migrate.ts';
@@ -120,6 +120,16 @@ export class SqliteBuffer implements DeltaBuffer {
         .safeIntegers(true),
       insertSegment: db.prepare<[number, number, Uint8Array]>('INSERT INTO ls_log (first_seq, count, body) VALUES (?, ?, ?)'),
       head: db.prepare<[], [bigint]>("SELECT value FROM ls_meta WHERE key = 'head'").raw(true).safeIntegers(true),
+      meta: db.prepare<[string], [bigint]>('SELECT value FROM ls_meta WHERE key = ?').raw(true).safeIntegers(true),
+      setMeta: db.prepare<[string, bigint]>(
+        'INSERT INTO ls_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      ),
+      /** Segments entirely at or below a seq: first_seq + count - 1 <= ?. */
+      trimmable: db
+        .prepare<[bigint], [bigint, bigint]>('SELECT first_seq, count FROM ls_log WHERE first_seq + count - 1 <= ? ORDER BY first_seq')
+        .raw(true)
+        .safeIntegers(true),
+      deleteSegmentsTo: db.prepare<[bigint]>('DELETE FROM ls_log WHERE first_seq + count - 1 <= ?'),
       setHead: db.prepare<[number]>(
         "INSERT INTO ls_meta (key, value) VALUES ('head', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       ),
@@ -169,9 +179,11 @@ export class SqliteBuffer implements DeltaBuffer {
       for (let i = 0; i < hlcs.length; i++) seqs[i] = this.stmts.stamp.get(clientId, (hlcs[i] as Hlc) - HLC_OFFSET)?.[0];
     }
     // Stored stamps mean duplicates (or a reused stamp): rare, so their ids are read entry by entry.
+    // A stamp whose entry was trimmed after a flush is a duplicate whose id is no longer kept.
+    const floor = this.floorSeq();
     for (let i = 0; i < hlcs.length; i++) {
       const seq = seqs[i];
-      if (seq !== undefined) out[i] = this.entryAt(seq)?.delta.deltaId ?? null;
+      if (seq !== undefined) out[i] = seq <= floor ? FORGOTTEN : (this.entryAt(seq)?.delta.deltaId ?? null);
     }
     return Promise.resolve(out);
   }
@@ -350,6 +362,49 @@ export class SqliteBuffer implements DeltaBuffer {
 
   head(): Promise<bigint> {
     return Promise.resolve(this.seq);
+  }
+
+  private metaValue(key: string): bigint {
+    return this.stmts.meta.get(key)?.[0] ?? 0n;
+  }
+
+  private floorSeq(): bigint {
+    return this.metaValue('floor');
+  }
+
+  flushedThrough(): Promise<bigint> {
+    return Promise.resolve(this.metaValue('flushed'));
+  }
+
+  markFlushed(seq: bigint): Promise<void> {
+    if (seq > this.seq) return Promise.reject(new RangeError('cannot mark beyond the head as flushed'));
+    this.db.transaction(() => {
+      if (seq > this.metaValue('flushed')) this.stmts.setMeta.run('flushed', seq);
+    }).immediate();
+    return Promise.resolve();
+  }
+
+  /**
+   * Delete whole segments at or below min(upTo, flushed). The floor is the
+   * last deleted seq; ls_stamps keeps every stamp, so a re-sent delta of a
+   * trimmed range is still a duplicate (existing() answers FORGOTTEN).
+   */
+  trim(upTo: bigint): Promise<void> {
+    this.db.transaction(() => {
+      const flushed = this.metaValue('flushed');
+      const to = upTo < flushed ? upTo : flushed;
+      const segments = this.stmts.trimmable.all(to);
+      const last = segments.at(-1);
+      if (last === undefined) return;
+      const floor = last[0] + last[1] - 1n;
+      this.stmts.deleteSegmentsTo.run(floor);
+      if (floor > this.floorSeq()) this.stmts.setMeta.run('floor', floor);
+    }).immediate();
+    return Promise.resolve();
+  }
+
+  floor(): Promise<bigint> {
+    return Promise.resolve(this.floorSeq());
   }
 
   async close(): Promise<void> {

@@ -16,6 +16,7 @@ import {
   type RowWrite,
   type RuleSnapshot,
   type StoredRow,
+  FORGOTTEN,
 } from './ports.ts';
 
 export interface Limits {
@@ -207,7 +208,7 @@ export class Gateway {
         continue;
       }
       const d = batch[i] as Delta;
-      if (id !== d.deltaId) throw stampReused(original.indexOf(d));
+      if (id !== d.deltaId && id !== FORGOTTEN) throw stampReused(original.indexOf(d));
       out ??= batch.slice(0, i);
     }
     return out ?? batch;
@@ -324,6 +325,9 @@ export class Gateway {
     const limit = clampLimit(input.limit, this.limits);
     const head = await this.buffer.head();
     if (after > head) throw new LakeSyncError('INVALID_CURSOR', 'cursor is ahead of this server');
+    if (after < (await this.buffer.floor())) {
+      throw new LakeSyncError('CURSOR_EXPIRED', 'this cursor is older than the server keeps: load the checkpoint (GET /v1/checkpoint), then pull from its cursor');
+    }
     const page = await this.buffer.read(after, limit);
 
     // One action per entry first; rows entering the client's view need their

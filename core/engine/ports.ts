@@ -83,5 +83,20 @@ export interface DeltaBuffer {
   read(after: bigint, limit: number): Promise<ReadResult>;
   /** Highest seq appended so far (0n when empty). */
   head(): Promise<bigint>;
+  /** Highest seq the lake is known to hold (0n before the first flush). */
+  flushedThrough(): Promise<bigint>;
+  /** Durably record flush progress. Never moves backwards; never above head. */
+  markFlushed(seq: bigint): Promise<void>;
+  /**
+   * Forget log entries with seq <= upTo (capped at flushedThrough): the
+   * lake and a checkpoint hold them now. Row states stay. Stamps of forgotten
+   * entries still deduplicate: existing() answers FORGOTTEN for them.
+   */
+  trim(upTo: bigint): Promise<void>;
+  /** The oldest cursor a pull may start from: every entry after it is still held. */
+  floor(): Promise<bigint>;
   close(): Promise<void>;
 }
+
+/** existing()'s answer for a stamp whose entry was trimmed: a duplicate, id no longer kept. */
+export const FORGOTTEN = '*';

@@ -1,5 +1,4 @@
-import type { LogEntry, ReadResult, StoredRow } from '../engine/ports.ts';
-import { rowKey } from '../engine/ports.ts';
+import type { DeltaBuffer, LogEntry } from '../engine/ports.ts';
 import { hlcWall } from '../hlc.ts';
 import { isLive, type RowState } from '../merge.ts';
 import type { Schema, TableSchema } from '../schema.ts';
@@ -47,15 +46,8 @@ import { locateRows, rememberRowIds, type RowLocation } from './state-index.ts';
 
 export const WATERMARK = 'lakesync.watermark';
 
-/** What flush needs from the gateway buffer. */
-export interface FlushSource {
-  read(after: bigint, limit: number): Promise<ReadResult>;
-  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>>;
-  /** Highest seq every lake table is known to hold (0n at first). */
-  flushedThrough(): Promise<bigint>;
-  /** Durably record progress; never moves backwards. */
-  markFlushed(seq: bigint): Promise<void>;
-}
+/** What flush needs from the gateway buffer (see DeltaBuffer). */
+export type FlushSource = Pick<DeltaBuffer, 'read' | 'loadRows' | 'flushedThrough' | 'markFlushed'>;
 
 export type FlushStep =
   | 'changes-files-written'
@@ -298,8 +290,9 @@ export class Lake {
       const spec = defaultSpec(loaded.metadata);
       const columns = parquetColumns(schema);
       const live: StateRow[] = [];
-      for (const id of ids) {
-        const state = rows.get(rowKey(table.name, id))?.state;
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[i] as string;
+        const state = rows[i]?.state;
         if (state !== undefined && isLive(state)) live.push({ id, state, seq: lastSeq.get(id) as bigint });
       }
       const groups = groupByPartition(spec, schema, live, (r) => ({ _row_id: r.id, _hlc_time: hlcMicros(newestHlc(r.state)) }));

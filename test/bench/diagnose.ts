@@ -72,6 +72,18 @@ class TimingBuffer implements DeltaBuffer {
   head(): Promise<bigint> {
     return this.inner.head();
   }
+  flushedThrough(): Promise<bigint> {
+    return this.inner.flushedThrough();
+  }
+  markFlushed(seq: bigint): Promise<void> {
+    return this.inner.markFlushed(seq);
+  }
+  trim(upTo: bigint): Promise<void> {
+    return this.inner.trim(upTo);
+  }
+  floor(): Promise<bigint> {
+    return this.inner.floor();
+  }
   close(): Promise<void> {
     return this.inner.close();
   }

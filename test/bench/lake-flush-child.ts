@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { FsObjectStore } from '../../core/adapters/fs-object-store.ts';
 import { SqlCatalog } from '../../core/adapters/sql-catalog.ts';
 import type { Delta } from '../../core/delta.ts';
-import { rowKey, type LogEntry, type StoredRow } from '../../core/engine/ports.ts';
+import type { LogEntry, StoredRow } from '../../core/engine/ports.ts';
 import { encodeHlc } from '../../core/hlc.ts';
 import { Lake, type FlushSource } from '../../core/lake/flush.ts';
 import { applyDelta } from '../../core/merge.ts';
@@ -42,9 +42,7 @@ const source: FlushSource = {
     return Promise.resolve({ entries, lastSeq: BigInt(to), hasMore: to < n });
   },
   loadRows(keys) {
-    const out = new Map<string, StoredRow>();
-    for (const k of keys) out.set(rowKey(k.table, k.rowId), { state: applyDelta(undefined, delta(Number(k.rowId.slice(1)))), version: 1 });
-    return Promise.resolve(out);
+    return Promise.resolve(keys.map((k): StoredRow => ({ state: applyDelta(undefined, delta(Number(k.rowId.slice(1)))), version: 1 })));
   },
   flushedThrough: () => Promise.resolve(0n),
   markFlushed: () => Promise.resolve(),

@@ -7,7 +7,7 @@ import { SqlCatalog } from '../../core/adapters/sql-catalog.ts';
 import type { Principal } from '../../core/auth/principal.ts';
 import { makeDelta, type Delta, type Op } from '../../core/delta.ts';
 import { Gateway } from '../../core/engine/gateway.ts';
-import { rowKey, type ReadResult, type StoredRow } from '../../core/engine/ports.ts';
+import { rowKey, type ReadResult, type RowRef, type StoredRow } from '../../core/engine/ports.ts';
 import { encodeHlc, HybridLogicalClock } from '../../core/hlc.ts';
 import { Lake, type FlushSource, type LakeOptions } from '../../core/lake/flush.ts';
 import { applyDelta, isLive, visibleValues, type RowState } from '../../core/merge.ts';
@@ -32,22 +32,22 @@ export const LAKE_SCHEMA: Schema = {
   ],
 };
 
-/** A MemoryBuffer that also keeps the flushed mark, as the real buffers do. */
+/** The flush side of a MemoryBuffer, with its flushed mark readable for assertions. */
 export class TestFlushSource implements FlushSource {
   flushed = 0n;
   constructor(readonly buffer: MemoryBuffer) {}
   read(after: bigint, limit: number): Promise<ReadResult> {
     return this.buffer.read(after, limit);
   }
-  loadRows(keys: readonly { table: string; rowId: string }[]): Promise<Map<string, StoredRow>> {
+  loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
     return this.buffer.loadRows(keys);
   }
   flushedThrough(): Promise<bigint> {
-    return Promise.resolve(this.flushed);
+    return this.buffer.flushedThrough();
   }
-  markFlushed(seq: bigint): Promise<void> {
-    if (seq > this.flushed) this.flushed = seq;
-    return Promise.resolve();
+  async markFlushed(seq: bigint): Promise<void> {
+    await this.buffer.markFlushed(seq);
+    this.flushed = await this.buffer.flushedThrough();
   }
 }
 
