@@ -228,7 +228,7 @@ export class Packer {
 
   columns(cols: Readonly<Record<string, ColumnValue>>): void {
     let n = 0;
-    // eslint-disable-next-line @typescript-eslint/no-unused-vars -- counting keys without allocating Object.keys()
+    // Counting keys without allocating Object.keys().
     for (const _ in cols) n++;
     this.varint(n);
     for (const name in cols) {

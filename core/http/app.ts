@@ -5,10 +5,12 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { Authenticator, Principal } from '../auth/principal.ts';
 import type { Gateway } from '../engine/gateway.ts';
+import type { CheckpointService } from '../engine/checkpoints.ts';
 import { LakeSyncError } from '../errors.ts';
 import {
   CONTENT_TYPES,
   decodePushRequest,
+  encodeCheckpointInfo,
   encodeError,
   encodePullResponse,
   encodePushResponse,
@@ -38,6 +40,10 @@ export interface HttpAppOptions {
   readonly rateLimit?: RateLimitOptions;
   /** Reuse verified tokens (see token-cache.ts); on unless false. */
   readonly tokenCache?: boolean;
+  /** Checkpoints for initial sync (GET /v1/checkpoint...); without a lake, /v1/checkpoint answers NO_CHECKPOINT. */
+  readonly checkpoints?: CheckpointService;
+  /** Admin: flush the buffer to the lake now (POST /v1/admin/flush). */
+  readonly flushNow?: () => Promise<unknown>;
 }
 
 type Env = { Variables: { requestId: string; format: WireFormat } };
@@ -59,6 +65,11 @@ function requestFormat(c: Context): WireFormat {
 
 function reply(c: Context, format: WireFormat, body: Uint8Array, status = 200): Response {
   return c.body(body as Uint8Array<ArrayBuffer>, status as 200, { 'content-type': CONTENT_TYPES[format] });
+}
+
+/** bigints as strings, so reports can go out as JSON. */
+function toJsonSafe(value: unknown): unknown {
+  return JSON.parse(JSON.stringify(value ?? null, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
 }
 
 /**
@@ -143,6 +154,29 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
     const result = await gateway.pull(who, { cursor: c.req.query('cursor') ?? '', ...(limit !== undefined ? { limit } : {}) });
     const format = responseFormat(c);
     return reply(c, format, encodePullResponse(format, result));
+  });
+
+  app.get('/v1/checkpoint', async (c) => {
+    await principal(c);
+    if (options.checkpoints === undefined) throw new LakeSyncError('NO_CHECKPOINT', 'this gateway has no lake: pull from the start');
+    const format = responseFormat(c);
+    return reply(c, format, encodeCheckpointInfo(format, await options.checkpoints.info()));
+  });
+
+  app.get('/v1/checkpoint/:id/:index', async (c) => {
+    const who = await principal(c);
+    if (options.checkpoints === undefined) throw new LakeSyncError('CHECKPOINT_EXPIRED', 'this gateway has no lake');
+    const index = c.req.param('index');
+    if (!/^\d{1,9}$/.test(index)) throw new LakeSyncError('INVALID_REQUEST', 'chunk index must be a non-negative integer');
+    const format = responseFormat(c);
+    return reply(c, format, await options.checkpoints.chunk(who, c.req.param('id'), Number(index), format));
+  });
+
+  app.post('/v1/admin/flush', async (c) => {
+    const who = await principal(c);
+    if (!who.admin) throw new LakeSyncError('FORBIDDEN', 'admin role required');
+    if (options.flushNow === undefined) throw new LakeSyncError('NOT_FOUND', 'this gateway has no lake');
+    return c.json(toJsonSafe(await options.flushNow()));
   });
 
   app.get('/v1/rows/:table/:rowId', async (c) => {

@@ -113,6 +113,11 @@ export class Lake {
     return (this.opts.now ?? Date.now)();
   }
 
+  /** The current-state tables (one per synced table), as checkpoints read them. */
+  stateTables(): string[] {
+    return [...this.tables.keys()];
+  }
+
   ident(name: string): TableIdent {
     return { namespace: this.namespace, name };
   }

@@ -17,6 +17,28 @@ export interface LocalConfig {
   readonly synchronous: 'full' | 'normal';
   /** Requests per second and burst per client; null turns limiting off. */
   readonly rateLimit: { ratePerSecond: number; burst: number } | null;
+  /** The local lake (Parquet + Iceberg under dataDir/lake); null when LAKESYNC_LAKE=off. */
+  readonly lake: LakeSettings | null;
+}
+
+export interface LakeSettings {
+  /** How often buffered deltas are flushed to the lake. */
+  readonly flushIntervalMs: number;
+  /** A new checkpoint after this many flushed deltas. */
+  readonly checkpointEvery: number;
+  /** Deltas the buffer keeps past the newest checkpoint, for clients that were briefly offline. */
+  readonly retainDeltas: number;
+  /** Compaction, snapshot expiry and orphan removal; 0 turns it off. */
+  readonly maintenanceIntervalMs: number;
+  readonly snapshotRetentionMs: number;
+}
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer`);
+  return n;
 }
 
 export class ConfigError extends Error {
@@ -54,7 +76,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
     const ratePerSecond = Number(m[1]);
     rateLimit = { ratePerSecond, burst: m[2] !== undefined ? Number(m[2]) : Math.ceil(ratePerSecond * 2) };
   }
+  const lakeOff = (env['LAKESYNC_LAKE'] ?? 'on') === 'off';
+  const lake: LakeSettings | null = lakeOff
+    ? null
+    : {
+        flushIntervalMs: intEnv(env, 'LAKESYNC_FLUSH_INTERVAL_MS', 5000),
+        checkpointEvery: intEnv(env, 'LAKESYNC_CHECKPOINT_EVERY', 10_000),
+        retainDeltas: intEnv(env, 'LAKESYNC_RETAIN_DELTAS', 100_000),
+        maintenanceIntervalMs: intEnv(env, 'LAKESYNC_MAINTENANCE_INTERVAL_MS', 3_600_000),
+        snapshotRetentionMs: intEnv(env, 'LAKESYNC_SNAPSHOT_RETENTION_MS', 7 * 86_400_000),
+      };
   return {
+    lake,
     rateLimit,
     host,
     port,

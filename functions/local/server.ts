@@ -12,7 +12,10 @@ import {
   type JwtAuthOptions,
 } from '../../core/index.ts';
 import { SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
+import { CheckpointService } from '../../core/engine/checkpoints.ts';
+import { LakeJobs } from '../../core/lake/jobs.ts';
 import type { LocalConfig } from './config.ts';
+import { openLocalLake } from './lake.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -43,8 +46,49 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     rules: config.rules,
     clock: new HybridLogicalClock({ maxDriftMs: config.maxDriftMs }),
   });
+  const local = config.lake === null ? null : openLocalLake(config.dataDir, config.schema);
+  const jobs =
+    local === null || config.lake === null
+      ? null
+      : new LakeJobs({
+          buffer,
+          lake: local.lake,
+          checkpoints: local.checkpoints,
+          schemaVersion: config.schema.version,
+          checkpointEvery: config.lake.checkpointEvery,
+          retainDeltas: config.lake.retainDeltas,
+        });
+  const timers: NodeJS.Timeout[] = [];
+  if (jobs !== null && config.lake !== null) {
+    const settings = config.lake;
+    const runCycle = async (): Promise<unknown> => {
+      const r = await jobs.cycle();
+      if (r.flush.deltas > 0 || r.checkpoint !== null) {
+        log({ level: 'info', msg: 'lake flush', deltas: r.flush.deltas, to: r.flush.to.toString(), snapshots: r.flush.snapshots, checkpoint: r.checkpoint, floor: r.floor.toString() });
+      }
+      return r;
+    };
+    // Errors are logged and the next tick retries: flush is exactly-once from any point.
+    const tick = (): void => {
+      runCycle().catch((err: unknown) => log({ level: 'error', msg: 'lake flush failed', error: String(err) }));
+    };
+    if (settings.flushIntervalMs > 0) timers.push(setInterval(tick, settings.flushIntervalMs));
+    if (settings.maintenanceIntervalMs > 0) {
+      timers.push(
+        setInterval(() => {
+          jobs
+            .maintain({ snapshotRetentionMs: settings.snapshotRetentionMs, orphanAgeMs: 3_600_000 })
+            .then((lines) => log({ level: 'info', msg: 'lake maintenance', tables: lines }))
+            .catch((err: unknown) => log({ level: 'error', msg: 'lake maintenance failed', error: String(err) }));
+        }, settings.maintenanceIntervalMs),
+      );
+    }
+    for (const t of timers) t.unref();
+  }
   const app = createHttpApp({
     gateway,
+    ...(local !== null ? { checkpoints: new CheckpointService(local.checkpoints, gateway.rules) } : {}),
+    ...(jobs !== null ? { flushNow: () => jobs.cycle() } : {}),
     auth: new JwtAuthenticator(authOptions),
     log,
     ...(config.rateLimit !== null ? { rateLimit: config.rateLimit } : {}),
@@ -64,8 +108,14 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     devSecret: config.dev ? secret : null,
     close: () =>
       new Promise<void>((resolveClose, reject) => {
+        for (const t of timers) clearInterval(t);
         server.close((err) => {
-          void buffer.close().then(() => (err ? reject(err) : resolveClose()), reject);
+          // Let a running flush finish before the buffer and catalog close.
+          const settle = jobs === null ? Promise.resolve() : jobs.idle();
+          void settle
+            .then(() => buffer.close())
+            .then(() => local?.close())
+            .then(() => (err ? reject(err) : resolveClose()), reject);
         });
         // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();

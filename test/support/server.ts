@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { signHs256Token, type Schema, type SyncRules } from '../../core/index.ts';
+import type { LakeSettings } from '../../functions/local/config.ts';
 import { startLocalServer } from '../../functions/local/server.ts';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -40,6 +41,8 @@ export interface ServerSetup {
   port?: number;
   maxDriftMs?: number;
   rateLimit?: { ratePerSecond: number; burst: number };
+  /** The local lake; off unless given (most tests do not need it). Timers off by default: tests flush via POST /v1/admin/flush. */
+  lake?: Partial<LakeSettings>;
 }
 
 export function tempDir(prefix = 'lakesync-'): string {
@@ -65,6 +68,17 @@ export async function startTestServer(setup: ServerSetup = {}): Promise<TestServ
     maxDriftMs: setup.maxDriftMs ?? 60_000,
     synchronous: 'normal',
     rateLimit: setup.rateLimit ?? null,
+    lake:
+      setup.lake === undefined
+        ? null
+        : {
+            flushIntervalMs: 0,
+            checkpointEvery: 1,
+            retainDeltas: 0,
+            maintenanceIntervalMs: 0,
+            snapshotRetentionMs: 7 * 86_400_000,
+            ...setup.lake,
+          },
   });
   return { url: server.url, dataDir, token: tokenFor, close: () => server.close() };
 }

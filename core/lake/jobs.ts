@@ -1,0 +1,91 @@
+import type { DeltaBuffer } from '../engine/ports.ts';
+import type { Checkpoints } from './checkpoint.ts';
+import type { FlushReport, Lake } from './flush.ts';
+import { compactTable, expireSnapshots, removeOrphans } from './maintenance.ts';
+
+/**
+ * The background work every runtime schedules its own way (a timer on the
+ * local server, SQS and EventBridge on AWS, alarms on Cloudflare): flush,
+ * then checkpoint, then let the buffer forget what the lake and the newest
+ * checkpoint hold; and, less often, maintenance.
+ */
+export interface LakeJobOptions {
+  readonly buffer: DeltaBuffer;
+  readonly lake: Lake;
+  readonly checkpoints: Checkpoints;
+  readonly schemaVersion: number;
+  /** Build a new checkpoint once this many deltas were flushed since the last one (default 10,000). */
+  readonly checkpointEvery?: number;
+  /** Deltas the buffer keeps beyond the checkpoint, so briefly offline clients just pull (default 100,000). */
+  readonly retainDeltas?: number;
+  readonly now?: () => number;
+}
+
+export interface CycleReport {
+  readonly flush: FlushReport;
+  readonly checkpoint: string | null;
+  readonly floor: bigint;
+}
+
+export class LakeJobs {
+  private lastCheckpointCursor: bigint | null = null;
+  private running: Promise<CycleReport> | null = null;
+
+  constructor(private readonly opts: LakeJobOptions) {}
+
+  /** One flush cycle; concurrent calls share the running one. */
+  cycle(): Promise<CycleReport> {
+    this.running ??= this.runCycle().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async runCycle(): Promise<CycleReport> {
+    const { buffer, lake, checkpoints } = this.opts;
+    const flush = await lake.flush(buffer);
+    const flushed = await buffer.flushedThrough();
+    if (this.lastCheckpointCursor === null) this.lastCheckpointCursor = BigInt((await checkpoints.latest())?.cursor ?? '0');
+    let checkpoint: string | null = null;
+    if (flushed - this.lastCheckpointCursor >= BigInt(this.opts.checkpointEvery ?? 10_000)) {
+      // The cursor is read before the state tables: they hold at least everything up to it.
+      const m = await checkpoints.build(
+        lake.stateTables(),
+        { cursor: flushed, schemaVersion: this.opts.schemaVersion, now: (this.opts.now ?? Date.now)() },
+      );
+      this.lastCheckpointCursor = flushed;
+      checkpoint = m.checkpointId;
+      await checkpoints.gc({ keepLast: 2, olderThanMs: (this.opts.now ?? Date.now)() - 10 * 60_000 });
+    }
+    // Forget only what both the lake and the newest checkpoint hold, minus a window kept for pulls.
+    const keep = BigInt(this.opts.retainDeltas ?? 100_000);
+    const head = await buffer.head();
+    let upTo = this.lastCheckpointCursor < flushed ? this.lastCheckpointCursor : flushed;
+    if (head - keep < upTo) upTo = head - keep;
+    if (upTo > 0n) await buffer.trim(upTo);
+    return { flush, checkpoint, floor: await buffer.floor() };
+  }
+
+  /** Resolves once no cycle is running (for shutdown). */
+  async idle(): Promise<void> {
+    // Its failure was already reported to whoever awaited cycle(); here we only wait.
+    await this.running?.then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /** Compaction, snapshot expiry and orphan removal for every lake table. */
+  async maintain(options: { snapshotRetentionMs: number; orphanAgeMs: number; targetFileBytes?: number }): Promise<string[]> {
+    const { lake } = this.opts;
+    const now = (this.opts.now ?? Date.now)();
+    const log: string[] = [];
+    for (const ident of await lake.catalog.listTables(lake.namespace)) {
+      const c = await compactTable(lake, ident.name, options.targetFileBytes === undefined ? {} : { targetFileBytes: options.targetFileBytes });
+      const e = await expireSnapshots(lake, ident.name, { olderThanMs: now - options.snapshotRetentionMs, retainLast: 5 });
+      const o = await removeOrphans(lake, ident.name, { olderThanMs: now - options.orphanAgeMs });
+      log.push(`${ident.name}: compacted ${c.rewrittenDataFiles}+${c.removedDeleteFiles} files, expired ${e.expiredSnapshots} snapshots, removed ${o.orphans.length} orphans`);
+    }
+    return log;
+  }
+}
