@@ -66,8 +66,8 @@ export interface SyncReport {
   readonly rejected: number;
 }
 
-/** Codes that condemn one delta, not the connection: the delta is set aside and sync goes on. */
-const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE', 'INVALID_REQUEST', 'DELTA_ID_MISMATCH', 'RULE_VIOLATION']);
+/** Codes that condemn one delta, not the connection: the delta is set aside and sync goes on (a reused stamp cannot succeed on retry either). */
+const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE', 'INVALID_REQUEST', 'DELTA_ID_MISMATCH', 'RULE_VIOLATION', 'STAMP_REUSED']);
 
 /**
  * LakeSync client for Node: local SQLite with change capture, a persistent
