@@ -84,6 +84,33 @@ describe('flush fault injection', () => {
     });
   }
 
+  it('never blocks push: pushes land while a flush is paused mid-way, and the next flush takes them', async () => {
+    const env = makeLakeEnv();
+    await seed(env);
+    let release: () => void = () => {};
+    let paused: () => void = () => {};
+    const pausedAt = new Promise<void>((r) => (paused = r));
+    const gate = new Promise<void>((r) => (release = r));
+    const flushing = env
+      .lake({
+        fault: async (step) => {
+          if (step === 'state-files-written') {
+            paused();
+            await gate;
+          }
+        },
+      })
+      .flush(env.source);
+    await pausedAt;
+    const headBefore = await env.buffer.head();
+    await more(env); // pushes while the flush holds its files, uncommitted
+    expect(await env.buffer.head()).toBeGreaterThan(headBefore);
+    release();
+    await flushing;
+    await env.lake().flush(env.source);
+    check(env);
+  });
+
   it('two flushers racing on the same buffer land every delta once', async () => {
     const env = makeLakeEnv();
     await seed(env);
