@@ -1,4 +1,7 @@
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
+import { LakeJobs } from '../../core/lake/jobs.ts';
 import { currentSnapshot } from '../../core/lake/iceberg/metadata.ts';
 import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
 import { scanTable } from '../../core/lake/scan.ts';
@@ -8,6 +11,7 @@ import { openLocalLake } from './lake.ts';
 /**
  * `lakesync`: the embedded default's command line.
  *   lakesync start                      run the local server (same as npm start)
+ *   lakesync flush                      one flush cycle now (safe while the server runs)
  *   lakesync tables                     the lake's tables with snapshot, rows and files
  *   lakesync snapshots <table>          a table's snapshots, newest last
  *   lakesync scan <table> [--limit N] [--snapshot ID] [--json]
@@ -17,7 +21,8 @@ import { openLocalLake } from './lake.ts';
  * Reads lakesync.config.json and LAKESYNC_* like the server.
  */
 
-const USAGE = `usage: lakesync <start|tables|snapshots|scan|compact|expire|orphans> [args]
+const USAGE = `usage: lakesync <start|flush|tables|snapshots|scan|compact|expire|orphans> [args]
+  lakesync flush                       flush the buffer to the lake now, checkpoint, trim
   lakesync tables
   lakesync snapshots <table>
   lakesync scan <table> [--limit N] [--snapshot ID] [--json]
@@ -68,6 +73,24 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     const names = async (): Promise<string[]> =>
       positionals.length > 0 ? positionals : (await lake.catalog.listTables(lake.namespace)).map((t) => t.name);
     switch (command) {
+      case 'flush': {
+        // The buffer file is shared with a running server (WAL); concurrent flushes are safe (watermarks + OCC).
+        const buffer = new SqliteBuffer({ path: join(config.dataDir, 'buffer.sqlite'), synchronous: config.synchronous });
+        try {
+          const jobs = new LakeJobs({
+            buffer,
+            lake,
+            checkpoints: local.checkpoints,
+            schemaVersion: config.schema.version,
+            ...(config.lake === null ? {} : { checkpointEvery: config.lake.checkpointEvery, retainDeltas: config.lake.retainDeltas }),
+          });
+          const r = await jobs.cycle();
+          out(`flushed ${r.flush.deltas} deltas (${r.flush.from}..${r.flush.to}) in ${r.flush.snapshots} snapshots; checkpoint ${r.checkpoint ?? 'not needed'}; buffer floor ${r.floor}`);
+        } finally {
+          await buffer.close();
+        }
+        return 0;
+      }
       case 'tables': {
         const rows: unknown[][] = [['table', 'snapshot', 'watermark', 'records', 'data files', 'delete files', 'location']];
         for (const ident of await lake.catalog.listTables(lake.namespace)) {

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MemoryBuffer } from '../../core/adapters/memory-buffer.ts';
+import { SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
 import { Gateway } from '../../core/engine/gateway.ts';
 import { HybridLogicalClock } from '../../core/hlc.ts';
 import { openLocalLake } from '../../functions/local/lake.ts';
@@ -54,5 +55,20 @@ describe('lakesync CLI', () => {
     ]);
     expect(lakesync(dataDir, config, 'compact', 'todos')).toContain('todos: rewrote 2 data files and 1 delete files into 1');
     expect(lakesync(dataDir, config, 'scan', 'todos')).toMatch(/r1\s+\d+\s+\d+\s+\S+\s+milk\s+true/);
+  });
+
+  it('flushes the local server\'s SQLite buffer on demand', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'lakesync-cli-flush-'));
+    const config = join(dataDir, 'config.json');
+    writeFileSync(config, JSON.stringify({ schema: LAKE_SCHEMA }));
+    const buffer = new SqliteBuffer({ path: join(dataDir, 'buffer.sqlite'), synchronous: 'normal' });
+    const gateway = new Gateway({ buffer, schema: LAKE_SCHEMA, rules: null, clock: new HybridLogicalClock() });
+    const a = deltaMaker('cli-client');
+    const deltas = Array.from({ length: 12 }, (_, i) => a('todos', `r${i}`, 'insert', { title: `t${i}` }));
+    await gateway.push(principal('cli-client'), { clientId: 'cli-client', schemaVersion: 1, deltas });
+    await buffer.close();
+    expect(lakesync(dataDir, config, 'flush')).toContain('flushed 12 deltas (0..12)');
+    expect(lakesync(dataDir, config, 'flush')).toContain('flushed 0 deltas');
+    expect(lakesync(dataDir, config, 'tables')).toMatch(/lakesync\.todos\s+\d+\s+12\s+12/);
   });
 });
