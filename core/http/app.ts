@@ -67,6 +67,8 @@ function reply(c: Context, format: WireFormat, body: Uint8Array, status = 200): 
   return c.body(body as Uint8Array<ArrayBuffer>, status as 200, { 'content-type': CONTENT_TYPES[format] });
 }
 
+const ROUTINE_CODES = new Set(['NO_CHECKPOINT', 'CURSOR_EXPIRED']);
+
 /** bigints as strings, so reports can go out as JSON. */
 function toJsonSafe(value: unknown): unknown {
   return JSON.parse(JSON.stringify(value ?? null, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as unknown;
@@ -214,7 +216,8 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   app.onError((err, c) => {
     const { status, error } = wireErrorOf(err, c.get('requestId') ?? '');
     if (status >= 500) log({ level: 'error', msg: 'request failed', requestId: error.requestId, error: String(err) });
-    else log({ level: 'warn', msg: 'request refused', requestId: error.requestId, code: error.code });
+    // Answers that are part of normal operation (no checkpoint yet, an expired cursor) are not warnings.
+    else log({ level: ROUTINE_CODES.has(error.code) ? 'info' : 'warn', msg: 'request refused', requestId: error.requestId, code: error.code });
     const format = responseFormat(c);
     return reply(c, format, encodeError(format, error), status);
   });
