@@ -259,6 +259,7 @@ export class Lake {
       const schema = currentSchema(loaded.metadata);
       const spec = defaultSpec(loaded.metadata);
       const columns = parquetColumns(schema);
+      refuseUnknownColumns(name, columns, todo);
       const groups = groupByPartition(spec, schema, todo, (e) => ({ _hlc_time: hlcMicros(e.delta.hlc) }));
       const data: DataFile[] = [];
       for (const [partition, group] of groups) {
@@ -404,6 +405,25 @@ function newestHlc(row: RowState): bigint {
   if (row.deleted !== null && row.deleted.hlc > h) h = row.deleted.hlc;
   for (const c of Object.values(row.columns)) if (c.stamp.hlc > h) h = c.stamp.hlc;
   return h;
+}
+
+/**
+ * A delta with a column the lake table does not have means this flusher's
+ * schema is older than the gateway's: stop rather than drop the values.
+ */
+function refuseUnknownColumns(table: string, columns: readonly ParquetColumn[], entries: readonly LogEntry[]): void {
+  const known = new Set(columns.map((c) => c.name));
+  let last: object | null = null;
+  for (const e of entries) {
+    const cols = e.delta.columns;
+    if (cols === last) continue;
+    last = cols;
+    for (const name in cols) {
+      if (!known.has(name)) {
+        throw new LakeError('CORRUPT_METADATA', `${table} has no column "${name}": this flusher's schema is older than the deltas; upgrade it`);
+      }
+    }
+  }
 }
 
 /** One change-table column for a group of log entries (column by column: no per-cell closures). */

@@ -86,6 +86,9 @@ describe('readers we did not write', () => {
     const d = a('todos', 'y', 'insert', { title: 'after', due: 'friday' });
     await g2.push({ clientId: 'client-a', userId: 'a', claims: {}, admin: true }, { clientId: 'client-a', schemaVersion: 2, deltas: [d] });
     env.pushed.push(d);
+    // A flusher still on v1 refuses to drop the new column's values, and commits nothing.
+    await expect(env.lake().flush(env.source)).rejects.toThrow(/older than the deltas/);
+    expect(pyicebergScan(env, 'todos_changes').rows).toHaveLength(1);
     await env2.lake().flush(env.source);
 
     const after = pyicebergScan(env, 'todos');
