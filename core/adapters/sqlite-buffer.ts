@@ -360,8 +360,9 @@ export class SqliteBuffer implements DeltaBuffer {
     return Promise.resolve({ entries, lastSeq: last, hasMore });
   }
 
+  /** Read from the file, not this connection's cache: another process or thread may be the writer. */
   head(): Promise<bigint> {
-    return Promise.resolve(this.seq);
+    return Promise.resolve(this.stmts.head.get()?.[0] ?? 0n);
   }
 
   private metaValue(key: string): bigint {
@@ -377,11 +378,12 @@ export class SqliteBuffer implements DeltaBuffer {
   }
 
   markFlushed(seq: bigint): Promise<void> {
-    if (seq > this.seq) return Promise.reject(new RangeError('cannot mark beyond the head as flushed'));
+    let beyond = false;
     this.db.transaction(() => {
-      if (seq > this.metaValue('flushed')) this.stmts.setMeta.run('flushed', seq);
+      if (seq > this.metaValue('head')) beyond = true;
+      else if (seq > this.metaValue('flushed')) this.stmts.setMeta.run('flushed', seq);
     }).immediate();
-    return Promise.resolve();
+    return beyond ? Promise.reject(new RangeError('cannot mark beyond the head as flushed')) : Promise.resolve();
   }
 
   /**

@@ -13,9 +13,9 @@ import {
 } from '../../core/index.ts';
 import { SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
 import { CheckpointService } from '../../core/engine/checkpoints.ts';
-import { LakeJobs } from '../../core/lake/jobs.ts';
 import type { LocalConfig } from './config.ts';
 import { openLocalLake } from './lake.ts';
+import { LakeRunner } from './lake-runner.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -46,15 +46,15 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     rules: config.rules,
     clock: new HybridLogicalClock({ maxDriftMs: config.maxDriftMs }),
   });
+  // The lake's jobs run on a worker thread (lake-runner.ts); this thread only reads checkpoints for clients.
   const local = config.lake === null ? null : openLocalLake(config.dataDir, config.schema);
   const jobs =
-    local === null || config.lake === null
+    config.lake === null
       ? null
-      : new LakeJobs({
-          buffer,
-          lake: local.lake,
-          checkpoints: local.checkpoints,
-          schemaVersion: config.schema.version,
+      : new LakeRunner({
+          dataDir: config.dataDir,
+          schema: config.schema,
+          synchronous: config.synchronous,
           checkpointEvery: config.lake.checkpointEvery,
           retainDeltas: config.lake.retainDeltas,
         });
@@ -111,7 +111,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
         for (const t of timers) clearInterval(t);
         server.close((err) => {
           // Let a running flush finish before the buffer and catalog close.
-          const settle = jobs === null ? Promise.resolve() : jobs.idle();
+          const settle = jobs === null ? Promise.resolve() : jobs.close();
           void settle
             .then(() => buffer.close())
             .then(() => local?.close())

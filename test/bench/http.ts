@@ -84,6 +84,8 @@ export async function startChildBenchServer(warmupBatches = WARMUP_BATCHES): Pro
       LAKESYNC_CONFIG: config,
       LAKESYNC_JWT_SECRET: TEST_SECRET,
       LAKESYNC_SYNCHRONOUS: 'normal',
+      // Push and pull only: the lake's background flush would compete for the CPU mid-run.
+      LAKESYNC_LAKE: 'off',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

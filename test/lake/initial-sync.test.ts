@@ -32,8 +32,9 @@ async function flush(s: TestServer): Promise<{ flush: { deltas: number }; checkp
     method: 'POST',
     headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
   });
-  expect(res.status).toBe(200);
-  return (await res.json()) as { flush: { deltas: number }; checkpoint: string | null; floor: string };
+  const body = await res.text();
+  expect(res.status, body).toBe(200);
+  return JSON.parse(body) as { flush: { deltas: number }; checkpoint: string | null; floor: string };
 }
 
 function rows(c: LakeSyncClient): unknown[] {

@@ -1,0 +1,73 @@
+import { Worker } from 'node:worker_threads';
+import type { CycleReport } from '../../core/lake/jobs.ts';
+import type { LakeRequest, LakeResponse, LakeWorkerData } from './lake-worker.ts';
+
+/**
+ * Runs lake-worker.ts on a worker thread and hands it work. The worker is
+ * TypeScript; it registers tsx itself, so this works under `node --import
+ * tsx` and inside test runners alike.
+ */
+const BOOT = `
+const { workerData } = require('node:worker_threads');
+import('tsx/esm/api')
+  .then(({ register }) => { register(); return import(workerData.entry); })
+  .catch((err) => { console.error('lake worker failed to start:', err); process.exit(1); });
+`;
+
+export class LakeRunner {
+  private readonly worker: Worker;
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly ready: Promise<void>;
+  private readonly exited: Promise<void>;
+  private running: Promise<CycleReport> | null = null;
+
+  constructor(data: LakeWorkerData) {
+    const entry = new URL('./lake-worker.ts', import.meta.url).href;
+    this.worker = new Worker(BOOT, { eval: true, workerData: { ...data, entry } });
+    let markReady: () => void = () => {};
+    this.ready = new Promise((resolve) => (markReady = resolve));
+    this.worker.on('message', (m: LakeResponse) => {
+      if (m.id === 0) return markReady();
+      const p = this.pending.get(m.id);
+      if (p === undefined) return;
+      this.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(new Error(m.error));
+    });
+    const fail = (err: Error): void => {
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    };
+    this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`lake worker exited (${code})`)));
+  }
+
+  private async call<T>(req: Omit<LakeRequest, 'id'>): Promise<T> {
+    await this.ready;
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ ...req, id });
+    });
+  }
+
+  /** One flush cycle; concurrent calls share the running one. */
+  cycle(): Promise<CycleReport> {
+    this.running ??= this.call<CycleReport>({ type: 'cycle' }).finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  maintain(options: { snapshotRetentionMs: number; orphanAgeMs: number }): Promise<string[]> {
+    return this.call<string[]>({ type: 'maintain', ...options });
+  }
+
+  /** Waits for running work, then closes the worker's connections and stops it. */
+  async close(): Promise<void> {
+    await this.call({ type: 'close' });
+    await this.exited;
+  }
+}
