@@ -68,6 +68,8 @@ export interface LakeOptions {
   /** Deltas per flush chunk: each chunk is one snapshot per table, and bounds memory. */
   readonly chunkDeltas?: number;
   readonly rowGroupBytes?: number;
+  /** Write Parquet format 2 data pages (see ParquetWriteOptions.dataPageV2); off by default. */
+  readonly parquetDataPageV2?: boolean;
   readonly now?: () => number;
   readonly maxCommitAttempts?: number;
   /** Test hook: called after each step; throwing simulates a crash there. */
@@ -337,7 +339,10 @@ export class Lake {
     rows: number,
     tag: string,
   ): Promise<DataFile> {
-    const out = writeParquetFile(columns, [values], this.opts.rowGroupBytes === undefined ? {} : { rowGroupBytes: this.opts.rowGroupBytes });
+    const out = writeParquetFile(columns, [values], {
+      ...(this.opts.rowGroupBytes === undefined ? {} : { rowGroupBytes: this.opts.rowGroupBytes }),
+      ...(this.opts.parquetDataPageV2 === true ? { dataPageV2: true } : {}),
+    });
     const dir = partitionPath(spec, partition);
     const path = `${table.metadata.location}/data/${dir}${tag}-${crypto.randomUUID()}.parquet`;
     await this.store.put(path, out.bytes);

@@ -33,7 +33,7 @@ print(json.dumps(out))
 `;
 
 describe('readers we did not write', () => {
-  it('pyarrow and DuckDB read every Parquet file: field ids, ZSTD, statistics', async () => {
+  it.each([false, true])('pyarrow and DuckDB read every Parquet file: field ids, ZSTD, statistics (data page v2: %s)', async (v2) => {
     const env = makeLakeEnv();
     const a = deltaMaker('client-a');
     const batch = [];
@@ -41,7 +41,12 @@ describe('readers we did not write', () => {
     for (let i = 0; i < 10; i++) batch.push(a('todos', `t${i}`, 'update', { score: -i }));
     for (let i = 10; i < 15; i++) batch.push(a('todos', `t${i}`, 'delete'));
     await env.push('client-a', batch);
-    await env.lake({ chunkDeltas: 20 }).flush(env.source);
+    await env.lake({ chunkDeltas: 20, parquetDataPageV2: v2 }).flush(env.source);
+    // pyiceberg merges the data and delete files to the engine's state either way.
+    const state = pyicebergScan(env, 'todos').rows;
+    expect(new Map(state.map((r) => [r['_row_id'], r['score']]))).toEqual(
+      new Map([...env.expected('todos')].map(([id, v]) => [id, v['score'] ?? null])),
+    );
 
     const files = await dataFiles(env);
     expect(files.length).toBeGreaterThan(4);
