@@ -98,11 +98,16 @@ import { Packer, packRow, packSegment, SegmentReader, unpackRow } from '../codec
  * interval (a pull below a TTL-deleted item would miss entries).
  *
  * Write units, ~200-byte deltas, pushes of 10: per append 1 head item
- * (<1 KB: 2 WCU transactional), 1 log item (~2.1 KB: 6 WCU), 10 stamps
- * (2 WCU each) and 10 rows (~0.3 KB, 2 WCU each): ~48 WCU per 10 deltas,
- * ~4,800 WCU per 1,000 deltas. Stamps and rows dominate (4 WCU per delta);
- * without packing the log would add 2 WCU per delta instead of ~0.6.
- * In pushes of 100 (two-phase): about 4.3 WCU per delta (see the test).
+ * (<1 KB: 2 WCU transactional), 1 log item (~2 KB: 4-6 WCU), 10 stamps
+ * (2 WCU each) and 10 rows (~0.3 KB, 2 WCU each): ~46-48 WCU per 10
+ * deltas, ~4,600-4,800 WCU per 1,000 deltas. Stamps and rows dominate (4
+ * WCU per delta); unpacked, the log would cost 2 WCU per delta, not ~0.5.
+ * Counted from the items sent in test/lake/dynamodb-buffer.test.ts (moto
+ * reports no consumed capacity for transactions): 4,600 WCU per 1,000
+ * deltas in pushes of 10; 5,420 in pushes of 100, which take the two-phase
+ * path (a push fits one transaction up to ~49 deltas with their rows) and
+ * pay one more write per row to finalize it. `consumedWriteUnits` sums what
+ * real DynamoDB reports for the commit transactions.
  *
  * Sharding (not used yet: the port has one global seq space). The head,
  * meta and log partitions are keyed by `shard`, e.g. a hash of the delta's
