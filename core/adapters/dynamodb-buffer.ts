@@ -12,6 +12,7 @@ import {
   type DynamoDBClient,
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
+import { LakeSyncError } from '../errors.ts';
 import type { Hlc } from '../hlc.ts';
 import {
   FORGOTTEN,
@@ -77,7 +78,10 @@ import { Packer, packRow, packSegment, SegmentReader, unpackRow } from '../codec
  *  2. commit: one transaction with the head update, all log items and the
  *     record T#txn put as 'c' with its first seq (condition
  *     attribute_not_exists, so commit and abort exclude each other). The log
- *     items of one append must fit in this transaction (about 3.5 MB).
+ *     items of one append must fit in this transaction: an append whose
+ *     packed entries exceed ~3.5 MB fails with BODY_TOO_LARGE (keep
+ *     maxBodyBytes at 3 MB or less with this buffer). If the commit's
+ *     answer is lost and the record turns out committed, the append is ok.
  *  3. finalize: locked rows roll forward (state = ps, version + 1).
  *     Pending stamps stay pending: existing() resolves them through the
  *     record (seq = f + i) — they are only read for duplicates.
@@ -520,6 +524,12 @@ export class DynamoDbBuffer implements DeltaBuffer {
     segments: readonly Segment[],
     rowBodies: readonly Uint8Array[],
   ): Promise<AppendResult> {
+    let logBytes = 0;
+    for (const s of segments) logBytes += s.body.length + 100;
+    if (logBytes > TX_BYTES) {
+      // The commit must hold every log item (the head covers them all): 4 MB per transaction.
+      throw new LakeSyncError('BODY_TOO_LARGE', `an append of ${logBytes} bytes does not fit in one DynamoDB transaction`);
+    }
     const txn = crypto.randomUUID();
     const now = N(Date.now());
     // 1. prepare: pending stamps and row locks.
@@ -599,30 +609,28 @@ export class DynamoDbBuffer implements DeltaBuffer {
         },
       },
     ]);
-    if (!('head' in r)) {
-      await this.abort(txn, entries, rows);
-      return { ok: false, reason: 'conflict' };
+    let first: bigint;
+    if ('head' in r) first = r.head + 1n;
+    else {
+      // The record exists: aborted by a reader after our lease, or committed by
+      // an earlier attempt of ours whose answer was lost (an SDK retry).
+      const state = await this.resolveTxn(txn, 0);
+      if (state.state !== 'committed') {
+        await this.abort(txn, entries, rows);
+        return { ok: false, reason: 'conflict' };
+      }
+      first = state.first;
     }
-    const last = r.head + BigInt(entries.length);
+    const last = first - 1n + BigInt(entries.length);
     this.knownHead = last;
     // 3. finalize the rows (a reader would roll them forward too).
     await this.parallel(rows, (w) => this.rollForward({ pk: S(rowPk(w.state.table, w.state.rowId)), sk: S('-') }, txn));
     return { ok: true, lastSeq: last };
   }
 
-  /** Decide a large append as aborted and remove what it prepared. */
+  /** Decide a large append as aborted and remove what it prepared (never one that committed). */
   private async abort(txn: string, entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<void> {
-    try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: { pk: S(`T#${txn}`), sk: S('-'), st: S('a') },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        }),
-      );
-    } catch (err) {
-      if (!isConditionFailed(err)) throw err;
-    }
+    if ((await this.resolveTxn(txn, 0)).state === 'committed') return;
     await this.parallel(entries, (e) =>
       this.ignoreCondition(
         this.client.send(
