@@ -194,6 +194,25 @@ describe('DynamoDB buffer', () => {
     expect(await lazy.append([draft(ds[0] as Delta)], [rows[0] as (typeof rows)[number]])).toEqual({ ok: true, lastSeq: 1n });
   });
 
+  it('a two-phase append whose commit answer was lost (an SDK retry) is ok, not aborted', async () => {
+    const table = await freshTable();
+    const b = new DynamoDbBuffer({ client: client(), table });
+    const ds = Array.from({ length: 60 }, (_, i) => delta('lost', `l-${i}`, 'x'));
+    const rows = ds.map((d) => ({ state: applyDelta(undefined, d), expectedVersion: 0 }));
+    const send = b['client'].send.bind(b['client']) as (cmd: unknown) => Promise<unknown>;
+    let commits = 0;
+    b['client'].send = (async (cmd: { input?: { TransactItems?: { Update?: unknown }[] } }) => {
+      if (cmd.input?.TransactItems?.[0]?.Update !== undefined && commits++ === 0) {
+        await send(cmd); // committed, but the answer is lost: the SDK sends it again
+      }
+      return send(cmd);
+    }) as typeof b['client']['send'];
+    expect(await b.append(ds.map(draft), rows)).toEqual({ ok: true, lastSeq: 60n });
+    expect(await b.existing('lost', [ds[59]?.hlc as bigint])).toEqual([ds[59]?.deltaId]);
+    expect((await b.loadRows([{ table: 'todos', rowId: 'l-59' }]))[0]).toEqual({ version: 1, state: rows[59]?.state });
+    expect((await b.read(0n, 100)).entries.map((e) => e.delta)).toEqual(ds);
+  });
+
   it('reports the write units of ~200-byte deltas', async () => {
     // moto reports no consumed capacity for transactions: count it from the
     // items sent, by DynamoDB's rules (item size = names + values, rounded
