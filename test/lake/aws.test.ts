@@ -10,7 +10,7 @@ import { compactTable, removeOrphans } from '../../core/lake/maintenance.ts';
 import type { ObjectStore, TableIdent } from '../../core/lake/ports.ts';
 import type { IcebergSchema } from '../../core/lake/iceberg/types.ts';
 import { json } from '../../core/values.ts';
-import { LAKE_SCHEMA, deltaMaker, makeLakeEnv, type LakeEnv } from '../support/lake.ts';
+import { LAKE_SCHEMA, comparable, deltaMaker, expectedComparable, makeLakeEnv, type LakeEnv } from '../support/lake.ts';
 import { motoClientConfig, motoPyicebergProperties, startMoto, type MotoServer } from '../support/moto.ts';
 import { pythonJson } from '../support/python.ts';
 
@@ -318,29 +318,8 @@ print(json.dumps(out))
 `;
 
 const TODO_COLUMNS = ['title', 'done', 'position', 'score', 'meta'];
-
-function comparable(rows: Record<string, unknown>[]): Map<string, Record<string, unknown>> {
-  return new Map(rows.map((r) => [r['_row_id'] as string, Object.fromEntries(TODO_COLUMNS.map((c) => [c, r[c] ?? null]))]));
-}
-
-function expectedComparable(env: LakeEnv, table: string): Map<string, Record<string, unknown>> {
-  const out = new Map<string, Record<string, unknown>>();
-  for (const [id, values] of env.expected(table)) {
-    out.set(
-      id,
-      Object.fromEntries(
-        TODO_COLUMNS.map((c) => {
-          const v = values[c];
-          if (v === undefined || v === null) return [c, null];
-          if (typeof v === 'bigint') return [c, v.toString()];
-          if (typeof v === 'object') return [c, (v as { json: string }).json];
-          return [c, v];
-        }),
-      ),
-    );
-  }
-  return out;
-}
+const comparableTodo = (rows: Record<string, unknown>[]): Map<string, Record<string, unknown>> => comparable(rows, TODO_COLUMNS);
+const expectedTodo = (env: LakeEnv, table: string): Map<string, Record<string, unknown>> => expectedComparable(env, table, TODO_COLUMNS);
 
 describe('flush to S3 through the Glue catalog, read back by pyiceberg', () => {
   it('lands inserts, updates and deletes; pyiceberg GlueCatalog scans state and change tables equal to the engine', async () => {
@@ -385,7 +364,7 @@ describe('flush to S3 through the Glue catalog, read back by pyiceberg', () => {
 
     const state = scanned['lakesync.todos'] ?? [];
     expect(state).toHaveLength(30);
-    expect(comparable(state)).toEqual(expectedComparable(env, 'todos'));
+    expect(comparableTodo(state)).toEqual(expectedTodo(env, 'todos'));
     expect(scanned['lakesync.notes']).toEqual([]);
 
     const changes = scanned['lakesync.todos_changes'] ?? [];

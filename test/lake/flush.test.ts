@@ -1,29 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { json } from '../../core/values.ts';
-import { deltaMaker, makeLakeEnv, pyicebergScan, type LakeEnv } from '../support/lake.ts';
-
-function comparable(rows: Record<string, unknown>[], columns: string[]): Map<string, Record<string, unknown>> {
-  return new Map(rows.map((r) => [r['_row_id'] as string, Object.fromEntries(columns.map((c) => [c, r[c] ?? null]))]));
-}
-
-function expectedComparable(env: LakeEnv, table: string, columns: string[]): Map<string, Record<string, unknown>> {
-  const out = new Map<string, Record<string, unknown>>();
-  for (const [id, values] of env.expected(table)) {
-    out.set(
-      id,
-      Object.fromEntries(
-        columns.map((c) => {
-          const v = values[c];
-          if (v === undefined || v === null) return [c, null];
-          if (typeof v === 'bigint') return [c, v.toString()];
-          if (typeof v === 'object') return [c, (v as { json: string }).json];
-          return [c, v];
-        }),
-      ),
-    );
-  }
-  return out;
-}
+import { comparable, deltaMaker, expectedComparable, makeLakeEnv, pyicebergScan } from '../support/lake.ts';
 
 const TODO_COLUMNS = ['title', 'done', 'position', 'score', 'meta'];
 

@@ -153,3 +153,28 @@ export function pyicebergScan(env: LakeEnv, table: string, snapshot?: bigint): S
     JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse, table: `lakesync.${table}`, snapshot: snapshot?.toString() }),
   ]);
 }
+
+/** Lake rows (as pyiceberg returns them) keyed by row id, reduced to some columns. */
+export function comparable(rows: Record<string, unknown>[], columns: readonly string[]): Map<string, Record<string, unknown>> {
+  return new Map(rows.map((r) => [r['_row_id'] as string, Object.fromEntries(columns.map((c) => [c, r[c] ?? null]))]));
+}
+
+/** The engine's merged live rows in the same shape: bigints and JSON as pyiceberg prints them. */
+export function expectedComparable(env: LakeEnv, table: string, columns: readonly string[]): Map<string, Record<string, unknown>> {
+  const out = new Map<string, Record<string, unknown>>();
+  for (const [id, values] of env.expected(table)) {
+    out.set(
+      id,
+      Object.fromEntries(
+        columns.map((c) => {
+          const v = values[c];
+          if (v === undefined || v === null) return [c, null];
+          if (typeof v === 'bigint') return [c, v.toString()];
+          if (typeof v === 'object') return [c, (v as { json: string }).json];
+          return [c, v];
+        }),
+      ),
+    );
+  }
+  return out;
+}
