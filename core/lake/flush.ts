@@ -28,7 +28,8 @@ import {
   parquetColumns,
   parsePartitioning,
 } from './layout.ts';
-import { writeParquetFile, type ParquetColumn } from './parquet.ts';
+import { writeTableFile } from './data-files.ts';
+import type { ParquetColumn } from './parquet.ts';
 import type { Catalog, LoadedTable, ObjectStore, TableIdent } from './ports.ts';
 import { locateRows, rememberRowIds, type RowLocation } from './state-index.ts';
 
@@ -266,7 +267,7 @@ export class Lake {
       const data: DataFile[] = [];
       for (const [partition, group] of groups) {
         const values = columns.map((c) => changeColumn(c, group));
-        data.push(await this.writeDataFile(loaded, spec, partition, columns, values, group.length, `${group[0]?.seq}-${group.at(-1)?.seq}`));
+        data.push(await this.writeDataFile(loaded, spec, partition, columns, values, `${group[0]?.seq}-${group.at(-1)?.seq}`));
       }
       await this.opts.fault?.('changes-files-written', name);
       return { data, deletes: [] };
@@ -307,7 +308,7 @@ export class Lake {
       const data: DataFile[] = [];
       for (const [partition, group] of groups) {
         const values = stateColumns(columns, group);
-        const file = await this.writeDataFile(loaded, spec, partition, columns, values, group.length, 'state');
+        const file = await this.writeDataFile(loaded, spec, partition, columns, values, 'state');
         rememberRowIds(file.filePath, group.map((r) => r.id));
         data.push(file);
       }
@@ -336,29 +337,12 @@ export class Lake {
     partition: readonly PartitionValue[],
     columns: readonly ParquetColumn[],
     values: readonly unknown[][],
-    rows: number,
     tag: string,
   ): Promise<DataFile> {
-    const out = writeParquetFile(columns, [values], {
+    return writeTableFile(this.store, table, spec, { content: FileContent.Data, partition, tag, columns, values }, {
       ...(this.opts.rowGroupBytes === undefined ? {} : { rowGroupBytes: this.opts.rowGroupBytes }),
       ...(this.opts.parquetDataPageV2 === true ? { dataPageV2: true } : {}),
     });
-    const dir = partitionPath(spec, partition);
-    const path = `${table.metadata.location}/data/${dir}${tag}-${crypto.randomUUID()}.parquet`;
-    await this.store.put(path, out.bytes);
-    return {
-      content: FileContent.Data,
-      filePath: path,
-      fileFormat: 'PARQUET',
-      partition,
-      recordCount: BigInt(rows),
-      fileSizeInBytes: BigInt(out.bytes.length),
-      valueCounts: out.metrics.valueCounts,
-      nullValueCounts: out.metrics.nullValueCounts,
-      nanValueCounts: out.metrics.nanValueCounts,
-      lowerBounds: out.metrics.lowerBounds,
-      upperBounds: out.metrics.upperBounds,
-    };
   }
 
   /**
@@ -372,21 +356,14 @@ export class Lake {
       { id: POS_DELETE_FILE_PATH_ID, name: 'file_path', type: 'string', required: true },
       { id: POS_DELETE_POS_ID, name: 'pos', type: 'long', required: true },
     ];
-    const out = writeParquetFile(columns, [[positions.map((p) => p.file), positions.map((p) => BigInt(p.pos))]]);
-    const path = `${table.metadata.location}/data/deletes-${crypto.randomUUID()}.parquet`;
-    await this.store.put(path, out.bytes);
-    return {
+    // Unpartitioned spec for the path: delete files sit beside the data root, in the data files' partition.
+    return writeTableFile(this.store, table, { 'spec-id': 0, fields: [] }, {
       content: FileContent.PositionDeletes,
-      filePath: path,
-      fileFormat: 'PARQUET',
       partition: positions[0]?.partition ?? [],
-      recordCount: BigInt(positions.length),
-      fileSizeInBytes: BigInt(out.bytes.length),
-      valueCounts: out.metrics.valueCounts,
-      nullValueCounts: out.metrics.nullValueCounts,
-      lowerBounds: out.metrics.lowerBounds,
-      upperBounds: out.metrics.upperBounds,
-    };
+      tag: 'deletes',
+      columns,
+      values: [positions.map((p) => p.file), positions.map((p) => BigInt(p.pos))],
+    });
   }
 }
 
@@ -542,15 +519,3 @@ function groupByPartition<T>(
   return new Map([...byKey.values()].map((g) => [g.partition, g.items]));
 }
 
-function partitionPath(spec: PartitionSpec, partition: readonly PartitionValue[]): string {
-  if (spec.fields.length === 0) return '';
-  return (
-    spec.fields
-      .map((pf, i) => {
-        const v = partition[i];
-        const text = v === null || v === undefined ? 'null' : pf.transform === 'day' ? new Date(Number(v) * 86_400_000).toISOString().slice(0, 10) : String(v);
-        return `${pf.name}=${encodeURIComponent(text)}`;
-      })
-      .join('/') + '/'
-  );
-}

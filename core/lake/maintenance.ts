@@ -4,7 +4,8 @@ import { currentSchema, currentSnapshot, defaultSpec } from './iceberg/metadata.
 import { liveFiles, loadManifestEntries, loadManifestList, produceSnapshot } from './iceberg/snapshot.ts';
 import { EntryStatus, FileContent, type DataFile, type ManifestEntry, type TableMetadata } from './iceberg/types.ts';
 import { parquetColumns } from './layout.ts';
-import { columnValues, readParquetTable, writeParquetFile } from './parquet.ts';
+import { writeTableFile } from './data-files.ts';
+import { columnValues, readParquetTable } from './parquet.ts';
 import type { LoadedTable, ObjectStore } from './ports.ts';
 import { deletedPositions, rememberRowIds } from './state-index.ts';
 
@@ -105,24 +106,9 @@ async function rewriteFiles(
     let pendingRows = 0;
     const flushPending = async (): Promise<void> => {
       if (pendingRows === 0) return;
-      const written = writeParquetFile(columns, [pending]);
-      const dir = partition.length === 0 ? '' : `${spec.fields.map((f, i) => `${f.name}=${encodeURIComponent(String(partition[i]))}`).join('/')}/`;
-      const path = `${table.metadata.location}/data/${dir}compacted-${crypto.randomUUID()}.parquet`;
-      await store.put(path, written.bytes);
-      if (isState && rowIdIndex >= 0) rememberRowIds(path, pending[rowIdIndex] as string[]);
-      out.push({
-        content: FileContent.Data,
-        filePath: path,
-        fileFormat: 'PARQUET',
-        partition,
-        recordCount: BigInt(pendingRows),
-        fileSizeInBytes: BigInt(written.bytes.length),
-        valueCounts: written.metrics.valueCounts,
-        nullValueCounts: written.metrics.nullValueCounts,
-        nanValueCounts: written.metrics.nanValueCounts,
-        lowerBounds: written.metrics.lowerBounds,
-        upperBounds: written.metrics.upperBounds,
-      });
+      const file = await writeTableFile(store, table, spec, { content: FileContent.Data, partition, tag: 'compacted', columns, values: pending });
+      if (isState && rowIdIndex >= 0) rememberRowIds(file.filePath, pending[rowIdIndex] as string[]);
+      out.push(file);
       pending = columns.map(() => []);
       pendingRows = 0;
     };
