@@ -12,7 +12,7 @@ import type { IcebergSchema } from '../../core/lake/iceberg/types.ts';
 import { json } from '../../core/values.ts';
 import { LAKE_SCHEMA, comparable, deltaMaker, expectedComparable, makeLakeEnv, type LakeEnv } from '../support/lake.ts';
 import { motoClientConfig, motoPyicebergProperties, startMoto, type MotoServer } from '../support/moto.ts';
-import { pythonJson } from '../support/python.ts';
+import { PY_CONV, pythonJson } from '../support/python.ts';
 
 /**
  * The AWS adapters against moto's server over real HTTP: the S3 object store,
@@ -296,7 +296,7 @@ describe('GlueCatalog on moto', () => {
   });
 });
 
-const SCAN = `
+const SCAN = `${PY_CONV}
 import json, sys
 from pyiceberg.catalog.glue import GlueCatalog
 args = json.loads(sys.argv[1])
@@ -305,12 +305,6 @@ out = {}
 for name in args['tables']:
     t = cat.load_table(name)
     rows = t.scan().to_arrow().to_pylist()
-    def conv(v):
-        if isinstance(v, bytes): return v.hex()
-        if isinstance(v, int) and not isinstance(v, bool): return str(v)
-        if isinstance(v, list): return [conv(x) for x in v]
-        if hasattr(v, 'isoformat'): return v.isoformat()
-        return v
     out[name] = [{k: conv(v) for k, v in r.items()} for r in rows]
 out['namespaces'] = [list(n) for n in cat.list_namespaces()]
 out['tables'] = [list(t) for t in cat.list_tables('lakesync')]

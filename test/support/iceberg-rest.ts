@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync,
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { stopProcess } from './processes.ts';
 
 /**
  * Apache Iceberg's own REST catalog server (the test fixture behind the
@@ -159,17 +160,6 @@ function waitForPort(child: ChildProcess, logFile: string, timeoutMs: number): P
     child.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before listening`));
     child.once('error', (e) => fail(`could not start: ${e.message}`));
   });
-}
-
-async function stopProcess(child: ChildProcess, pid: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  process.kill(pid, 'SIGTERM');
-  const timer = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-  }, 5_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 function requireTool(cmd: string, args: string[], what: string): void {

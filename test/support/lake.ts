@@ -13,7 +13,7 @@ import { Lake, type FlushSource, type LakeOptions } from '../../core/lake/flush.
 import { applyDelta, isLive, visibleValues, type RowState } from '../../core/merge.ts';
 import type { Schema } from '../../core/schema.ts';
 import type { Columns } from '../../core/values.ts';
-import { pythonJson } from './python.ts';
+import { PY_CONV, pythonJson } from './python.ts';
 
 export const LAKE_SCHEMA: Schema = {
   version: 1,
@@ -120,7 +120,7 @@ export function deltaMaker(clientId: string, baseMs = Date.now() - 5000): (table
 
 export { rowKey };
 
-const SCAN_PY = `
+const SCAN_PY = `${PY_CONV}
 import json, sys
 from pyiceberg.catalog.sql import SqlCatalog
 args = json.loads(sys.argv[1])
@@ -128,12 +128,6 @@ cat = SqlCatalog('lakesync', uri='sqlite:///' + args['catalog'], warehouse=args[
 t = cat.load_table(args['table'])
 scan = t.scan(snapshot_id=int(args['snapshot'])) if args.get('snapshot') else t.scan()
 rows = scan.to_arrow().to_pylist()
-def conv(v):
-    if isinstance(v, bytes): return v.hex()
-    if isinstance(v, int) and not isinstance(v, bool): return str(v)
-    if isinstance(v, list): return [conv(x) for x in v]
-    if hasattr(v, 'isoformat'): return v.isoformat()
-    return v
 print(json.dumps({
   'rows': [{k: conv(v) for k, v in r.items()} for r in rows],
   'schema': [[f.field_id, f.name, str(f.field_type), f.required] for f in t.schema().fields],

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { VENV } from './python.ts';
+import { stopProcess } from './processes.ts';
 
 /**
  * moto's stand-alone server (the AWS emulator, from the project venv) as a
@@ -149,15 +150,4 @@ async function waitForAnswer(endpoint: string, timeoutMs: number): Promise<void>
     if (Date.now() > deadline) throw new Error(`moto_server at ${endpoint} does not answer: ${why}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-async function stopProcess(child: ChildProcess, pid: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  process.kill(pid, 'SIGTERM');
-  const timer = setTimeout(() => {
-    if (child.exitCode === null && child.signalCode === null) process.kill(pid, 'SIGKILL');
-  }, 5_000);
-  await exited;
-  clearTimeout(timer);
 }

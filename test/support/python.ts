@@ -52,3 +52,17 @@ export function runPython(code: string, args: readonly string[] = [], env: Recor
 export function pythonJson<T>(code: string, args: readonly string[] = [], env: Record<string, string> = {}): T {
   return JSON.parse(runPython(code, args, env).stdout) as T;
 }
+
+/**
+ * Python: `conv(v)` turns a pyarrow row value into JSON that keeps 64-bit
+ * integers exact (as strings), bytes as hex and timestamps as ISO text.
+ * Prepend it to a snippet that prints rows.
+ */
+export const PY_CONV = `
+def conv(v):
+    if isinstance(v, bytes): return v.hex()
+    if isinstance(v, int) and not isinstance(v, bool): return str(v)
+    if isinstance(v, list): return [conv(x) for x in v]
+    if hasattr(v, 'isoformat'): return v.isoformat()
+    return v
+`;
