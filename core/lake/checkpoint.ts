@@ -54,6 +54,8 @@ export function checkpointRoot(lake: Lake, warehouse: string): string {
 }
 
 export class Checkpoints {
+  private readonly manifests = new Map<string, CheckpointManifest>();
+
   constructor(
     private readonly lake: Lake,
     private readonly root: string,
@@ -129,9 +131,15 @@ export class Checkpoints {
 
   async manifest(checkpointId: string): Promise<CheckpointManifest | null> {
     if (!/^[0-9]{15}-[0-9a-f]{8}$/.test(checkpointId)) return null;
+    // Manifests never change once written: a client fetching many chunks reads it once.
+    const cached = this.manifests.get(checkpointId);
+    if (cached !== undefined) return cached;
     try {
       const bytes = await this.lake.store.get(`${this.root}/${checkpointId}/manifest.json`);
-      return parseJson(new TextDecoder().decode(bytes)) as CheckpointManifest;
+      const m = parseJson(new TextDecoder().decode(bytes)) as CheckpointManifest;
+      if (this.manifests.size >= 8) this.manifests.delete(this.manifests.keys().next().value as string);
+      this.manifests.set(checkpointId, m);
+      return m;
     } catch (e) {
       if (isLakeError(e, 'NOT_FOUND')) return null;
       throw e;
@@ -166,6 +174,7 @@ export class Checkpoints {
       .slice(Math.max(1, options.keepLast))
       .filter((id) => id !== latest?.checkpointId && Number(id.slice(0, 15)) < options.olderThanMs);
     for (const id of doomed) {
+      this.manifests.delete(id);
       const uris: string[] = [];
       for await (const o of this.lake.store.list(`${this.root}/${id}/`)) uris.push(o.uri);
       await this.lake.store.delete(uris);
