@@ -1,4 +1,4 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
 import { requestId } from 'hono/request-id';
@@ -47,6 +47,32 @@ export interface HttpAppOptions {
 }
 
 type Env = { Variables: { requestId: string; format: WireFormat } };
+
+/**
+ * Refuse bodies over `maxBytes` before reading them. With a Content-Length
+ * the header decides and the body is left untouched: hono's bodyLimit reads
+ * `req.raw.body` first, which on @hono/node-server turns the request into a
+ * web stream and costs about 2 ms per 150 KB push (measured; see
+ * BENCHMARKS.md). A chunked body has no length up front: hono's bodyLimit
+ * then counts it as it streams.
+ */
+function limitBody(maxBytes: number): MiddlewareHandler<Env> {
+  const onError = (c: Context<Env>): never => {
+    // The rest of the body is never read: the connection cannot carry another request.
+    c.header('connection', 'close');
+    throw new LakeSyncError('BODY_TOO_LARGE', `body exceeds ${maxBytes} bytes`);
+  };
+  const streaming = bodyLimit({ maxSize: maxBytes, onError });
+  return async (c, next) => {
+    const length = c.req.header('content-length');
+    if (length !== undefined && c.req.header('transfer-encoding') === undefined) {
+      if (Number(length) > maxBytes) onError(c);
+      await next();
+      return;
+    }
+    await streaming(c, next);
+  };
+}
 
 /** Response format: what the client accepts, else what it sent, else JSON. */
 function responseFormat(c: Context): WireFormat {
@@ -126,14 +152,7 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
 
   app.post(
     '/v1/push',
-    bodyLimit({
-      maxSize: gateway.limits.maxBodyBytes,
-      onError: (c) => {
-        // The rest of the body is never read: the connection cannot carry another request.
-        c.header('connection', 'close');
-        throw new LakeSyncError('BODY_TOO_LARGE', `body exceeds ${gateway.limits.maxBodyBytes} bytes`);
-      },
-    }),
+    limitBody(gateway.limits.maxBodyBytes),
     async (c) => {
       const who = await principal(c);
       const format = requestFormat(c);
