@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeDelta, encodeRow, encodeSnapshot } from '../codec/storage.ts';
+import { encodeDelta, encodeRow, encodeSnapshot, Packer, packSegment } from '../codec/storage.ts';
 import { makeDelta, type Delta } from '../delta.ts';
 import { applyDelta, type RowState } from '../merge.ts';
 import { LAYOUT_VERSION, SqliteBuffer } from './sqlite-buffer.ts';
@@ -116,6 +116,69 @@ CREATE TABLE ls_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWI
     const again = new SqliteBuffer({ path });
     expect(await again.head()).toBe(6n);
     await again.close();
+  });
+
+  it('migrates a layout 2 file (a stamp row per delta) to packed stamp runs, keeping every stamp', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ls-buf-')), 'buffer.sqlite');
+    // Write a layout 2 file by hand: the current layout with layout 2's ls_stamps instead of ls_stamp_runs.
+    const db = new Database(path);
+    db.exec(`
+CREATE TABLE ls_log (first_seq INTEGER PRIMARY KEY, count INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE ls_stamps (client_id TEXT NOT NULL, hlc INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (client_id, hlc)) WITHOUT ROWID;
+CREATE TABLE ls_rows (tbl TEXT NOT NULL, row_id TEXT NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (tbl, row_id)) WITHOUT ROWID;
+CREATE TABLE ls_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+PRAGMA user_version = 2;`);
+    const deltas: Delta[] = [];
+    for (let i = 0; i < 2500; i++) {
+      const clientId = i % 3 === 0 ? 'c1' : 'c2';
+      deltas.push(makeDelta({ table: 'todos', rowId: `r${i}`, op: 'insert', columns: { n: BigInt(i) }, hlc: 1000n + BigInt(i) * 70000n, clientId }));
+    }
+    deltas.push(makeDelta({ table: 'todos', rowId: 'big', op: 'insert', columns: {}, hlc: 2n ** 64n - 1n, clientId: 'c1' }));
+    const p = new Packer();
+    packSegment(p, deltas.map((delta) => ({ delta, before: null, after: {}, fresh: true })));
+    db.prepare('INSERT INTO ls_log VALUES (1, ?, ?)').run(deltas.length, p.view(0));
+    const stamp = db.prepare('INSERT INTO ls_stamps VALUES (?, ?, ?)');
+    db.transaction(() => deltas.forEach((d, i) => stamp.run(d.clientId, d.hlc - (1n << 63n), i + 1)))();
+    db.prepare("INSERT INTO ls_meta VALUES ('head', ?)").run(deltas.length);
+    db.close();
+
+    const b = new SqliteBuffer({ path });
+    for (const clientId of ['c1', 'c2']) {
+      const mine = deltas.filter((d) => d.clientId === clientId);
+      expect(await b.existing(clientId, mine.map((d) => d.hlc))).toEqual(mine.map((d) => d.deltaId));
+      expect(await b.existing(clientId, mine.map((d) => d.hlc - 1n))).toEqual(mine.map(() => null));
+    }
+    const dup = deltas[7] as Delta;
+    expect(await b.append([{ delta: dup, before: null, after: {}, fresh: true }], [])).toEqual({ ok: false, reason: 'conflict' });
+    const raw = new Database(path, { readonly: true });
+    expect(raw.pragma('user_version', { simple: true })).toBe(LAYOUT_VERSION);
+    expect(raw.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'ls_stamps'").get()).toEqual({ n: 0 });
+    expect((raw.prepare('SELECT count(*) AS n FROM ls_stamp_runs').get() as { n: number }).n).toBeLessThan(10);
+    raw.close();
+    await b.close();
+  });
+
+  it('keeps the stamps of a mixed, unsorted append exact per client', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ls-buf-')), 'buffer.sqlite');
+    const b = new SqliteBuffer({ path });
+    const d = (clientId: string, hlc: bigint) => makeDelta({ table: 'todos', rowId: `${clientId}${hlc}`, op: 'insert', columns: {}, hlc, clientId });
+    const batch = [d('a', 50n), d('b', 10n), d('a', 20n), d('b', 90n), d('a', 35n)];
+    expect(await b.append(batch.map((delta) => ({ delta, before: null, after: {}, fresh: true })), [])).toEqual({ ok: true, lastSeq: 5n });
+    expect(await b.existing('a', [20n, 21n, 35n, 50n])).toEqual([batch[2]?.deltaId, null, batch[4]?.deltaId, batch[0]?.deltaId]);
+    expect(await b.existing('b', [10n, 50n, 90n])).toEqual([batch[1]?.deltaId, null, batch[3]?.deltaId]);
+    // A stamp inside a stored run's range but not in it is new; one in it is a conflict.
+    expect(await b.append([{ delta: d('a', 30n), before: null, after: {}, fresh: true }], [])).toEqual({ ok: true, lastSeq: 6n });
+    expect(await b.append([{ delta: d('a', 99n), before: null, after: {}, fresh: true }, { delta: d('a', 35n), before: null, after: {}, fresh: true }], [])).toEqual({
+      ok: false,
+      reason: 'conflict',
+    });
+    // Repeated inside one unsorted batch.
+    expect(await b.append([{ delta: d('c', 5n), before: null, after: {}, fresh: true }, { delta: d('c', 1n), before: null, after: {}, fresh: true }, { delta: d('c', 5n), before: null, after: {}, fresh: true }], [])).toEqual({
+      ok: false,
+      reason: 'conflict',
+    });
+    expect(await b.head()).toBe(6n);
+    await b.close();
   });
 
   it('refuses a file from a newer LakeSync', () => {

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { StoredEntry } from '../codec/storage.ts';
 import { decodeDelta, decodeRow, decodeSnapshot, Packer, packRow, packSegment } from '../codec/storage.ts';
+import { packStamps } from '../codec/stamps.ts';
 
 const HLC_OFFSET = 1n << 63n;
 const PAGE = 1000;
@@ -14,6 +15,7 @@ const PAGE = 1000;
 export function migrateFromV1(db: Database.Database, layout: string): void {
   db.exec('ALTER TABLE ls_log RENAME TO ls_log_v1; ALTER TABLE ls_rows RENAME TO ls_rows_v1;');
   db.exec(layout);
+  db.exec(LAYOUT_2_STAMPS);
   const p = new Packer();
   const readLog = db
     .prepare<[bigint, number], { seq: bigint; body: Buffer; before: Buffer | null; after: Buffer | null; fresh: bigint }>(
@@ -62,4 +64,51 @@ export function migrateFromV1(db: Database.Database, layout: string): void {
     if (page.length < PAGE) break;
   }
   db.exec('DROP TABLE ls_log_v1; DROP TABLE ls_rows_v1;');
+  stampsToRuns(db);
+}
+
+/** Layout 2's stamp index: a row per (client, hlc). */
+const LAYOUT_2_STAMPS = `
+CREATE TABLE IF NOT EXISTS ls_stamps (
+  client_id TEXT NOT NULL,
+  hlc INTEGER NOT NULL,
+  seq INTEGER NOT NULL,
+  PRIMARY KEY (client_id, hlc)
+) WITHOUT ROWID;`;
+
+/** Layout 2 (a stamp index row per delta) to the current layout, inside the caller's transaction. */
+export function migrateFromV2(db: Database.Database, layout: string): void {
+  db.exec(layout);
+  stampsToRuns(db);
+}
+
+/** Pack ls_stamps into ls_stamp_runs (runs of up to PAGE stamps of one client), then drop it. */
+function stampsToRuns(db: Database.Database): void {
+  const read = db
+    .prepare<[string, bigint, number], { client_id: string; hlc: bigint; seq: bigint }>(
+      'SELECT client_id, hlc, seq FROM ls_stamps WHERE (client_id, hlc) > (?, ?) ORDER BY client_id, hlc LIMIT ?',
+    )
+    .safeIntegers(true);
+  const insert = db.prepare('INSERT INTO ls_stamp_runs (client_id, max_hlc, min_hlc, stamps) VALUES (?, ?, ?, ?)');
+  for (let client = '', hlc = -(1n << 63n); ; ) {
+    const page = read.all(client, hlc, PAGE);
+    // One run per client within the page: stamps of a client are sorted by hlc here.
+    let start = 0;
+    for (let i = 1; i <= page.length; i++) {
+      if (i < page.length && page[i]?.client_id === page[start]?.client_id) continue;
+      const run = page.slice(start, i);
+      const first = run[0];
+      const last = run[run.length - 1];
+      if (first !== undefined && last !== undefined) {
+        const stamps = packStamps({ hlcs: run.map((r) => r.hlc + HLC_OFFSET), seqs: run.map((r) => Number(r.seq)) });
+        insert.run(first.client_id, last.hlc, first.hlc, stamps);
+      }
+      start = i;
+    }
+    const last = page[page.length - 1];
+    if (last === undefined || page.length < PAGE) break;
+    client = last.client_id;
+    hlc = last.hlc;
+  }
+  db.exec('DROP TABLE ls_stamps;');
 }

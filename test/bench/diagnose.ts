@@ -39,6 +39,7 @@ import {
 import Database from 'better-sqlite3';
 import { LAYOUT, SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
 import { encodeRow, Packer, packRow, packSegment } from '../../core/codec/storage.ts';
+import { packStamps } from '../../core/codec/stamps.ts';
 import { deltaIdMatches } from '../../core/engine/delta-id.ts';
 import { LocalStore } from '../../clients/node/local-store.ts';
 import { TEST_SECRET } from '../support/server.ts';
@@ -286,7 +287,7 @@ function sqliteAppendParts(deltas: readonly Delta[]): void {
     db.exec(LAYOUT);
     const many = (sql: string, tuple: string): Database.Statement<unknown[]> => db.prepare(sql + Array.from({ length: CHUNK }, () => tuple).join(', '));
     const insertRows = many('INSERT INTO ls_rows (tbl, row_id, version, state) VALUES ', '(?, ?, 1, ?)');
-    const insertStamps = many('INSERT INTO ls_stamps (client_id, hlc, seq) VALUES ', '(?, ?, ?)');
+    const insertRun = db.prepare('INSERT INTO ls_stamp_runs (client_id, max_hlc, min_hlc, stamps) VALUES (?, ?, ?, ?)');
     const insertSegment = db.prepare('INSERT INTO ls_log (first_seq, count, body) VALUES (?, ?, ?)');
     const row = new Uint8Array(80);
     const segment = new Uint8Array(120 * 1000);
@@ -295,11 +296,12 @@ function sqliteAppendParts(deltas: readonly Delta[]): void {
         const p: unknown[] = [];
         for (let j = i; j < i + CHUNK; j++) p.push('todos', (deltas[j] as Delta).rowId, row);
         if (parts.rows) insertRows.run(p);
-        const q: unknown[] = [];
-        for (let j = i; j < i + CHUNK; j++) q.push(CLIENT_ID, BigInt(j), j + 1);
-        if (parts.stamps) insertStamps.run(q);
       }
       insertSegment.run(lo + 1, hi - lo, segment);
+      if (parts.stamps) {
+        const hlcs = Array.from({ length: hi - lo }, (_, k) => BigInt(lo + k));
+        insertRun.run(CLIENT_ID, BigInt(hi - 1), BigInt(lo), packStamps({ hlcs, seqs: hlcs.map((h) => Number(h) + 1) }));
+      }
     });
     gc();
     const t0 = now();
