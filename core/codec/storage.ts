@@ -4,6 +4,7 @@ import type { ColumnState, RowState, Stamp } from '../merge.ts';
 import { nullRecord, type ColumnValue } from '../values.ts';
 import { ByteReader, ByteWriter } from './bytes.ts';
 import { readColumns, readValue, writeColumns, writeValue } from './values.ts';
+import { ASCII_MAX, asciiString } from '../protocol/ascii.ts';
 
 /**
  * Compact binary encodings for what buffers store: deltas, row states and the
@@ -304,15 +305,11 @@ export class Unpacker {
     const buf = this.buf;
     const start = this.pos;
     this.pos += n;
-    if (n <= 24) {
-      // Short ASCII strings: building them by hand beats TextDecoder's call cost.
-      let s = '';
-      for (let i = start; i < start + n; i++) {
-        const c = buf[i] as number;
-        if (c > 0x7f) return utf8Decoder.decode(buf.subarray(start, start + n));
-        s += String.fromCharCode(c);
-      }
-      return s;
+    if (n === 0) return '';
+    if (n <= ASCII_MAX) {
+      // Short ASCII strings (ids, names): one fromCharCode call beats TextDecoder's call cost.
+      for (let i = start; i < start + n; i++) if ((buf[i] as number) > 0x7f) return utf8Decoder.decode(buf.subarray(start, start + n));
+      return asciiString(buf, start, n);
     }
     return utf8Decoder.decode(buf.subarray(start, start + n));
   }
