@@ -6,8 +6,9 @@ import { LakeSyncError } from '../errors.ts';
  * the lake and the buffer as running it once would.
  *
  * - `flush`: buffer -> lake. The lake's per-table watermark makes a repeated
- *   flush a no-op; `head` is only the buffer head seen by the sender (for
- *   deduplication on FIFO queues), the flush always takes everything.
+ *   flush a no-op; `ref` only names the request (the stream batch or the
+ *   schedule tick that sent it) for deduplication on FIFO queues: the same
+ *   request sent twice is one job. A flush always takes everything.
  * - `checkpoint`: build a checkpoint unless the newest one already holds
  *   `cursor` (when given) or everything flushed (when not); then trim.
  * - `compact`: rewrite one table's small files (a no-op when nothing is small).
@@ -16,7 +17,7 @@ import { LakeSyncError } from '../errors.ts';
  * - `fanout`: hand the log range (from, to] to the configured fan-out target.
  */
 export type LakeJob =
-  | { readonly kind: 'flush'; readonly head?: string }
+  | { readonly kind: 'flush'; readonly ref?: string }
   | { readonly kind: 'checkpoint'; readonly cursor?: string }
   | { readonly kind: 'compact'; readonly table: string }
   | { readonly kind: 'lifecycle'; readonly table?: string }
@@ -34,7 +35,7 @@ export interface JobQueue {
 export function jobKey(job: LakeJob): string {
   switch (job.kind) {
     case 'flush':
-      return `flush-${job.head ?? 'any'}`;
+      return `flush-${job.ref ?? 'any'}`;
     case 'checkpoint':
       return `checkpoint-${job.cursor ?? 'any'}`;
     case 'compact':
@@ -47,6 +48,7 @@ export function jobKey(job: LakeJob): string {
 }
 
 const DIGITS = /^[0-9]{1,20}$/;
+const REF = /^[A-Za-z0-9_.:-]{1,100}$/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 function field(o: Record<string, unknown>, name: string, pattern: RegExp, optional: boolean): string | undefined {
@@ -69,7 +71,7 @@ export function parseLakeJob(body: string): LakeJob {
   const opt = <K extends string>(k: K, v: string | undefined): { [P in K]?: string } => (v === undefined ? {} : ({ [k]: v } as { [P in K]: string }));
   switch (r['kind']) {
     case 'flush':
-      return { kind: 'flush', ...opt('head', field(r, 'head', DIGITS, true)) };
+      return { kind: 'flush', ...opt('ref', field(r, 'ref', REF, true)) };
     case 'checkpoint':
       return { kind: 'checkpoint', ...opt('cursor', field(r, 'cursor', DIGITS, true)) };
     case 'compact':
