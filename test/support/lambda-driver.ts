@@ -242,7 +242,8 @@ export interface StreamOptions {
 
 export interface QueueSource extends Source {
   readonly queueUrl: string;
-  setHandler(handler: Handler<SQSEvent, SQSBatchResponse>): void;
+  /** Swap the function (a new container), optionally with another timeout. */
+  setHandler(handler: Handler<SQSEvent, SQSBatchResponse>, timeoutMs?: number): void;
 }
 
 export interface QueueOptions {
@@ -363,7 +364,7 @@ export class LambdaDriver {
     const { sqs } = this.opts;
     const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }));
     const arn = attrs.Attributes?.['QueueArn'] ?? queueUrl;
-    const timeoutMs = options.timeoutMs ?? this.opts.timeoutMs ?? 60_000;
+    let timeoutMs = options.timeoutMs ?? this.opts.timeoutMs ?? 60_000;
     const maxReceiveCount = options.maxReceiveCount ?? 5;
     const fifo = queueUrl.endsWith('.fifo');
     let current = handler;
@@ -392,8 +393,9 @@ export class LambdaDriver {
     const source: QueueSource = {
       name: `queue:${queueUrl.split('/').pop() ?? queueUrl}`,
       queueUrl,
-      setHandler: (h) => {
+      setHandler: (h, t) => {
         current = h;
+        if (t !== undefined) timeoutMs = t;
       },
       step: async () => {
         const got = await sqs.send(
