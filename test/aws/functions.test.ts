@@ -289,7 +289,20 @@ describe('the AWS functions on moto', () => {
     const c = await client(fns, 'client-c');
     await c.sync();
     expect(rows(c)).toEqual(rows(a));
-    expect(fns.fetched.some((u) => /\/v1\/checkpoint\/[^/]+\/chunks?\//.test(u) || /\/v1\/checkpoint\/.+/.test(u))).toBe(true);
+    expect(fns.fetched.filter((u) => /\/v1\/checkpoint\/[0-9]{15}-[0-9a-f]{8}\/0$/.test(u))).toHaveLength(1);
+
+    // An admin's flush through the API: queued, run by the flush function.
+    c.insert('todos', 'c0', { title: 'from c', done: true, owner: 'user-1' });
+    await c.sync();
+    deltas += 1;
+    const res = await fetch(`${fns.http.url}/v1/admin/flush`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({ queued: 'flush' });
+    await fns.driver.pump();
+    expectLakeEquals(stack, rows(c), deltas);
     expect(await queueDepth(stack.dlq.flush)).toBe(0);
     expect(await queueDepth(stack.dlq.jobs)).toBe(0);
   });
@@ -357,7 +370,7 @@ describe('the AWS functions on moto', () => {
         await real.send(jobs);
       },
     };
-    const fns = await wire(stack, { flushQueue: flaky, flushTimeoutMs: 2_000 });
+    const fns = await wire(stack, { flushQueue: flaky, flushTimeoutMs: 8_000 });
     // The first flush container hangs right after committing the change table (a Lambda killed by its timeout).
     let hung = 0;
     const hangingFlush = createFlushHandler(clients, stack.settings, {

@@ -184,6 +184,9 @@ export async function startHttpBridge(
       }
     })();
   });
+  // Idle sockets are closed by the client first: a server closing one as the client reuses it resets
+  // the request (likely when a test blocks the event loop, e.g. waiting for pyiceberg).
+  server.keepAliveTimeout = 120_000;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
