@@ -16,7 +16,7 @@ export default defineConfig({
         test: {
           name: 'local',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/lake/**'],
+          exclude: ['test/lake/**', 'test/aws/**'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,
@@ -31,6 +31,17 @@ export default defineConfig({
           environment: 'node',
           globalSetup: ['test/support/python-setup.ts'],
           testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        test: {
+          // The AWS functions in-process against moto (test/support/lambda-driver.ts), read back by pyiceberg.
+          name: 'aws',
+          include: ['test/aws/**/*.test.ts'],
+          environment: 'node',
+          globalSetup: ['test/support/python-setup.ts'],
+          testTimeout: 240_000,
           hookTimeout: 120_000,
         },
       },

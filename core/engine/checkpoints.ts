@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.ts';
 import { LakeSyncError } from '../errors.ts';
-import type { Checkpoints } from '../lake/checkpoint.ts';
+import type { CheckpointReader } from '../lake/checkpoint-store.ts';
 import { visibleValues } from '../merge.ts';
 import { decodePullResponse, encodePullResponse, type CheckpointInfo, type WireBytes, type WireFormat } from '../protocol/codec.ts';
 import type { RuleSet } from '../rules.ts';
@@ -13,7 +13,7 @@ import type { RuleSet } from '../rules.ts';
  */
 export class CheckpointService {
   constructor(
-    private readonly checkpoints: Checkpoints,
+    private readonly checkpoints: CheckpointReader,
     private readonly rules: RuleSet,
   ) {}
 

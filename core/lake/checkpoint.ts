@@ -1,9 +1,9 @@
 import { decodeRow } from '../codec/storage.ts';
 import type { RowState } from '../merge.ts';
 import { encodePullResponse } from '../protocol/codec.ts';
-import { isLakeError } from './errors.ts';
+import { CheckpointStore, checkpointRootFor, type CheckpointChunkInfo, type CheckpointManifest } from './checkpoint-store.ts';
 import type { Lake } from './flush.ts';
-import { parseJson, stringifyJson } from './json.ts';
+import { stringifyJson } from './json.ts';
 import { readParquetTable } from './parquet.ts';
 import { liveFiles } from './iceberg/snapshot.ts';
 import { currentSnapshot } from './iceberg/metadata.ts';
@@ -21,24 +21,6 @@ import { deletedPositions } from './state-index.ts';
  * because merge is idempotent).
  */
 
-export interface CheckpointChunkInfo {
-  readonly table: string;
-  readonly index: number;
-  readonly rows: number;
-  readonly bytes: number;
-  readonly uri: string;
-}
-
-export interface CheckpointManifest {
-  readonly checkpointId: string;
-  readonly cursor: string;
-  readonly schemaVersion: number;
-  readonly createdAtMs: number;
-  /** State-table snapshot each table was read from. */
-  readonly snapshots: Readonly<Record<string, string>>;
-  readonly chunks: readonly CheckpointChunkInfo[];
-}
-
 export interface BuildCheckpointOptions {
   /** The buffer's flushed mark, read before calling. */
   readonly cursor: bigint;
@@ -49,20 +31,19 @@ export interface BuildCheckpointOptions {
 
 const DEFAULT_CHUNK_ROWS = 10_000;
 
+export type { CheckpointChunkInfo, CheckpointManifest, CheckpointReader } from './checkpoint-store.ts';
+
 export function checkpointRoot(lake: Lake, warehouse: string): string {
-  return `${warehouse.replace(/\/+$/, '')}/${lake.namespace.join('/')}/_checkpoints`;
+  return checkpointRootFor(warehouse, lake.namespace);
 }
 
-export class Checkpoints {
-  private readonly manifests = new Map<string, CheckpointManifest>();
-
+/** Builds checkpoints from the lake's state tables; reads them as CheckpointStore does. */
+export class Checkpoints extends CheckpointStore {
   constructor(
     private readonly lake: Lake,
-    private readonly root: string,
-  ) {}
-
-  private latestUri(): string {
-    return `${this.root}/latest.json`;
+    root: string,
+  ) {
+    super(lake.store, root);
   }
 
   async build(tables: readonly string[], options: BuildCheckpointOptions): Promise<CheckpointManifest> {
@@ -116,69 +97,5 @@ export class Checkpoints {
     // The pointer goes last: a checkpoint is visible only once all of it exists.
     await this.lake.store.put(this.latestUri(), new TextEncoder().encode(stringifyJson({ checkpointId, cursor }, 2)));
     return manifest;
-  }
-
-  async latest(): Promise<CheckpointManifest | null> {
-    let pointer: { checkpointId: string };
-    try {
-      pointer = parseJson(new TextDecoder().decode(await this.lake.store.get(this.latestUri()))) as { checkpointId: string };
-    } catch (e) {
-      if (isLakeError(e, 'NOT_FOUND')) return null;
-      throw e;
-    }
-    return this.manifest(pointer.checkpointId);
-  }
-
-  async manifest(checkpointId: string): Promise<CheckpointManifest | null> {
-    if (!/^[0-9]{15}-[0-9a-f]{8}$/.test(checkpointId)) return null;
-    // Manifests never change once written: a client fetching many chunks reads it once.
-    const cached = this.manifests.get(checkpointId);
-    if (cached !== undefined) return cached;
-    try {
-      const bytes = await this.lake.store.get(`${this.root}/${checkpointId}/manifest.json`);
-      const m = parseJson(new TextDecoder().decode(bytes)) as CheckpointManifest;
-      if (this.manifests.size >= 8) this.manifests.delete(this.manifests.keys().next().value as string);
-      this.manifests.set(checkpointId, m);
-      return m;
-    } catch (e) {
-      if (isLakeError(e, 'NOT_FOUND')) return null;
-      throw e;
-    }
-  }
-
-  /** The stored bytes of one chunk (a PullResponse of `row` changes), or null when gone. */
-  async chunk(manifest: CheckpointManifest, index: number): Promise<Uint8Array | null> {
-    const info = manifest.chunks[index];
-    if (info === undefined) return null;
-    try {
-      return await this.lake.store.get(info.uri);
-    } catch (e) {
-      if (isLakeError(e, 'NOT_FOUND')) return null;
-      throw e;
-    }
-  }
-
-  /**
-   * Delete old checkpoints: keep the newest `keepLast`, and any younger than
-   * the cut-off (a client may be loading it right now).
-   */
-  async gc(options: { keepLast: number; olderThanMs: number }): Promise<string[]> {
-    const ids = new Set<string>();
-    for await (const o of this.lake.store.list(`${this.root}/`)) {
-      const m = /\/_checkpoints\/([0-9]{15}-[0-9a-f]{8})\//.exec(o.uri);
-      if (m !== null) ids.add(m[1] as string);
-    }
-    const sorted = [...ids].sort().reverse();
-    const latest = await this.latest();
-    const doomed = sorted
-      .slice(Math.max(1, options.keepLast))
-      .filter((id) => id !== latest?.checkpointId && Number(id.slice(0, 15)) < options.olderThanMs);
-    for (const id of doomed) {
-      this.manifests.delete(id);
-      const uris: string[] = [];
-      for await (const o of this.lake.store.list(`${this.root}/${id}/`)) uris.push(o.uri);
-      await this.lake.store.delete(uris);
-    }
-    return doomed;
   }
 }

@@ -1,0 +1,112 @@
+import type { JwtAuthOptions } from '../../core/auth/jwt.ts';
+import type { Schema } from '../../core/schema.ts';
+import type { SyncRules } from '../../core/rules.ts';
+
+/**
+ * The functions' settings, read once per container from the environment
+ * (names in docs/aws.md). Every function reads the same variables; each
+ * uses what it needs, and a missing one fails at the first invocation
+ * with the variable's name.
+ */
+export interface AwsSettings {
+  /** The DynamoDB buffer table. */
+  readonly table: string;
+  readonly bucket: string;
+  /** Table roots live under `<warehouse>/<namespace>/<table>`. */
+  readonly warehouse: string;
+  /** The Glue database = the Iceberg namespace. */
+  readonly namespace: string;
+  readonly flushQueueUrl: string;
+  readonly jobsQueueUrl: string;
+  readonly schema: Schema;
+  readonly rules: SyncRules | null;
+  readonly auth: JwtAuthOptions;
+  readonly maxDriftMs: number;
+  /** The stream consumer asks for a flush once this many deltas arrived... */
+  readonly flushMaxDeltas: number;
+  /** ...or once the oldest unflushed one it saw is this old. */
+  readonly flushMaxAgeMs: number;
+  readonly checkpointEvery: number;
+  readonly retainDeltas: number;
+  readonly snapshotRetentionMs: number;
+  readonly orphanAgeMs: number;
+}
+
+export class AwsConfigError extends Error {
+  override name = 'AwsConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function required(env: Env, name: string): string {
+  const v = env[name];
+  if (v === undefined || v === '') throw new AwsConfigError(`${name} is not set`);
+  return v;
+}
+
+function int(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new AwsConfigError(`${name} must be a non-negative integer`);
+  return n;
+}
+
+/** Settings from the environment; a variable is only required once a function reads it. */
+export function settingsFromEnv(env: Env): AwsSettings {
+  const once = <T>(read: () => T): { get(): T } => {
+    let v: { value: T } | null = null;
+    return { get: () => (v ??= { value: read() }).value };
+  };
+  const config = once(() => {
+    let file: { schema?: Schema; rules?: SyncRules | null };
+    try {
+      file = JSON.parse(required(env, 'LAKESYNC_CONFIG_JSON')) as typeof file;
+    } catch (e) {
+      if (e instanceof AwsConfigError) throw e;
+      throw new AwsConfigError(`LAKESYNC_CONFIG_JSON is not JSON: ${(e as Error).message}`);
+    }
+    if (file.schema === undefined) throw new AwsConfigError('LAKESYNC_CONFIG_JSON has no "schema"');
+    return { schema: file.schema, rules: file.rules ?? null };
+  });
+  const bucket = (): string => required(env, 'LAKESYNC_BUCKET');
+  return {
+    get table() {
+      return required(env, 'LAKESYNC_DDB_TABLE');
+    },
+    get bucket() {
+      return bucket();
+    },
+    get warehouse() {
+      return env['LAKESYNC_WAREHOUSE'] || `s3://${bucket()}/warehouse`;
+    },
+    get namespace() {
+      return required(env, 'LAKESYNC_GLUE_DATABASE');
+    },
+    get flushQueueUrl() {
+      return required(env, 'LAKESYNC_FLUSH_QUEUE_URL');
+    },
+    get jobsQueueUrl() {
+      return required(env, 'LAKESYNC_JOBS_QUEUE_URL');
+    },
+    get schema() {
+      return config.get().schema;
+    },
+    get rules() {
+      return config.get().rules;
+    },
+    get auth(): JwtAuthOptions {
+      const secret = env['LAKESYNC_JWT_SECRET'];
+      const jwksUrl = env['LAKESYNC_JWKS_URL'];
+      if (!secret && !jwksUrl) throw new AwsConfigError('set LAKESYNC_JWT_SECRET or LAKESYNC_JWKS_URL');
+      return { ...(secret ? { hs256Secret: secret } : {}), ...(jwksUrl ? { jwksUrl } : {}) };
+    },
+    maxDriftMs: int(env, 'LAKESYNC_MAX_DRIFT_MS', 60_000),
+    flushMaxDeltas: int(env, 'LAKESYNC_FLUSH_MAX_DELTAS', 10_000),
+    flushMaxAgeMs: int(env, 'LAKESYNC_FLUSH_MAX_AGE_MS', 60_000),
+    checkpointEvery: int(env, 'LAKESYNC_CHECKPOINT_EVERY', 100_000),
+    retainDeltas: int(env, 'LAKESYNC_RETAIN_DELTAS', 100_000),
+    snapshotRetentionMs: int(env, 'LAKESYNC_SNAPSHOT_RETENTION_MS', 7 * 86_400_000),
+    orphanAgeMs: int(env, 'LAKESYNC_ORPHAN_AGE_MS', 3_600_000),
+  };
+}

@@ -1,0 +1,34 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GlueClient } from '@aws-sdk/client-glue';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { settingsFromEnv, type AwsSettings } from './env.ts';
+import { openAwsLake, type LakeClients, type LakeOverrides } from './lake.ts';
+import { eachJob, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
+
+/**
+ * The flush queue (SQS FIFO, one message group: one flush at a time) ->
+ * buffer -> Parquet -> S3 -> Glue, then a checkpoint job on the jobs queue
+ * when one is due. A flush is idempotent (the lake's watermark), so a
+ * retried, duplicated or late flush job only flushes what is not yet in the
+ * lake; one killed half-way is finished by the next.
+ */
+export type FlushHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+
+export function createFlushHandler(clients: LakeClients, settings: AwsSettings, overrides: LakeOverrides & { log?: Log } = {}): FlushHandler {
+  const { runner } = openAwsLake(clients, settings, overrides);
+  const log = overrides.log ?? jsonLog;
+  return lambda((event) =>
+    eachJob(
+      event,
+      // Anything else that lands here runs too: the runner knows every kind.
+      (job) => runner.run(job),
+      log,
+    ),
+  );
+}
+
+export const handler: FlushHandler = perContainer(() =>
+  createFlushHandler({ dynamodb: new DynamoDBClient({}), s3: new S3Client({}), glue: new GlueClient({}), sqs: new SQSClient({}) }, settingsFromEnv(process.env)),
+);

@@ -1,0 +1,73 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { GlueClient } from '@aws-sdk/client-glue';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
+import { GlueCatalog } from '../../core/adapters/glue-catalog.ts';
+import { S3ObjectStore } from '../../core/adapters/s3-object-store.ts';
+import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
+import { Checkpoints } from '../../core/lake/checkpoint.ts';
+import { checkpointRootFor } from '../../core/lake/checkpoint-store.ts';
+import type { FanoutTarget } from '../../core/lake/fanout.ts';
+import { Lake, type LakeOptions } from '../../core/lake/flush.ts';
+import { LakeJobRunner } from '../../core/lake/job-runner.ts';
+import type { JobQueue } from '../../core/lake/queue.ts';
+import type { AwsSettings } from './env.ts';
+
+/**
+ * The lake side of the AWS deployment, as the flush and jobs functions use
+ * it: the DynamoDB buffer, Parquet + Iceberg on S3 catalogued in Glue, and
+ * the job runner with the jobs queue for follow-ups.
+ */
+export interface LakeClients {
+  readonly dynamodb: DynamoDBClient;
+  readonly s3: S3Client;
+  readonly glue: GlueClient;
+  readonly sqs: SQSClient;
+}
+
+export interface LakeOverrides {
+  /** Extra Lake options (tests: the fault hook, small chunks). */
+  readonly lake?: Partial<LakeOptions>;
+  /** Where follow-up jobs go; default the jobs queue. */
+  readonly jobsQueue?: JobQueue;
+  /** The fan-out target; none by default (fan-out jobs are no-ops). */
+  readonly fanout?: FanoutTarget | null;
+  readonly now?: () => number;
+}
+
+export interface AwsLake {
+  readonly buffer: DynamoDbBuffer;
+  readonly lake: Lake;
+  readonly checkpoints: Checkpoints;
+  readonly runner: LakeJobRunner;
+}
+
+export function openAwsLake(clients: LakeClients, settings: AwsSettings, overrides: LakeOverrides = {}): AwsLake {
+  const buffer = new DynamoDbBuffer({ client: clients.dynamodb, table: settings.table });
+  const store = new S3ObjectStore(clients.s3);
+  const lake = new Lake({
+    catalog: new GlueCatalog(clients.glue, store),
+    store,
+    schema: settings.schema,
+    warehouse: settings.warehouse,
+    namespace: [settings.namespace],
+    ...(overrides.now !== undefined ? { now: overrides.now } : {}),
+    ...overrides.lake,
+  });
+  const checkpoints = new Checkpoints(lake, checkpointRootFor(settings.warehouse, lake.namespace));
+  const runner = new LakeJobRunner({
+    buffer,
+    lake,
+    checkpoints,
+    schemaVersion: settings.schema.version,
+    jobs: overrides.jobsQueue ?? new SqsJobQueue({ client: clients.sqs, queueUrl: settings.jobsQueueUrl }),
+    checkpointEvery: settings.checkpointEvery,
+    retainDeltas: settings.retainDeltas,
+    snapshotRetentionMs: settings.snapshotRetentionMs,
+    orphanAgeMs: settings.orphanAgeMs,
+    fanout: overrides.fanout ?? null,
+    ...(overrides.now !== undefined ? { now: overrides.now } : {}),
+  });
+  return { buffer, lake, checkpoints, runner };
+}

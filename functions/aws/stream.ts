@@ -1,0 +1,72 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
+import type { JobQueue } from '../../core/lake/queue.ts';
+import { settingsFromEnv, type AwsSettings } from './env.ts';
+import { errorText, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
+
+/**
+ * DynamoDB Streams on the buffer table -> a flush job on the flush queue.
+ * Counts the deltas of new log items (their `n` attribute; nothing is
+ * decoded, the buffer is not read) and asks for a flush once
+ * `flushMaxDeltas` arrived or the oldest one not yet asked for is
+ * `flushMaxAgeMs` old. The count lives in the container: a new container
+ * starts from zero, a duplicated record counts twice; both only move a
+ * flush earlier or later, and a flush job is idempotent. Deltas that arrive
+ * and are followed by silence are flushed by the scheduled maintenance.
+ */
+export interface StreamDeps {
+  readonly flushQueue: JobQueue;
+  readonly log?: Log;
+  readonly now?: () => number;
+}
+
+export type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
+
+/** Log items only (the event source mapping filters too; this is the belt to its braces). */
+function isLogInsert(r: DynamoDBRecord): boolean {
+  return r.eventName === 'INSERT' && r.dynamodb?.Keys?.['pk']?.S?.startsWith('L#') === true;
+}
+
+export function createStreamHandler(deps: StreamDeps, settings: Pick<AwsSettings, 'flushMaxDeltas' | 'flushMaxAgeMs'>): StreamHandler {
+  const log = deps.log ?? jsonLog;
+  const now = deps.now ?? Date.now;
+  let counted = 0;
+  let oldestMs: number | null = null;
+  return lambda(async (event) => {
+    const records = event.Records.filter(isLogInsert);
+    if (records.length === 0) return { batchItemFailures: [] };
+    let deltas = 0;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const r of records) {
+      const n = Number(r.dynamodb?.NewImage?.['n']?.N ?? '1');
+      deltas += Number.isFinite(n) && n > 0 ? n : 1;
+      const at = (r.dynamodb?.ApproximateCreationDateTime ?? now() / 1000) * 1000;
+      if (at < oldest) oldest = at;
+    }
+    const before = { counted, oldestMs };
+    counted += deltas;
+    oldestMs = oldestMs === null ? oldest : Math.min(oldestMs, oldest);
+    const age = now() - oldestMs;
+    if (counted < settings.flushMaxDeltas && age < settings.flushMaxAgeMs) return { batchItemFailures: [] };
+    try {
+      // Named by the batch's last record: a retried or duplicated batch asks for the same flush.
+      const ref = `s${records[records.length - 1]?.dynamodb?.SequenceNumber ?? now()}`;
+      await deps.flushQueue.send([{ kind: 'flush', ref }]);
+      log({ level: 'info', msg: 'flush requested', counted, ageMs: age, ref });
+      counted = 0;
+      oldestMs = null;
+      return { batchItemFailures: [] };
+    } catch (e) {
+      // Lambda retries from the first reported record: the whole batch, which is counted again.
+      ({ counted, oldestMs } = before);
+      log({ level: 'error', msg: 'flush request failed', error: errorText(e) });
+      return { batchItemFailures: [{ itemIdentifier: records[0]?.dynamodb?.SequenceNumber ?? '' }] };
+    }
+  });
+}
+
+export const handler: StreamHandler = perContainer(() => {
+  const settings = settingsFromEnv(process.env);
+  return createStreamHandler({ flushQueue: new SqsJobQueue({ client: new SQSClient({}), queueUrl: settings.flushQueueUrl }) }, settings);
+});

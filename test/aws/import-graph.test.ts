@@ -1,0 +1,41 @@
+import { build } from 'esbuild';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../support/server.ts';
+
+/**
+ * The small functions must not load the lake's heavy dependencies: esbuild's
+ * metafile lists every module a bundle pulls in. (Sizes and init times are
+ * measured by scripts/measure-bundles.ts.) The AWS SDK is left out as the
+ * Lambda Node.js runtime provides it.
+ */
+const HEAVY = /node_modules\/(parquet-wasm|apache-arrow|avsc)\//;
+
+async function inputs(entry: string): Promise<string[]> {
+  const r = await build({
+    absWorkingDir: ROOT,
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    write: false,
+    metafile: true,
+    external: ['@aws-sdk/*'],
+    outfile: 'out.mjs',
+    logLevel: 'silent',
+  });
+  return Object.keys(r.metafile.inputs);
+}
+
+describe('function import graphs', () => {
+  it.each(['functions/aws/http.ts', 'functions/aws/stream.ts', 'functions/aws/maintenance.ts'])('%s loads no Parquet, Arrow or Avro', async (entry) => {
+    const all = await inputs(entry);
+    expect(all.length).toBeGreaterThan(3);
+    expect(all.filter((i) => HEAVY.test(i))).toEqual([]);
+    // The checkpoint path reads objects only: the builder (and flush) stay out.
+    expect(all.filter((i) => /core\/lake\/(checkpoint|flush|parquet|maintenance)\.ts$/.test(i))).toEqual([]);
+  });
+
+  it('the flush function does load them (the check above is not vacuous)', async () => {
+    expect((await inputs('functions/aws/flush.ts')).some((i) => HEAVY.test(i))).toBe(true);
+  });
+});

@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest';
+import { checkpointRoot, Checkpoints } from '../../core/lake/checkpoint.ts';
+import type { FanoutTarget } from '../../core/lake/fanout.ts';
+import { LakeJobRunner, type JobResult, type JobRunnerOptions } from '../../core/lake/job-runner.ts';
+import type { LakeJob } from '../../core/lake/queue.ts';
+import { deltaMaker, makeLakeEnv, type LakeEnv } from '../support/lake.ts';
+
+/**
+ * The queue-driven lake jobs (what the AWS flush and jobs functions run) on
+ * the local lake: each job re-reads its decision, so repeats, late and
+ * out-of-order jobs change nothing.
+ */
+function runner(env: LakeEnv, opts: Partial<JobRunnerOptions> = {}): { runner: LakeJobRunner; sent: LakeJob[]; checkpoints: Checkpoints } {
+  const lake = env.lake();
+  const checkpoints = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+  const sent: LakeJob[] = [];
+  const r = new LakeJobRunner({
+    buffer: env.buffer,
+    lake,
+    checkpoints,
+    schemaVersion: 1,
+    jobs: { send: async (jobs) => void sent.push(...jobs) },
+    checkpointEvery: 10,
+    retainDeltas: 0,
+    ...opts,
+  });
+  return { runner: r, sent, checkpoints };
+}
+
+async function pushTodos(env: LakeEnv, client: string, n: number, from = 0): Promise<void> {
+  const d = deltaMaker(client);
+  await env.push(client, Array.from({ length: n }, (_, i) => d('todos', `t${from + i}`, 'insert', { title: `todo ${from + i}` })));
+}
+
+const kind = <K extends JobResult['kind']>(r: JobResult, k: K): Extract<JobResult, { kind: K }> => {
+  expect(r.kind).toBe(k);
+  return r as Extract<JobResult, { kind: K }>;
+};
+
+describe('queued lake jobs', () => {
+  it('flush asks for a checkpoint when due; a repeated flush is a no-op that still asks; checkpoint jobs build once and trim', async () => {
+    const env = makeLakeEnv();
+    const { runner: r, sent, checkpoints } = runner(env);
+    await pushTodos(env, 'a', 6);
+    const small = kind(await r.run({ kind: 'flush' }), 'flush');
+    expect(small.flush.deltas).toBe(6);
+    expect(sent).toEqual([]); // 6 < 10
+    await pushTodos(env, 'a', 6, 6);
+    kind(await r.run({ kind: 'flush' }), 'flush');
+    expect(sent).toEqual([{ kind: 'checkpoint', cursor: '12' }]);
+    // The same flush again (a redelivery, or a retry after a crash before sending): nothing to flush, the job is owed again.
+    const again = kind(await r.run({ kind: 'flush' }), 'flush');
+    expect(again.flush.deltas).toBe(0);
+    expect(sent).toHaveLength(2);
+
+    const first = kind(await r.run({ kind: 'checkpoint', cursor: '12' }), 'checkpoint');
+    expect(first.checkpoint).not.toBeNull();
+    expect(first.floor).toBe(12n); // retainDeltas 0: the buffer keeps nothing the checkpoint holds
+    // The duplicate, and a scheduled refresh with nothing new: no new checkpoint.
+    expect(kind(await r.run({ kind: 'checkpoint', cursor: '12' }), 'checkpoint').checkpoint).toBeNull();
+    expect(kind(await r.run({ kind: 'checkpoint' }), 'checkpoint').checkpoint).toBeNull();
+    expect((await checkpoints.latest())?.checkpointId).toBe(first.checkpoint);
+    // A late job for an older cursor after newer data: the newest checkpoint already holds it.
+    await pushTodos(env, 'b', 3, 20);
+    await r.run({ kind: 'flush' });
+    expect(kind(await r.run({ kind: 'checkpoint', cursor: '5' }), 'checkpoint').checkpoint).toBeNull();
+    expect(kind(await r.run({ kind: 'checkpoint' }), 'checkpoint').checkpoint).not.toBeNull();
+    expect((await checkpoints.latest())?.cursor).toBe('15');
+  });
+
+  it('lifecycle trims only behind the lake and the checkpoint, keeping the retained window; maintenance of a missing table is a no-op', async () => {
+    const env = makeLakeEnv();
+    const { runner: r } = runner(env, { retainDeltas: 4 });
+    await pushTodos(env, 'a', 20);
+    await r.run({ kind: 'flush' });
+    // No checkpoint yet: nothing may be forgotten.
+    expect(kind(await r.run({ kind: 'lifecycle' }), 'lifecycle').floor).toBe(0n);
+    await r.run({ kind: 'checkpoint' });
+    await pushTodos(env, 'a', 5, 20); // not flushed
+    expect(kind(await r.run({ kind: 'lifecycle', table: 'todos' }), 'lifecycle').floor).toBe(20n);
+    expect(await r.run({ kind: 'compact', table: 'notes' })).toEqual({ kind: 'compact', table: 'notes', rewritten: 0 });
+    expect(await r.run({ kind: 'lifecycle', table: 'notes_changes' })).toMatchObject({ kind: 'lifecycle', expired: 0, orphans: 0 });
+  });
+
+  it('fan-out: no target, no work; with one, every entry of the range once per job; a trimmed range fails loudly', async () => {
+    const env = makeLakeEnv();
+    expect(await runner(env).runner.run({ kind: 'fanout', from: '0', to: '5' })).toEqual({ kind: 'fanout', delivered: 0 });
+    const got: bigint[] = [];
+    const target: FanoutTarget = { name: 'test', deliver: async (_range, entries) => void got.push(...entries.map((e) => e.seq)) };
+    const { runner: r, sent } = runner(env, { fanout: target, retainDeltas: 1000 });
+    await pushTodos(env, 'a', 1500);
+    await r.run({ kind: 'flush' });
+    const fan = sent.find((j) => j.kind === 'fanout');
+    expect(fan).toEqual({ kind: 'fanout', from: '0', to: '1500' });
+    expect(await r.run(fan as LakeJob)).toEqual({ kind: 'fanout', delivered: 1500 });
+    expect(got).toEqual(Array.from({ length: 1500 }, (_, i) => BigInt(i + 1)));
+    await r.run({ kind: 'checkpoint' }); // trims to head - 1000 = 500
+    await expect(r.run({ kind: 'fanout', from: '0', to: '1500' })).rejects.toThrow(/trimmed/);
+  });
+});
