@@ -354,9 +354,9 @@ async function http(deltas: readonly Delta[]): Promise<void> {
     ['SqliteBuffer, server in this process (startTestServer)', startBenchServer],
     ['MemoryBuffer, server in this process (same app, same auth)', startMemoryServer],
   ] as const) {
-    await runHttpOnce('proto', batches.slice(0, 20), 1, start); // warm-up
+    await runHttpOnce('proto', [batches.slice(0, 20)], start); // warm-up
     gc();
-    const m = await runHttpOnce('proto', batches, 1, start);
+    const m = await runHttpOnce('proto', [batches], start);
     const rate = Math.round(deltas.length / ((m['total'] as number) / 1000)).toLocaleString('en-US');
     console.log(`http proto, ${name}: ${(m['total'] as number).toFixed(0)} ms (${rate}/s)`);
     console.log(`  push ${(m['push'] as number).toFixed(0)} ms, of which client encodePushRequest ${(m['clientEncode'] as number).toFixed(0)} ms`);

@@ -22,7 +22,7 @@ export const HTTP_PROTO_TARGET = 100_000;
 
 export interface HttpOptions {
   readonly formats?: readonly WireFormat[];
-  /** Concurrent push streams (each sends its share of the batches in order). */
+  /** Concurrent pushing clients (each its own client id and token, its own rows, batches in order). */
   readonly streams?: number;
   /** Where the server runs: a child process like `npm start` (default), or this process. */
   readonly server?: 'child' | 'in-process';
@@ -183,14 +183,14 @@ async function pull(url: string, token: string, format: WireFormat, cursor: stri
  */
 export async function runHttpOnce(
   format: WireFormat,
-  batches: readonly (readonly Delta[])[],
-  streams: number,
+  clients: readonly (readonly (readonly Delta[])[])[],
   start: () => Promise<BenchServer> = startBenchServer,
 ): Promise<Splits> {
   const server = await start();
   try {
-    const token = await tokenFor('u', CLIENT_ID);
-    const total = batches.reduce((n, b) => n + b.length, 0);
+    const tokens = await Promise.all(clients.map((batches) => tokenFor('u', (batches[0]?.[0] as Delta).clientId)));
+    const token = tokens[0] as string;
+    const total = clients.reduce((n, batches) => n + batches.reduce((m, b) => m + b.length, 0), 0);
     let accepted = 0;
     let clientEncode = 0;
     let clientDecode = 0;
@@ -198,12 +198,12 @@ export async function runHttpOnce(
     const c0 = cpuNow();
     const t0 = now();
     await Promise.all(
-      Array.from({ length: streams }, async (_, s) => {
-        for (let i = s; i < batches.length; i += streams) {
+      clients.map(async (batches, s) => {
+        for (const deltas of batches) {
           const e0 = now();
-          const body = encodePushRequest(format, { clientId: CLIENT_ID, schemaVersion: 1, deltas: batches[i] as readonly Delta[] });
+          const body = encodePushRequest(format, { clientId: (deltas[0] as Delta).clientId, schemaVersion: 1, deltas });
           clientEncode += now() - e0;
-          const n = await post(server.url, token, format, body); // not `accepted += await`: streams interleave
+          const n = await post(server.url, tokens[s] as string, format, body); // not `accepted += await`: clients interleave
           accepted += n;
         }
       }),
@@ -240,19 +240,24 @@ export async function benchHttp(options: HttpOptions = {}): Promise<BenchRow[]> 
   // BENCH_HTTP_SERVER=in-process and BENCH_HTTP_STREAMS=n vary the setup from the command line.
   const streams = options.streams ?? Number(process.env['BENCH_HTTP_STREAMS'] ?? '1');
   const child = (options.server ?? process.env['BENCH_HTTP_SERVER'] ?? 'child') !== 'in-process';
-  const batches = chunk(buildInserts(HTTP_DELTAS), PUSH_BATCH);
+  // Each pushing client writes its own rows under its own client id.
+  const share = HTTP_DELTAS / streams;
+  const clients = Array.from({ length: streams }, (_, s) =>
+    chunk(buildInserts(share, hlcClock(), streams === 1 ? CLIENT_ID : `${CLIENT_ID}-${s}`, s * share), PUSH_BATCH),
+  );
+  const warmup = clients.map((batches) => batches.slice(0, Math.ceil(WARMUP_BATCHES / streams)));
   const rows: BenchRow[] = [];
   const where = child ? 'server in a child process' : 'server shares this process';
-  const shared = `${where}${streams > 1 ? `, ${streams} push streams` : ''}`;
+  const shared = `${where}${streams > 1 ? `, ${streams} clients pushing at once` : ''}`;
   const start = child ? () => startChildBenchServer() : startBenchServer;
   for (const format of formats) {
-    const m = await measure((i) => runHttpOnce(format, i < 0 ? batches.slice(0, WARMUP_BATCHES) : batches, streams, start), {
-      label: `http ${format}`,
+    const m = await measure((i) => runHttpOnce(format, i < 0 ? warmup : clients, start), {
+      label: `http ${format}${streams > 1 ? ` x${streams}` : ''}`,
     });
     const target = format === 'proto' ? HTTP_PROTO_TARGET : undefined;
     rows.push(
       {
-        name: `http ${format}: push+pull`,
+        name: `http ${format}: push+pull${streams > 1 ? `, ${streams} clients` : ''}`,
         count: HTTP_DELTAS,
         unit: 'deltas',
         seconds: (m['total'] as number) / 1000,
@@ -261,8 +266,8 @@ export async function benchHttp(options: HttpOptions = {}): Promise<BenchRow[]> 
           child ? `; cpu: server ${((m['serverCpu'] as number) / 1000).toFixed(2)} s, client ${((m['clientCpu'] as number) / 1000).toFixed(2)} s` : ''
         }`,
       },
-      { name: `http ${format}: push only`, count: HTTP_DELTAS, unit: 'deltas', seconds: (m['push'] as number) / 1000, note: `batches of ${PUSH_BATCH}` },
-      { name: `http ${format}: pull only`, count: HTTP_DELTAS, unit: 'deltas', seconds: (m['pull'] as number) / 1000, note: `limit ${PULL_LIMIT}` },
+      { name: `http ${format}: push only${streams > 1 ? `, ${streams} clients` : ''}`, count: HTTP_DELTAS, unit: 'deltas', seconds: (m['push'] as number) / 1000, note: `batches of ${PUSH_BATCH}` },
+      { name: `http ${format}: pull only${streams > 1 ? ` (after ${streams} clients)` : ''}`, count: HTTP_DELTAS, unit: 'deltas', seconds: (m['pull'] as number) / 1000, note: `limit ${PULL_LIMIT}` },
     );
   }
   return rows;

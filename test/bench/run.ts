@@ -21,7 +21,8 @@ import { formatMarkdown, formatTable, status, type BenchRow } from './table.ts';
 const SUITES: Readonly<Record<string, () => Promise<BenchRow[]>>> = {
   'engine-memory': () => benchEngine(['memory']),
   'engine-sqlite': () => benchEngine(['sqlite']),
-  'http-proto': () => benchHttp({ formats: ['proto'] }),
+  // One client pushing its batches one after another, then two clients pushing at once: the server's throughput.
+  'http-proto': async () => [...(await benchHttp({ formats: ['proto'] })), ...(await benchHttp({ formats: ['proto'], streams: 2 }))],
   'http-json': () => benchHttp({ formats: ['json'] }),
   'apply-inserts': () => benchClientApply(['inserts']),
   'apply-updates': () => benchClientApply(['updates']),

@@ -38,11 +38,12 @@ export function insertColumns(i: number): Columns {
   return { title: `todo ${i}`, done: i % 2 === 0, position: BigInt(i), score: i * 0.5 };
 }
 
-/** n inserts of distinct rows r0..r(n-1). */
-export function buildInserts(n: number, hlcAt = hlcClock()): Delta[] {
+/** n inserts of distinct rows r<first>..r<first+n-1>, written by `clientId`. */
+export function buildInserts(n: number, hlcAt = hlcClock(), clientId = CLIENT_ID, first = 0): Delta[] {
   const out = new Array<Delta>(n);
-  for (let i = 0; i < n; i++) {
-    out[i] = makeDelta({ table: 'todos', rowId: `r${i}`, op: 'insert', columns: insertColumns(i), hlc: hlcAt(i), clientId: CLIENT_ID });
+  for (let k = 0; k < n; k++) {
+    const i = first + k;
+    out[k] = makeDelta({ table: 'todos', rowId: `r${i}`, op: 'insert', columns: insertColumns(i), hlc: hlcAt(k), clientId });
   }
   return out;
 }
