@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { ColumnSchema, ColumnType, ColumnValue, RowState, TableSchema } from '../../core/index.ts';
+import { V_BOOL, V_DOUBLE, V_INT, V_JSON, V_NULL, V_STRING, chunkStateText, type ChunkReader } from './checkpoint-chunk.ts';
 import { IN_APP_ROW, columnMask, makeLayout, type Layout } from './state-text.ts';
 
 /** The hidden column of every app table that holds the row's merge state (see state-text.ts). */
@@ -51,6 +52,16 @@ function fromSql(type: ColumnType, v: unknown): ColumnValue {
   }
 }
 
+/** The value kind (checkpoint-chunk.ts) an app column of each type holds exactly, besides null. */
+const KIND_OF: Readonly<Record<ColumnType, number>> = { string: V_STRING, integer: V_INT, number: V_DOUBLE, boolean: V_BOOL, json: V_JSON };
+
+/** Where a column goes: its position in the schema (and insert parameters), its layout number, its value kind. */
+interface ColumnSlot {
+  readonly pos: number;
+  readonly bit: number;
+  readonly kind: number;
+}
+
 function sameNames(columns: Readonly<Record<string, unknown>>, names: readonly string[]): boolean {
   let i = 0;
   for (const name in columns) if (name !== names[i++]) return false;
@@ -92,6 +103,12 @@ export class AppTable {
   private lastSet: ColumnSet | null = null;
   private readonly q: string;
   private readonly stmts;
+  private readonly slots: ReadonlyMap<string, ColumnSlot>;
+  /** Scratch of insertChunkRow: parameters, layout numbers of the row's columns, columns seen (by row generation). */
+  private readonly chunkParams: unknown[];
+  private readonly chunkBits: number[] = [];
+  private readonly chunkSeen: Int32Array;
+  private chunkGen = 0;
 
   /** `layout`: every column this table ever had, in the order they came (kept in _lakesync_meta). */
   constructor(
@@ -106,6 +123,9 @@ export class AppTable {
     this.layout = makeLayout(layout, this.types);
     const names = schema.columns.map((c) => quote(c.name));
     const all = [...names, quote(STATE_COLUMN)];
+    this.slots = new Map(schema.columns.map((c, pos) => [c.name, { pos, bit: this.layout.index.get(c.name) as number, kind: KIND_OF[c.type] }]));
+    this.chunkParams = new Array<unknown>(schema.columns.length + 2);
+    this.chunkSeen = new Int32Array(schema.columns.length);
     this.stmts = {
       // One row per requested id that has an app row: [index in the JSON array, rowid, state].
       preload: db
@@ -118,6 +138,9 @@ export class AppTable {
       ),
       values: db.prepare<[number | bigint], Record<string, unknown>>(`SELECT ${['id', ...names].join(', ')} FROM ${q} WHERE rowid = ?`).safeIntegers(),
       insertAll: db.prepare<unknown[]>(`INSERT INTO ${q} (${[...all, 'id'].join(', ')}) VALUES (${[...all, 'id'].map(() => '?').join(', ')})`),
+      insertNew: db.prepare<unknown[]>(
+        `INSERT INTO ${q} (${[...all, 'id'].join(', ')}) VALUES (${[...all, 'id'].map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`,
+      ),
       updateAll: db.prepare<unknown[]>(`UPDATE ${q} SET ${all.map((c) => `${c} = ?`).join(', ')} WHERE rowid = ?`),
       remove: db.prepare<[number | bigint]>(`DELETE FROM ${q} WHERE rowid = ?`),
       withInline: db.prepare<[], { rowid: number | bigint; id: string; state: string }>(
@@ -180,6 +203,35 @@ export class AppTable {
     const params: unknown[] = this.columns.map((c) => toSql(row.columns[c.name]?.value ?? null));
     params.push(state, row.rowId);
     return this.stmts.insertAll.run(params).lastInsertRowid;
+  }
+
+  /**
+   * Insert the row a checkpoint chunk reader is on, if it is live, new to
+   * this table and every value fits its app column (so the state text holds
+   * stamps only). Returns false, having written nothing, to leave the row to
+   * the merge path. The caller knows _lakesync_rows holds no row of this table.
+   */
+  insertChunkRow(c: ChunkReader): boolean {
+    if (c.inserted < 0 || (c.deleted >= 0 && c.compare(c.inserted, c.deleted) <= 0)) return false;
+    const params = this.chunkParams;
+    params.fill(null);
+    const gen = ++this.chunkGen;
+    const seen = this.chunkSeen;
+    const bits = this.chunkBits;
+    for (let k = 0; k < c.count; k++) {
+      const slot = this.slots.get(c.names[k] as string);
+      if (slot === undefined || seen[slot.pos] === gen) return false;
+      seen[slot.pos] = gen;
+      const kind = c.kinds[k] as number;
+      const v = c.values[k];
+      if (kind !== V_NULL && (kind !== slot.kind || (kind === V_DOUBLE && !Number.isFinite(v)))) return false;
+      params[slot.pos] = v;
+      bits[k] = slot.bit;
+    }
+    const n = this.columns.length;
+    params[n] = chunkStateText(c, bits);
+    params[n + 1] = c.rowId;
+    return this.stmts.insertNew.run(params).changes === 1;
   }
 
   /**

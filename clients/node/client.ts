@@ -258,9 +258,8 @@ export class LakeSyncClient {
       let loaded = 0;
       try {
         for (const chunk of info.chunks) {
-          const page = await this.transport.checkpointChunk(info.checkpointId, chunk.index);
-          this.store.applyCheckpointPage(page.changes);
-          loaded += page.changes.length;
+          const body = await this.transport.checkpointChunkBytes(info.checkpointId, chunk.index);
+          loaded += this.store.applyCheckpointChunk(this.transport.format, body);
         }
       } catch (err) {
         // Replaced and collected while we loaded it: start over with the newest.

@@ -62,8 +62,16 @@ export function makeLayout(names: readonly string[], types: ReadonlyMap<string, 
 
 /** The HLC as 11 fixed-width digits (see the grammar). */
 export function hlcKey(h: Hlc): string {
-  let hi = Number(h >> 24n); // 40 bits: 7 digits
-  let lo = Number(h & 0xffffffn); // 24 bits: 4 digits
+  return digits(Number(h >> 24n), Number(h & 0xffffffn));
+}
+
+/** hlcKey of the HLC whose unsigned 32-bit halves are `hi` and `lo` (no bigint). */
+export function hlcKeyOf(hi: number, lo: number): string {
+  return digits(hi * 256 + (lo >>> 24), lo & 0xffffff);
+}
+
+/** The 11 digits of 40 high bits (7 digits) and 24 low bits (4 digits). */
+function digits(hi: number, lo: number): string {
   const d = DIGITS;
   const l3 = lo & 63;
   const l2 = (lo >>= 6) & 63;

@@ -82,8 +82,16 @@ export class Transport {
 
   /** One chunk of a checkpoint: a page of full row states, filtered by this client's sync rules. */
   async checkpointChunk(checkpointId: string, index: number): Promise<PullResult> {
-    const res = await this.request('GET', `/v1/checkpoint/${encodeURIComponent(checkpointId)}/${index}`);
-    return decodePullResponse(this.options.format, res);
+    return decodePullResponse(this.options.format, await this.checkpointChunkBytes(checkpointId, index));
+  }
+
+  /** The same chunk undecoded, in this transport's format (LocalStore.applyCheckpointChunk reads it). */
+  checkpointChunkBytes(checkpointId: string, index: number): Promise<Uint8Array> {
+    return this.request('GET', `/v1/checkpoint/${encodeURIComponent(checkpointId)}/${index}`);
+  }
+
+  get format(): WireFormat {
+    return this.options.format;
   }
 
   async schema(): Promise<Schema> {

@@ -60,6 +60,33 @@ function readStamp(r: ByteReader): Stamp | null {
 export function encodeRow(row: RowState): Uint8Array {
   const w = writer;
   w.length = 0;
+  writeRow(w, row);
+  return w.take();
+}
+
+/**
+ * encodeRow of many rows, as views into one buffer: a flush encodes a whole
+ * chunk's states, and one ArrayBuffer per row was a large share of its
+ * allocation and garbage-collection work.
+ */
+export function encodeRows(rows: readonly RowState[]): Uint8Array[] {
+  const w = new ByteWriter(Math.max(256, rows.length * 96));
+  const ends = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    writeRow(w, rows[i] as RowState);
+    ends[i] = w.length;
+  }
+  const buf = w.take();
+  const out = new Array<Uint8Array>(rows.length);
+  for (let i = 0, start = 0; i < rows.length; i++) {
+    const end = ends[i] as number;
+    out[i] = buf.subarray(start, end);
+    start = end;
+  }
+  return out;
+}
+
+function writeRow(w: ByteWriter, row: RowState): void {
   w.byte(1);
   writeStamp(w, row.inserted);
   writeStamp(w, row.deleted);
@@ -71,7 +98,6 @@ export function encodeRow(row: RowState): Uint8Array {
     writeValue(w, col.value);
     writeStamp(w, col.stamp);
   }
-  return w.take();
 }
 
 export function decodeRow(table: string, rowId: string, bytes: Uint8Array): RowState {

@@ -1,8 +1,8 @@
 import type { DeltaBuffer, LogEntry } from '../engine/ports.ts';
 import { hlcWall } from '../hlc.ts';
-import { isLive, type RowState } from '../merge.ts';
+import { isLive, type ColumnState, type RowState } from '../merge.ts';
 import type { Schema, TableSchema } from '../schema.ts';
-import { encodeRow } from '../codec/storage.ts';
+import { encodeRows } from '../codec/storage.ts';
 import { isJsonText, type ColumnValue } from '../values.ts';
 import { isLakeError, LakeError } from './errors.ts';
 import { currentSchema, currentSnapshot, defaultSpec, snapshotById, type TableUpdate } from './iceberg/metadata.ts';
@@ -293,7 +293,7 @@ export class Lake {
       // does not keep). It may include deltas past this chunk; merge is
       // idempotent, so a later flush of those deltas writes the same row again.
       const rows = await source.loadRows(ids.map((rowId) => ({ table: table.name, rowId })));
-      const located = await locateRows(this.store, loaded.metadata, new Set(ids));
+      const located = await locateRows(this.store, loaded.metadata, ids);
 
       const schema = currentSchema(loaded.metadata);
       const spec = defaultSpec(loaded.metadata);
@@ -385,7 +385,10 @@ function hlcMicros(hlc: bigint): number {
 function newestHlc(row: RowState): bigint {
   let h = row.inserted?.hlc ?? 0n;
   if (row.deleted !== null && row.deleted.hlc > h) h = row.deleted.hlc;
-  for (const c of Object.values(row.columns)) if (c.stamp.hlc > h) h = c.stamp.hlc;
+  for (const name in row.columns) {
+    const s = (row.columns[name] as ColumnState).stamp.hlc;
+    if (s > h) h = s;
+  }
   return h;
 }
 
@@ -434,9 +437,20 @@ function changeColumn(c: ParquetColumn, group: readonly LogEntry[]): unknown[] {
     case '_hlc_time':
       for (let i = 0; i < n; i++) out[i] = hlcMicros((group[i] as LogEntry).delta.hlc);
       break;
-    case '_set_columns':
-      for (let i = 0; i < n; i++) out[i] = Object.keys((group[i] as LogEntry).delta.columns);
+    case '_set_columns': {
+      // Deltas mostly set the same columns: one array for a run of them (buildList encodes a repeat once).
+      let keys: string[] = [];
+      let last: object | null = null;
+      for (let i = 0; i < n; i++) {
+        const cols = (group[i] as LogEntry).delta.columns;
+        if (cols !== last) {
+          if (last === null || !sameKeys(cols, keys)) keys = Object.keys(cols);
+          last = cols;
+        }
+        out[i] = keys;
+      }
       break;
+    }
     default:
       for (let i = 0; i < n; i++) {
         const v = (group[i] as LogEntry).delta.columns[c.name];
@@ -444,6 +458,13 @@ function changeColumn(c: ParquetColumn, group: readonly LogEntry[]): unknown[] {
       }
   }
   return out;
+}
+
+/** Whether a record's keys are `keys`, in order. */
+function sameKeys(record: object, keys: readonly string[]): boolean {
+  let i = 0;
+  for (const k in record) if (k !== keys[i++]) return false;
+  return i === keys.length;
 }
 
 interface StateRow {
@@ -471,9 +492,11 @@ function stateColumns(columns: readonly ParquetColumn[], group: readonly StateRo
       case '_hlc_time':
         for (let i = 0; i < n; i++) out[i] = hlcMicros(hlcs[i] as bigint);
         break;
-      case '_state':
-        for (let i = 0; i < n; i++) out[i] = encodeRow((group[i] as StateRow).state);
+      case '_state': {
+        const encoded = encodeRows(group.map((r) => r.state));
+        for (let i = 0; i < n; i++) out[i] = encoded[i];
         break;
+      }
       default:
         // The row's visible values (rows here are live; merge already dropped columns older than a delete).
         for (let i = 0; i < n; i++) {

@@ -9,7 +9,7 @@ import { BENCH_SCHEMA, buildInserts, check, gc, median, now, scratchDir } from '
  * Initial sync: a client loads a checkpoint of N rows (default 1,000,000)
  * into its SQLite: each chunk of 10,000 row states is decoded from protobuf
  * (the bytes the server stores and serves) and applied in one transaction,
- * as LakeSyncClient.loadCheckpoint does. Baseline in the same run: a raw
+ * as LakeSyncClient.loadCheckpoint does (LocalStore.applyCheckpointChunk). Baseline in the same run: a raw
  * better-sqlite3 bulk insert of the same rows in one transaction.
  */
 const N = Number(process.env['BENCH_SYNC_ROWS'] ?? '1000000');
@@ -32,7 +32,7 @@ function ours(data: readonly Uint8Array[]): number {
     const store = new LocalStore(db, BENCH_SCHEMA);
     gc();
     const t0 = now();
-    for (const bytes of data) store.applyCheckpointPage(decodePullResponse('proto', bytes).changes);
+    for (const bytes of data) store.applyCheckpointChunk('proto', bytes);
     const ms = now() - t0;
     const { n } = db.prepare('SELECT count(*) AS n FROM todos').get() as { n: number };
     const expected = data.reduce((k, b) => k + decodePullResponse('proto', b).changes.length, 0);
@@ -80,7 +80,7 @@ export function benchInitialSync(): Promise<BenchRow[]> {
       unit: 'rows',
       seconds: oursMs / 1000,
       target: TARGET,
-      note: `chunks of ${CHUNK.toLocaleString('en-US')} row states, protobuf decode + LocalStore apply; ${ratio.toFixed(2)}x of raw bulk insert`,
+      note: `chunks of ${CHUNK.toLocaleString('en-US')} row states, LocalStore.applyCheckpointChunk from protobuf bytes; ${ratio.toFixed(2)}x of raw bulk insert`,
     },
     { name: 'initial sync: raw bulk insert (baseline)', count: N, unit: 'rows', seconds: rawMs / 1000, note: 'better-sqlite3, one transaction, WAL, synchronous=NORMAL' },
   ]);

@@ -3,10 +3,12 @@ import { join } from 'node:path';
 import * as arrow from 'apache-arrow';
 import * as pw from 'parquet-wasm';
 import { encodeHlc } from '../../core/hlc.ts';
-import { arrowSchema, buildRecordBatch, type ParquetColumn } from '../../core/lake/parquet.ts';
+import { CHANGE_SYSTEM_FIELDS, evolveSchema, parquetColumns } from '../../core/lake/layout.ts';
+import { arrowSchema, buildRecordBatch, writerProperties, type ParquetColumn } from '../../core/lake/parquet.ts';
+import type { TableSchema } from '../../core/schema.ts';
 import { PYTHON, ensurePythonEnv } from '../support/python.ts';
 import type { BenchRow } from './table.ts';
-import { check, median, now } from './support.ts';
+import { BENCH_SCHEMA, check, median, now } from './support.ts';
 
 /**
  * The lake: flushing N deltas (default 1,000,000) to Parquet + Iceberg
@@ -46,20 +48,8 @@ function baselineOnce(): PyResult {
   return JSON.parse(out.trim().split('\n').at(-1) as string) as PyResult;
 }
 
-const CHANGE_COLUMNS: ParquetColumn[] = [
-  { id: 1, name: '_seq', type: 'long', required: true },
-  { id: 2, name: '_delta_id', type: 'string', required: true },
-  { id: 3, name: '_op', type: 'string', required: true, dictionary: true },
-  { id: 4, name: '_row_id', type: 'string', required: true },
-  { id: 5, name: '_client_id', type: 'string', required: true, dictionary: true },
-  { id: 6, name: '_hlc', type: 'long', required: true },
-  { id: 7, name: '_hlc_time', type: 'timestamptz', required: true },
-  { id: 8, name: '_set_columns', type: 'list<string>', required: true, elementId: 9 },
-  { id: 10, name: 'title', type: 'string', required: false, dictionary: true },
-  { id: 11, name: 'done', type: 'boolean', required: false },
-  { id: 12, name: 'position', type: 'long', required: false },
-  { id: 13, name: 'score', type: 'double', required: false },
-];
+/** The change table's columns, as the flush writes them (layout.ts). */
+const CHANGE_COLUMNS: ParquetColumn[] = parquetColumns(evolveSchema(CHANGE_SYSTEM_FIELDS, BENCH_SCHEMA.tables[0] as TableSchema, undefined, 0).schema);
 
 /** Arrow -> Parquet for N change rows in one file: the part pyarrow.write_table measures. */
 function encodeOnce(): { build: number; write: number } {
@@ -75,15 +65,8 @@ function encodeOnce(): { build: number; write: number } {
   const { batch } = buildRecordBatch(CHANGE_COLUMNS, cols);
   const table = new arrow.Table(arrowSchema(CHANGE_COLUMNS), [batch]);
   const t1 = now();
-  const props = new pw.WriterPropertiesBuilder()
-    .setCompression(pw.Compression.ZSTD)
-    .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
-    .setDictionaryEnabled(false)
-    .setColumnDictionaryEnabled('_op', true)
-    .setColumnDictionaryEnabled('_client_id', true)
-    .setColumnDictionaryEnabled('title', true)
-    .build();
-  const bytes = pw.writeParquet(pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')), props);
+  // The flush's writer settings (writerProperties), so this row measures what the lake writes.
+  const bytes = pw.writeParquet(pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')), writerProperties(CHANGE_COLUMNS));
   const t2 = now();
   check(bytes.length > 1000, 'parquet written');
   return { build: t1 - t0, write: t2 - t1 };
