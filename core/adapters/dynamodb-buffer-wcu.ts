@@ -13,8 +13,9 @@ import type { AttributeValue, DynamoDBClient } from '@aws-sdk/client-dynamodb';
  *   update or a replacing put costs the larger of the item before and after,
  *   a delete the size of the item deleted;
  * - a write inside TransactWriteItems costs twice as much;
- * - a failed conditional write costs as much as a successful one (counted
- *   here: every request is counted when it is sent).
+ * - a failed conditional write is charged too (by DynamoDB at the size of
+ *   the item already stored, at least 1; here at the size sent: every
+ *   request is counted when it is sent, whatever its outcome).
  *
  * The meter remembers the size of every item it saw written, so updates and
  * deletes of those items are charged their stored size.

@@ -3,7 +3,7 @@ import { createDynamoDbBufferTable, DynamoDbBuffer } from '../../core/adapters/d
 import { itemBytes, unitsOf, WriteMeter } from '../../core/adapters/dynamodb-buffer-wcu.ts';
 import { Packer, packSegment } from '../../core/codec/storage.ts';
 import { makeDelta, type Columns, type Delta } from '../../core/index.ts';
-import type { LogEntryDraft, RowRef, RowWrite } from '../../core/engine/ports.ts';
+import type { DeltaBuffer, LogEntryDraft, RowRef, RowWrite } from '../../core/engine/ports.ts';
 import { applyDelta, type RowState } from '../../core/merge.ts';
 import { motoClientConfig, startMoto, type MotoServer } from '../support/moto.ts';
 import { chunk, hlcClock, now } from './support.ts';
@@ -69,7 +69,7 @@ function buildDeltas(w: WcuWorkload, clientId: string): Delta[] {
 }
 
 /** One push the way the engine makes it: load the rows, merge, append with expected versions. */
-async function push(b: DynamoDbBuffer, deltas: readonly Delta[]): Promise<void> {
+async function push(b: DeltaBuffer, deltas: readonly Delta[]): Promise<void> {
   const refs: RowRef[] = [];
   const slot = new Map<string, number>();
   for (const d of deltas) {
@@ -91,14 +91,21 @@ async function push(b: DynamoDbBuffer, deltas: readonly Delta[]): Promise<void> 
   if (!r.ok) throw new Error('bench append conflicted');
 }
 
-export async function measureWcu(client: () => DynamoDBClient, workloads = WCU_WORKLOADS): Promise<WcuResult[]> {
+/** Buffers to measure: this adapter by default; another design over the same table for comparisons. */
+export type MakeBuffer = (client: DynamoDBClient, table: string) => DeltaBuffer;
+
+export async function measureWcu(
+  client: () => DynamoDBClient,
+  workloads = WCU_WORKLOADS,
+  make: MakeBuffer = (c, table) => new DynamoDbBuffer({ client: c, table }),
+): Promise<WcuResult[]> {
   const out: WcuResult[] = [];
   let n = 0;
   for (const w of workloads) {
     const table = `ls-wcu-${process.pid}-${Date.now()}-${++n}`;
     await createDynamoDbBufferTable(client(), table);
     const meter = new WriteMeter();
-    const b = new DynamoDbBuffer({ client: meter.attach(client()), table });
+    const b = make(meter.attach(client()), table);
     const deltas = buildDeltas(w, `wcu-${n}`);
     const p = new Packer();
     packSegment(p, deltas.map((delta) => ({ delta, before: null, after: null, fresh: true })));
