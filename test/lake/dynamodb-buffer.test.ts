@@ -6,6 +6,9 @@ import { makeDelta, type Delta } from '../../core/delta.ts';
 import { MemoryBuffer } from '../../core/adapters/memory-buffer.ts';
 import { applyDelta, type RowState } from '../../core/merge.ts';
 import { FORGOTTEN, type DeltaBuffer, type LogEntryDraft, type RowWrite } from '../../core/engine/ports.ts';
+import { Gateway } from '../../core/engine/gateway.ts';
+import { encodeHlc, HybridLogicalClock } from '../../core/hlc.ts';
+import type { Schema } from '../../core/schema.ts';
 import { formatWcu, measureWcu } from '../bench/ddb.ts';
 import { motoClientConfig, startMoto, type MotoServer } from '../support/moto.ts';
 
@@ -327,5 +330,64 @@ describe('DynamoDB buffer', () => {
     expect(inserts?.total).toBeLessThanOrEqual(1_300);
     expect(updates?.total).toBeLessThanOrEqual(300);
     expect(updates?.baseline).toBe(1000);
+  });
+
+  it('the engine over two buffers (two Lambdas) answers pushes and pulls exactly as over the memory buffer', async () => {
+    const table = await freshTable();
+    const schema: Schema = {
+      version: 1,
+      tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }, { name: 'team', type: 'string' }] }],
+    };
+    const rules = { buckets: [{ name: 'team', tables: { todos: [{ column: 'team', op: 'eq' as const, value: { claim: 'team' } }] } }] };
+    const T0 = 1_700_000_000_000;
+    const make = (buffer: DeltaBuffer): Gateway => new Gateway({ buffer, schema, rules, clock: new HybridLogicalClock({ wallClock: () => T0 }) });
+    const lambdas = [0, 1].map(() => make(new DynamoDbBuffer({ client: client(), table, materializeEvery: 5 })));
+    const reference = make(new MemoryBuffer());
+    const who = (c: string, team: string) => ({ clientId: c, userId: c, claims: { sub: c, team }, admin: false });
+    const people = [who('ann', 'red'), who('bob', 'blue')];
+    // Each Lambda has its own clock: compare everything but the server's hlc.
+    const noClock = <T extends { serverHlc: bigint }>(r: T): Omit<T, 'serverHlc'> => {
+      const { serverHlc: _, ...rest } = r;
+      return rest;
+    };
+    let tick = 0;
+    const pushes: { p: (typeof people)[number]; deltas: Delta[] }[] = [];
+    for (let i = 0; i < 24; i++) {
+      const p = people[i % 2] as (typeof people)[number];
+      const deltas = Array.from({ length: 1 + (i % 3) }, (_, j) => {
+        tick += 1;
+        const rowId = `t${(i + j) % 6}`;
+        const op = i < 6 ? 'insert' : i % 7 === 0 ? 'delete' : 'update';
+        const columns = op === 'delete' ? {} : { title: `v${i}.${j}`, team: (i + j) % 4 === 0 ? 'blue' : 'red' };
+        return makeDelta({ table: 'todos', rowId, op, columns, hlc: encodeHlc(T0 - 1000, tick), clientId: p.clientId });
+      });
+      pushes.push({ p, deltas });
+    }
+    // Every push once, some twice (a client retry through the other Lambda).
+    for (const [i, { p, deltas }] of pushes.entries()) {
+      for (const g of i % 5 === 0 ? [0, 1] : [i % 2]) {
+        const input = { clientId: p.clientId, schemaVersion: 1, deltas };
+        const want = await reference.push(p, input).then(noClock, (e: unknown) => e);
+        const got = await (lambdas[g] as Gateway).push(p, input).then(noClock, (e: unknown) => e);
+        expect(got).toEqual(want);
+      }
+    }
+    let changes = 0;
+    for (const p of people) {
+      for (const g of lambdas) {
+        for (const limit of [3, 100]) {
+          let cursor = '';
+          for (;;) {
+            const want = await reference.pull(p, { cursor, limit });
+            const got = await g.pull(p, { cursor, limit });
+            expect(noClock(got)).toEqual(noClock(want));
+            changes += got.changes.length;
+            cursor = got.nextCursor;
+            if (!got.hasMore) break;
+          }
+        }
+      }
+    }
+    expect(changes).toBeGreaterThan(40);
   });
 });
