@@ -343,22 +343,25 @@ describe('DynamoDB buffer', () => {
     const make = (buffer: DeltaBuffer): Gateway => new Gateway({ buffer, schema, rules, clock: new HybridLogicalClock({ wallClock: () => T0 }) });
     const lambdas = [0, 1].map(() => make(new DynamoDbBuffer({ client: client(), table, materializeEvery: 5 })));
     const reference = make(new MemoryBuffer());
-    const who = (c: string, team: string) => ({ clientId: c, userId: c, claims: { sub: c, team }, admin: false });
+    const who = (c: string, team: string, admin = false) => ({ clientId: c, userId: c, claims: { sub: c, team }, admin });
     const people = [who('ann', 'red'), who('bob', 'blue')];
+    const admin = who('ops', 'none', true);
     // Each Lambda has its own clock: compare everything but the server's hlc.
     const noClock = <T extends { serverHlc: bigint }>(r: T): Omit<T, 'serverHlc'> => {
       const { serverHlc: _, ...rest } = r;
       return rest;
     };
     let tick = 0;
-    const pushes: { p: (typeof people)[number]; deltas: Delta[] }[] = [];
-    for (let i = 0; i < 24; i++) {
-      const p = people[i % 2] as (typeof people)[number];
-      const deltas = Array.from({ length: 1 + (i % 3) }, (_, j) => {
+    const pushes: { p: ReturnType<typeof who>; deltas: Delta[] }[] = [];
+    for (let i = 0; i < 30; i++) {
+      // ann and bob write rows of their team; ops moves shared rows between teams (enter, evict).
+      const p = i % 3 === 2 ? admin : (people[i % 3] as ReturnType<typeof who>);
+      const deltas = Array.from({ length: 1 + (i % 4) }, (_, j) => {
         tick += 1;
-        const rowId = `t${(i + j) % 6}`;
-        const op = i < 6 ? 'insert' : i % 7 === 0 ? 'delete' : 'update';
-        const columns = op === 'delete' ? {} : { title: `v${i}.${j}`, team: (i + j) % 4 === 0 ? 'blue' : 'red' };
+        const rowId = p.admin ? `s${(i + j) % 4}` : `${p.clientId}${(i + j) % 5}`;
+        const op = i < 9 ? 'insert' : i % 7 === 0 ? 'delete' : 'update';
+        const team = p.admin ? ((i + j) % 2 === 0 ? 'red' : 'blue') : (p.claims.team as string);
+        const columns = op === 'delete' ? {} : { title: `v${i}.${j}`, team };
         return makeDelta({ table: 'todos', rowId, op, columns, hlc: encodeHlc(T0 - 1000, tick), clientId: p.clientId });
       });
       pushes.push({ p, deltas });
