@@ -254,6 +254,8 @@ export class DynamoDbBuffer implements DeltaBuffer {
   private tail: TailAppend[] = [];
   private tailStart = 1n;
   private tailEnd = 0n;
+  /** The meta item as last read: its values only grow, so an old view is a safe lower bound. */
+  private meta: Meta | null = null;
   /** Write units DynamoDB reported (real DynamoDB reports them for single-item writes). */
   consumedWriteUnits = 0;
 
@@ -277,7 +279,37 @@ export class DynamoDbBuffer implements DeltaBuffer {
   private async readMeta(): Promise<Meta> {
     const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: this.metaKey, ConsistentRead: true }));
     const v = (name: string): bigint => BigInt(got.Item?.[name]?.N ?? '0');
-    return { flushed: v('flushed'), floor: v('floor'), ix: v('ix') };
+    const meta = { flushed: v('flushed'), floor: v('floor'), ix: v('ix') };
+    this.remember(meta);
+    return meta;
+  }
+
+  private remember(m: Meta): void {
+    const old = this.meta;
+    const max = (a: bigint, b: bigint | undefined): bigint => (b !== undefined && b > a ? b : a);
+    this.meta = { flushed: max(m.flushed, old?.flushed), floor: max(m.floor, old?.floor), ix: max(m.ix, old?.ix) };
+  }
+
+  /**
+   * A consistent view: `read(ix)` (index items) and the log tail after ix,
+   * both read after ix was. Any ix read before is as good as a fresh one
+   * (everything through it was indexed before it was raised), only the tail
+   * is longer: so a cached ix serves, refreshed when the tail grows long.
+   * Both reads run at once: an append the tail misses because it came later
+   * is either also missed by the index (and then our put fails, since it
+   * holds head + 1) or seen there (it is committed). But a tail that meets
+   * a stub means trim (and before it, indexing) went past our ix while we
+   * read: the index read may have missed it, so read again with a fresh ix.
+   */
+  private async view<T>(read: (meta: Meta) => Promise<T>): Promise<{ meta: Meta; tail: TailAppend[]; head: bigint; value: T }> {
+    let fresh = this.meta === null || this.tailEnd - this.meta.ix > BigInt(2 * this.every);
+    for (let round = 0; ; round++) {
+      const meta = fresh || this.meta === null ? await this.readMeta() : this.meta;
+      const [value, t] = await Promise.all([read(meta), this.fetchTail(meta.ix)]);
+      if (!t.stale) return { meta, tail: t.tail, head: t.head, value };
+      if (round > 100) throw new Error('DynamoDB buffer: the log keeps being trimmed under this reader');
+      fresh = true;
+    }
   }
 
   /** Raise a meta value, never lower it. */
@@ -304,7 +336,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
    * the index items they combine with this tail: whatever the index missed
    * then lies after ix, so it is here.
    */
-  private async fetchTail(ix: bigint): Promise<{ tail: TailAppend[]; head: bigint }> {
+  private async fetchTail(ix: bigint): Promise<{ tail: TailAppend[]; head: bigint; stale: boolean }> {
     for (let round = 0; ; round++) {
       if (this.tailStart > ix + 1n || this.tailEnd < ix) {
         this.tail = [];
@@ -329,6 +361,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
       } while (start !== undefined);
       // Another call may have moved the cache meanwhile: take what continues it.
       for (const parts of wholeAppends(items, this.tailEnd + 1n)) {
+        if (isStub((parts[0] as LogItem).item)) return { tail: [], head: this.tailEnd, stale: true };
         const a = this.decodeAppend(parts);
         if (a.first !== this.tailEnd + 1n) break;
         this.tail.push(a);
@@ -340,7 +373,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
           this.tail = this.tail.filter((a) => a.last > ix);
           this.tailStart = ix + 1n;
         }
-        return { tail: this.tail.slice(), head: this.tailEnd };
+        return { tail: this.tail.slice(), head: this.tailEnd, stale: false };
       }
       if (round > 100) throw new Error('DynamoDB buffer: the log tail keeps moving');
     }
@@ -434,9 +467,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
   async loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
     const out = new Array<StoredRow | undefined>(keys.length);
     if (keys.length === 0) return out;
-    const meta = await this.readMeta();
-    const rows = await this.loadBase(keys);
-    const { tail } = await this.fetchTail(meta.ix);
+    const { tail, value: rows } = await this.view(() => this.loadBase(keys));
     this.applyTail(rows, tail, new Set(keys.map((k) => rowKey(k.table, k.rowId))));
     for (let i = 0; i < keys.length; i++) {
       const k = keys[i] as RowRef;
@@ -486,9 +517,8 @@ export class DynamoDbBuffer implements DeltaBuffer {
   async existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
     const out = new Array<string | null>(hlcs.length).fill(null);
     if (hlcs.length === 0) return out;
-    const meta = await this.readMeta();
-    const indexed = await this.indexedStamps(clientId, hlcs);
-    const { tail } = await this.fetchTail(meta.ix);
+    // A floor older than the real one only costs a look at a stub (FORGOTTEN all the same).
+    const { meta, tail, value: indexed } = await this.view(() => this.indexedStamps(clientId, hlcs));
     const inTail = new Map<Hlc, string>();
     const want = new Set(hlcs);
     for (const a of tail) for (const e of a.entries) if (e.delta.clientId === clientId && want.has(e.delta.hlc)) inTail.set(e.delta.hlc, e.delta.deltaId);
@@ -562,10 +592,13 @@ export class DynamoDbBuffer implements DeltaBuffer {
     const wanted = new Set(rowRefs.map((r) => rowKey(r.table, r.rowId)));
     const token = randomToken();
     for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
-      const meta = await this.readMeta();
-      const indexed = await Promise.all([...byClient].map(([c, hlcs]) => this.indexedStamps(c, hlcs)));
-      const current = rows.length > 0 ? await this.loadBase(rowRefs) : new Map<string, CurrentRow>();
-      const { tail, head } = await this.fetchTail(meta.ix);
+      const { meta, tail, head, value } = await this.view(() =>
+        Promise.all([
+          Promise.all([...byClient].map(([c, hlcs]) => this.indexedStamps(c, hlcs))),
+          rows.length > 0 ? this.loadBase(rowRefs) : Promise.resolve(new Map<string, CurrentRow>()),
+        ]),
+      );
+      const [indexed, current] = value;
       if (attempt > 0) {
         // Our put of an earlier attempt may have gone through with its answer lost.
         const ours = tail.find((a) => a.token === token);
@@ -732,11 +765,11 @@ export class DynamoDbBuffer implements DeltaBuffer {
    * older than CLAIM_MS is taken over: its Lambda died).
    */
   private async materialize(force: boolean): Promise<void> {
-    const meta = await this.readMeta();
-    const { tail } = await this.fetchTail(meta.ix);
+    const meta = await this.readMeta(); // fresh: never redo what another materializer did
+    const { tail } = await this.view(() => Promise.resolve(null));
     if (tail.length === 0) return;
     const end = (tail[tail.length - 1] as TailAppend).last;
-    if (!force && !(await this.claim(end))) return;
+    if (!force && (end - meta.ix < BigInt(this.every) || !(await this.claim(end)))) return;
     // Rows: the state through `end` of every row written in the tail.
     const refs = new Map<string, { table: string; rowId: string }>();
     for (const a of tail) for (const w of a.writes) refs.set(w.key, { table: w.table, rowId: w.rowId });
@@ -797,6 +830,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
       );
     });
     await this.raiseMeta('ix', end);
+    this.remember({ flushed: 0n, floor: 0n, ix: end });
   }
 
   /** Claim the materialization through `end`; false when another one is running. */
@@ -907,8 +941,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
   }
 
   async head(): Promise<bigint> {
-    const meta = await this.readMeta();
-    const { head } = await this.fetchTail(meta.ix);
+    const { meta, head } = await this.view(() => Promise.resolve(null));
     return head > meta.floor ? head : meta.floor;
   }
 

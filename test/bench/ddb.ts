@@ -28,10 +28,10 @@ export interface WcuWorkload {
 }
 
 export const WCU_WORKLOADS: readonly WcuWorkload[] = [
-  { name: 'inserts, distinct rows, pushes of 100', deltas: 5000, push: 100 },
-  { name: 'inserts, distinct rows, pushes of 10', deltas: 5000, push: 10 },
-  { name: 'updates, 50 hot rows, pushes of 100', deltas: 5000, push: 100, hotRows: 50 },
-  { name: 'updates, 50 hot rows, pushes of 10', deltas: 5000, push: 10, hotRows: 50 },
+  { name: 'inserts, distinct rows, pushes of 100', deltas: 3000, push: 100 },
+  { name: 'inserts, distinct rows, pushes of 10', deltas: 3000, push: 10 },
+  { name: 'updates, 50 hot rows, pushes of 100', deltas: 3000, push: 100, hotRows: 50 },
+  { name: 'updates, 50 hot rows, pushes of 10', deltas: 3000, push: 10, hotRows: 50 },
 ];
 
 export interface WcuResult {
