@@ -74,6 +74,12 @@ export interface DynamoDbBufferOptions {
   readonly lockLeaseMs?: number;
   /** Materialize row and stamp items once the log tail holds this many entries. Default 1000. */
   readonly materializeEvery?: number;
+  /**
+   * Let the append that crosses `materializeEvery` materialize (default
+   * true). False leaves it to `materialize()` calls elsewhere (e.g. the
+   * stream consumer) and to trim: pushes never pay that latency.
+   */
+  readonly materializeOnAppend?: boolean;
 }
 
 /** Largest log item body: under the 400 KB item limit, with room for keys and attributes. */
@@ -248,6 +254,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
   private readonly metaKey: Item;
   private readonly logPk: string;
   private readonly every: number;
+  private readonly onAppend: boolean;
   private readonly ttl: { readonly attribute: string; readonly seconds: number } | null;
   private readonly packer = new Packer();
   /** Decoded appends (tailStart - 1, tailEnd], immutable once written: cached across calls. */
@@ -266,6 +273,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
     this.metaKey = { pk: S(`M#${shard}`), sk: S('-') };
     this.logPk = `L#${shard}`;
     this.every = Math.max(1, options.materializeEvery ?? 1000);
+    this.onAppend = options.materializeOnAppend ?? true;
     const seconds = options.ttlSeconds ?? 30 * 86_400;
     if (options.ttlAttribute !== undefined && seconds < MIN_TTL_SECONDS) {
       // A shorter TTL could free a log key a slow writer still aims at (see docs/dynamodb.md).
@@ -628,7 +636,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   /** After a committed append: materialize the index when the tail has grown long enough. */
   private async appended(last: bigint, ix: bigint): Promise<AppendResult> {
-    if (last - ix >= BigInt(this.every)) {
+    if (this.onAppend && last - ix >= BigInt(this.every)) {
       try {
         await this.materialize(false);
       } catch {
@@ -831,6 +839,15 @@ export class DynamoDbBuffer implements DeltaBuffer {
     });
     await this.raiseMeta('ix', end);
     this.remember({ flushed: 0n, floor: 0n, ix: end });
+  }
+
+  /**
+   * Materialize the row and stamp index if the tail holds `materializeEvery`
+   * entries or more and nobody else is at it. Idempotent; for a stream
+   * consumer or a schedule when appends do not do it (materializeOnAppend).
+   */
+  materializeIndex(): Promise<void> {
+    return this.materialize(false);
   }
 
   /** Claim the materialization through `end`; false when another one is running. */

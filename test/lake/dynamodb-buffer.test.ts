@@ -318,6 +318,19 @@ describe('DynamoDB buffer', () => {
     expect(await old.append([draft(delta('idx', 'o7', 'z'))], [])).toEqual({ ok: true, lastSeq: 8n });
   });
 
+  it('with materialization off the append path, materializeIndex() does it', async () => {
+    const table = await freshTable();
+    const b = new DynamoDbBuffer({ client: client(), table, materializeEvery: 2, materializeOnAppend: false });
+    const ds = Array.from({ length: 3 }, (_, i) => delta('mi', `mi${i}`, 'x'));
+    for (const d of ds) expect((await b.append([draft(d)], [{ state: applyDelta(undefined, d), expectedVersion: 0 }])).ok).toBe(true);
+    expect((await b['readMeta']()).ix).toBe(0n);
+    await b.materializeIndex();
+    expect((await b['readMeta']()).ix).toBe(3n);
+    await b.materializeIndex(); // nothing left: a no-op
+    expect(await open(table).loadRows([{ table: 'todos', rowId: 'mi2' }])).toEqual([{ state: applyDelta(undefined, ds[2] as Delta), version: 1 }]);
+    expect(await open(table).existing('mi', ds.map((d) => d.hlc))).toEqual(ds.map((d) => d.deltaId));
+  });
+
   it('concurrent materializers leave one consistent index', async () => {
     const table = await freshTable();
     const bs = [0, 1, 2].map(() => new DynamoDbBuffer({ client: client(), table, materializeEvery: 1_000_000 }));
