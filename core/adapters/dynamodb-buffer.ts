@@ -1,8 +1,6 @@
 import {
   BatchGetItemCommand,
-  BatchWriteItemCommand,
   CreateTableCommand,
-  DeleteItemCommand,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
@@ -16,6 +14,7 @@ import { LakeSyncError } from '../errors.ts';
 import type { Hlc } from '../hlc.ts';
 import {
   FORGOTTEN,
+  rowKey,
   type AppendResult,
   type DeltaBuffer,
   type LogEntry,
@@ -25,128 +24,85 @@ import {
   type RowWrite,
   type StoredRow,
 } from '../engine/ports.ts';
+import { applyDelta, type RowState } from '../merge.ts';
 import { Packer, packRow, packSegment, SegmentReader, unpackRow } from '../codec/storage.ts';
+import { decodeRowWrites, decodeStamps, encodeRowWrites, encodeStamps, type RowWriteRef, type StampSeq } from './dynamodb-buffer-codec.ts';
 
 /**
  * DeltaBuffer on one DynamoDB table (single-table design), for the AWS
- * deployment: many Lambdas append and read at once.
+ * deployment: many Lambdas append and read at once. The full design, its
+ * proofs and its write-unit costs are in docs/dynamodb.md; in short:
  *
- * Keys: partition key `pk` (S), sort key `sk` (S). Numbers in sort keys are
- * zero-padded 20-digit decimals (u64 fits), so string order is numeric order.
+ * | item  | pk                     | sk                     | attributes                                          |
+ * |-------|------------------------|------------------------|-----------------------------------------------------|
+ * | log   | `L#<shard>`            | first seq              | n, b: packSegment body, w: row writes, t: token     |
+ * | meta  | `M#<shard>`            | `-`                    | flushed, floor, ix (materialized through), mz, mt   |
+ * | row   | `R#<len>:<table>:<id>` | `-`                    | v: version, s: packRow state, q: through seq        |
+ * | stamp | `S#<clientId>`         | first hlc `#` through  | c: count, b: (hlc, seq) pairs                       |
  *
- * | item      | pk                     | sk          | attributes                                   |
- * |-----------|------------------------|-------------|----------------------------------------------|
- * | head      | `H#<shard>`            | `-`         | v: last seq handed out (N)                   |
- * | meta      | `M#<shard>`            | `-`         | flushed (N), floor (N)                       |
- * | log       | `L#<shard>`            | first seq   | n: entry count (N), b: packSegment body (B)  |
- * | stamp     | `S#<clientId>`         | hlc         | d: delta id, q: seq (N) — or t, i (pending)  |
- * | row       | `R#<len>:<table>:<id>` | `-`         | v: version (N), s: packRow state (B) [+lock] |
- * | txn       | `T#<txn id>`           | `-`         | st: 'c' committed (f: first seq) / 'a'       |
+ * The log is the source of truth. An append is ONE conditional PutItem of
+ * its log item at sk = head + 1 (attribute_not_exists): that put is the
+ * serialization point of the shard. Before it, the appender reads the
+ * state as of head (stamps, row versions); if anyone appended since, the
+ * key head + 1 is taken, the put fails and the appender reads again. Log
+ * keys are never freed while a writer could still aim at them (trim leaves
+ * a stub; TTL deletes only items days old), so a stale head cannot reuse a
+ * seq. Readers see an append all at once (one item), and seqs without gaps.
  *
- * Server order. An append is one TransactWriteItems holding the head
- * counter's update (condition: v still equals the head we read), the log
- * items of its entries (seqs head+1..head+n), one stamp item per entry
- * (condition attribute_not_exists: a stored or repeated stamp cancels the
- * transaction → conflict) and the row items (condition on the expected
- * version). Two appends that read the same head both condition on it, so one
- * of them is cancelled and retries with the new head (inside append(); it is
- * not the engine's conflict). The head counter is therefore the
- * serialization point: a head value v is only ever visible together with
- * every log item up to v. read() first reads the head (strongly consistent
- * GetItem, serializable with transactions), then queries log items with
- * sk <= head only: every transaction that wrote a seq <= head has completed,
- * so a consistent Query sees all of them, and a later transaction that is
- * half visible to Query (Query is only read-committed across a
- * transaction's items) lies above head and is not looked at. No reader can
- * ever skip a seq.
- *
- * Packing and the 400 KB item limit. An append writes its entries as one
- * packSegment body, like a SQLite segment, split into several log items of
- * at most SEGMENT_BYTES (350 KB) each when it is larger (each item has its
- * own first seq and count), all inside the same transaction.
- *
- * Transaction limits (100 items, 4 MB). An append that fits (1 head + log
- * items + stamps + rows <= 100 items, under ~3.5 MB) is one transaction.
- * A larger one (a 1,000-delta push) cannot be: it is committed in two
- * phases with a commit record, so it stays atomic for readers:
- *  1. prepare: stamps are put as *pending* (t = txn id, i = index; condition
- *     attribute_not_exists) and rows are *locked* (x = txn id, ps = new
- *     state; condition on the expected version and no lock), in
- *     transactions of up to 100 items. A failed condition aborts: the
- *     record T#txn is put as 'a', the pending items are removed, and the
- *     result is a conflict.
- *  2. commit: one transaction with the head update, all log items and the
- *     record T#txn put as 'c' with its first seq (condition
- *     attribute_not_exists, so commit and abort exclude each other). The log
- *     items of one append must fit in this transaction: an append whose
- *     packed entries exceed ~3.5 MB fails with BODY_TOO_LARGE (keep
- *     maxBodyBytes at 3 MB or less with this buffer). If the commit's
- *     answer is lost and the record turns out committed, the append is ok.
- *  3. finalize: locked rows roll forward (state = ps, version + 1).
- *     Pending stamps stay pending: existing() resolves them through the
- *     record (seq = f + i) — they are only read for duplicates.
- * Readers resolve a lock or pending stamp through its record: committed →
- * the new state / a stored stamp (and roll the row forward); aborted →
- * clean it up; no record and older than LOCK_LEASE_MS → the writer died:
- * put the record as 'a' (it can then never commit), clean up. An in-flight
- * prepare makes a competing append of the same stamps or rows conflict
- * until it commits or its lease ends.
- *
- * Trim deletes whole log items whose last seq <= min(upTo, flushed)
- * (BatchWriteItem) after raising the floor in the meta item, so floor()
- * never promises an entry that is gone. Stamps stay (they deduplicate
- * forever; a stamp with seq <= floor answers FORGOTTEN). Optionally, give
- * log items a TTL attribute (`ttlAttribute`, epoch seconds, now +
- * `ttlSeconds`) as a safety net against a trim that never runs; the floor
- * is not raised by TTL deletion, so keep the TTL far above the flush
- * interval (a pull below a TTL-deleted item would miss entries).
- *
- * Write units, ~200-byte deltas, pushes of 10: per append 1 head item
- * (<1 KB: 2 WCU transactional), 1 log item (~2 KB: 4-6 WCU), 10 stamps
- * (2 WCU each) and 10 rows (~0.3 KB, 2 WCU each): ~46-48 WCU per 10
- * deltas, ~4,600-4,800 WCU per 1,000 deltas. Stamps and rows dominate (4
- * WCU per delta); unpacked, the log would cost 2 WCU per delta, not ~0.5.
- * Counted from the items sent in test/lake/dynamodb-buffer.test.ts (moto
- * reports no consumed capacity for transactions): 4,600 WCU per 1,000
- * deltas in pushes of 10; 5,420 in pushes of 100, which take the two-phase
- * path (a push fits one transaction up to ~49 deltas with their rows) and
- * pay one more write per row to finalize it. `consumedWriteUnits` sums what
- * real DynamoDB reports for the commit transactions.
- *
- * Sharding (not used yet: the port has one global seq space). The head,
- * meta and log partitions are keyed by `shard`, e.g. a hash of the delta's
- * table name: each shard would have its own counter, so appends to
- * different shards do not contend. The pull cursor would then become a
- * vector of per-shard seqs ({shard: seq}), each read with read() above;
- * floor and flushed would be per shard too. Stamps are per client, not per
- * shard (a stamp is unique across tables), and rows are keyed by table
- * already. An append touching several shards would update each touched
- * counter in its one transaction.
+ * Rows and stamps are an index materialized from the log in batches (every
+ * `materializeEvery` entries, and before a trim), not per append: row items
+ * hold a row's state through seq q, stamp items a client's stamps of one
+ * batch. Readers combine the index with the log tail after `ix`. A row's
+ * new state is stored in the log only when it is not the fold of the
+ * append's deltas over its previous state (the engine's states always are).
+ * An append of more than ~350 KB is split into several log items written by
+ * one TransactWriteItems; readers only take whole appends.
  */
 export interface DynamoDbBufferOptions {
   readonly client: DynamoDBClient;
   readonly table: string;
-  /** The shard of the head/meta/log partitions (see above). Default '0'. */
+  /** The shard of the meta and log partitions (see docs/dynamodb.md). Default '0'. */
   readonly shard?: string;
-  /** Give log items this TTL attribute (epoch seconds), `ttlSeconds` from their append. */
+  /**
+   * Give log items this TTL attribute (epoch seconds), `ttlSeconds` (at
+   * least one day, default 30 days) after their append. Then trim only
+   * raises the floor and TTL deletes the items, which costs no write units.
+   */
   readonly ttlAttribute?: string;
   readonly ttlSeconds?: number;
-  /** How long a prepared, uncommitted large append holds its stamps and rows. Default 60 s. */
+  /** Unused since appends are single puts (no locks, no leases); accepted for compatibility. */
   readonly lockLeaseMs?: number;
+  /** Materialize row and stamp items once the log tail holds this many entries. Default 1000. */
+  readonly materializeEvery?: number;
+  /**
+   * Let the append that crosses `materializeEvery` materialize (default
+   * true). False leaves it to `materialize()` calls elsewhere (e.g. the
+   * stream consumer) and to trim: pushes never pay that latency.
+   */
+  readonly materializeOnAppend?: boolean;
 }
 
 /** Largest log item body: under the 400 KB item limit, with room for keys and attributes. */
 const SEGMENT_BYTES = 350_000;
+/** Row-write descriptors and explicit states ride in the first log item of an append. */
+const WRITES_BYTES = 40_000;
 /** DynamoDB's limits per TransactWriteItems, with a margin for the size. */
 const TX_ITEMS = 100;
 const TX_BYTES = 3_500_000;
 const BATCH_GET = 100;
-const BATCH_WRITE = 25;
-const MAX_HEAD_RETRIES = 1000;
+/** A stamp item holds stamps of one client within one hour of hlc (wall ms << 16) ... */
+const STAMP_SPAN = 3_600_000n << 16n;
+/** ... and at most this many (at most ~20 bytes each: under the item limit). */
+const STAMP_GROUP = 15_000;
+/** A materialization claimed longer ago than this is taken over. */
+const CLAIM_MS = 30_000;
+const MIN_TTL_SECONDS = 86_400;
+const MAX_APPEND_ATTEMPTS = 1000;
 
 const pad = (n: bigint | number): string => n.toString().padStart(20, '0');
 const N = (n: bigint | number): AttributeValue => ({ N: n.toString() });
 const S = (s: string): AttributeValue => ({ S: s });
+type Item = Record<string, AttributeValue>;
 
 function rowPk(table: string, rowId: string): string {
   return `R#${table.length}:${table}:${rowId}`;
@@ -170,25 +126,66 @@ export async function createDynamoDbBufferTable(client: DynamoDBClient, table: s
   );
 }
 
-interface Cancellation {
-  readonly codes: string[];
-  readonly items: (Record<string, AttributeValue> | undefined)[];
+function errorName(err: unknown): string | undefined {
+  return (err as { name?: string }).name;
 }
 
-function cancellation(err: unknown): Cancellation | null {
-  const e = err as { name?: string; CancellationReasons?: { Code?: string; Item?: Record<string, AttributeValue> }[] };
-  if (e.name !== 'TransactionCanceledException') return null;
-  const reasons = e.CancellationReasons ?? [];
-  return { codes: reasons.map((r) => r.Code ?? 'None'), items: reasons.map((r) => r.Item) };
+/** The put lost the race for its key (or, for a transaction, any condition failed). */
+function lostRace(err: unknown): boolean {
+  const name = errorName(err);
+  if (name === 'ConditionalCheckFailedException') return true;
+  if (name !== 'TransactionCanceledException') return false;
+  const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return reasons.some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
-function isConditionFailed(err: unknown): boolean {
-  return (err as { name?: string }).name === 'ConditionalCheckFailedException';
+function isTransactionConflict(err: unknown): boolean {
+  if (errorName(err) !== 'TransactionCanceledException') return false;
+  const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
+  return reasons.some((r) => r.Code === 'TransactionConflict');
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-type TxnState = { readonly state: 'committed'; readonly first: bigint } | { readonly state: 'aborted' } | { readonly state: 'open' };
+function randomToken(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(6));
+  let s = '';
+  for (const b of bytes) s += b.toString(36).padStart(2, '0');
+  return s;
+}
+
+/** One row write of a decoded append. */
+interface TailWrite {
+  readonly key: string;
+  readonly table: string;
+  readonly rowId: string;
+  /** The entries (indexes into the append) of this row, for the fold; unused when `state` is set. */
+  readonly entries: readonly number[];
+  readonly state?: Uint8Array;
+}
+
+/** One whole append of the log, decoded. */
+interface TailAppend {
+  readonly first: bigint;
+  readonly last: bigint;
+  readonly entries: readonly LogEntry[];
+  readonly writes: readonly TailWrite[];
+  readonly token: string;
+}
+
+interface Meta {
+  readonly flushed: bigint;
+  readonly floor: bigint;
+  /** Row and stamp items hold every append through ix. */
+  readonly ix: bigint;
+}
+
+interface CurrentRow {
+  readonly state: RowState | undefined;
+  readonly version: number;
+  /** The row item's `q`: appends through it are already in `state`. */
+  readonly q: bigint;
+}
 
 interface Segment {
   readonly first: number; // index of its first entry in the append
@@ -196,210 +193,553 @@ interface Segment {
   readonly body: Uint8Array;
 }
 
+/** A raw log item as queried, with its range. */
+interface LogItem {
+  readonly first: bigint;
+  readonly count: number;
+  /** The append it belongs to: [appendFirst, appendLast]. */
+  readonly appendFirst: bigint;
+  readonly appendLast: bigint;
+  readonly item: Item;
+}
+
+function logItem(item: Item): LogItem {
+  const first = BigInt(item.sk?.S as string);
+  const count = Number(item.n?.N as string);
+  const appendFirst = item.a?.N !== undefined ? BigInt(item.a.N) : first;
+  const appendLast = item.e?.N !== undefined ? BigInt(item.e.N) : first + BigInt(count) - 1n;
+  return { first, count, appendFirst, appendLast, item };
+}
+
+/**
+ * Whole appends from items sorted by first seq, starting with the append
+ * that begins at `start`: stops at a gap or at an append with a part not
+ * (yet) visible. Stubs (trimmed items) come back as appends without body.
+ */
+function wholeAppends(items: readonly LogItem[], start: bigint): LogItem[][] {
+  const out: LogItem[][] = [];
+  let expected = start;
+  let i = 0;
+  while (i < items.length) {
+    const head = items[i] as LogItem;
+    if (head.first < expected) {
+      i++;
+      continue;
+    }
+    if (head.first !== expected || head.appendFirst !== head.first) break;
+    const parts = [head];
+    let end = head.first + BigInt(head.count) - 1n;
+    let j = i + 1;
+    while (end < head.appendLast && j < items.length && (items[j] as LogItem).first === end + 1n) {
+      const p = items[j] as LogItem;
+      parts.push(p);
+      end = p.first + BigInt(p.count) - 1n;
+      j++;
+    }
+    if (end < head.appendLast) break; // a part of a multi-item append is not visible yet
+    out.push(parts);
+    expected = end + 1n;
+    i = j;
+  }
+  return out;
+}
+
+function isStub(item: Item): boolean {
+  return item.b === undefined;
+}
+
 export class DynamoDbBuffer implements DeltaBuffer {
   private readonly client: DynamoDBClient;
   private readonly table: string;
-  private readonly headKey: Record<string, AttributeValue>;
-  private readonly metaKey: Record<string, AttributeValue>;
+  private readonly metaKey: Item;
   private readonly logPk: string;
-  private readonly lease: number;
-  /** Our last view of the head: the first guess of the next append. */
-  private knownHead = 0n;
+  private readonly every: number;
+  private readonly onAppend: boolean;
+  private readonly ttl: { readonly attribute: string; readonly seconds: number } | null;
   private readonly packer = new Packer();
-  /** Total write units consumed so far (as DynamoDB reports them). */
+  /** Decoded appends (tailStart - 1, tailEnd], immutable once written: cached across calls. */
+  private tail: TailAppend[] = [];
+  private tailStart = 1n;
+  private tailEnd = 0n;
+  /** The meta item as last read: its values only grow, so an old view is a safe lower bound. */
+  private meta: Meta | null = null;
+  /** Write units DynamoDB reported (real DynamoDB reports them for single-item writes). */
   consumedWriteUnits = 0;
 
-  constructor(private readonly options: DynamoDbBufferOptions) {
+  constructor(options: DynamoDbBufferOptions) {
     this.client = options.client;
     this.table = options.table;
     const shard = options.shard ?? '0';
-    this.headKey = { pk: S(`H#${shard}`), sk: S('-') };
     this.metaKey = { pk: S(`M#${shard}`), sk: S('-') };
     this.logPk = `L#${shard}`;
-    this.lease = options.lockLeaseMs ?? 60_000;
+    this.every = Math.max(1, options.materializeEvery ?? 1000);
+    this.onAppend = options.materializeOnAppend ?? true;
+    const seconds = options.ttlSeconds ?? 30 * 86_400;
+    if (options.ttlAttribute !== undefined && seconds < MIN_TTL_SECONDS) {
+      // A shorter TTL could free a log key a slow writer still aims at (see docs/dynamodb.md).
+      throw new RangeError(`ttlSeconds must be at least ${MIN_TTL_SECONDS}`);
+    }
+    this.ttl = options.ttlAttribute === undefined ? null : { attribute: options.ttlAttribute, seconds };
   }
 
-  // ---- stamps ----
+  // ---- meta ----
 
-  async existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
-    const out = new Array<string | null>(hlcs.length).fill(null);
-    if (hlcs.length === 0) return out;
-    let min = hlcs[0] as Hlc;
-    let max = min;
-    for (const h of hlcs) {
-      if (h < min) min = h;
-      if (h > max) max = h;
-    }
-    const pk = `S#${clientId}`;
-    // One range query finds every stored stamp of this batch: usually none.
-    // If far more stamps lie in between than the batch holds, ask by key instead.
-    const cap = 2 * hlcs.length + 16;
-    let found: Record<string, AttributeValue>[] = [];
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          ConsistentRead: true,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          ExpressionAttributeValues: { ':pk': S(pk), ':lo': S(pad(min)), ':hi': S(pad(max)) },
-          Limit: cap + 1 - found.length,
-          ExclusiveStartKey: start,
-        }),
-      );
-      found.push(...(page.Items ?? []));
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined && found.length <= cap);
-    if (found.length === 0) return out;
-    if (found.length > cap) {
-      const keys = [...new Set(hlcs)].map((h) => ({ pk: S(pk), sk: S(pad(h)) }));
-      found = await this.batchGet(keys);
-    }
-    const byHlc = new Map<string, Record<string, AttributeValue>>();
-    for (const item of found) byHlc.set(item.sk?.S as string, item);
-    const floor = await this.metaValue('floor');
-    for (let i = 0; i < hlcs.length; i++) {
-      const item = byHlc.get(pad(hlcs[i] as Hlc));
-      if (item === undefined) continue;
-      const seq = await this.stampSeq(item);
-      if (seq !== null) out[i] = seq <= floor ? FORGOTTEN : (item.d?.S as string);
-    }
-    return out;
+  private async readMeta(): Promise<Meta> {
+    const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: this.metaKey, ConsistentRead: true }));
+    const v = (name: string): bigint => BigInt(got.Item?.[name]?.N ?? '0');
+    const meta = { flushed: v('flushed'), floor: v('floor'), ix: v('ix') };
+    this.remember(meta);
+    return meta;
   }
 
-  /** The seq of a stored stamp; null for a pending stamp of an open or aborted append (removed if aborted). */
-  private async stampSeq(item: Record<string, AttributeValue>): Promise<bigint | null> {
-    if (item.q !== undefined) return BigInt(item.q.N as string);
-    const txn = item.t?.S as string;
-    const state = await this.resolveTxn(txn, Number(item.ts?.N ?? '0'));
-    if (state.state === 'committed') return state.first + BigInt(item.i?.N as string);
-    if (state.state === 'aborted') {
-      await this.ignoreCondition(
-        this.client.send(
-          new DeleteItemCommand({
-            TableName: this.table,
-            Key: { pk: item.pk as AttributeValue, sk: item.sk as AttributeValue },
-            ConditionExpression: 't = :t',
-            ExpressionAttributeValues: { ':t': S(txn) },
-          }),
-        ),
-      );
-    }
-    return null;
+  private remember(m: Meta): void {
+    const old = this.meta;
+    const max = (a: bigint, b: bigint | undefined): bigint => (b !== undefined && b > a ? b : a);
+    this.meta = { flushed: max(m.flushed, old?.flushed), floor: max(m.floor, old?.floor), ix: max(m.ix, old?.ix) };
   }
 
-  // ---- rows ----
-
-  async loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
-    const out = new Array<StoredRow | undefined>(keys.length);
-    if (keys.length === 0) return out;
-    const unique = [...new Set(keys.map((k) => rowPk(k.table, k.rowId)))];
-    const items = await this.batchGet(unique.map((pk) => ({ pk: S(pk), sk: S('-') })));
-    const byPk = new Map<string, Record<string, AttributeValue>>();
-    for (const item of items) byPk.set(item.pk?.S as string, item);
-    const rows = new Map<string, StoredRow | undefined>();
-    for (const k of keys) {
-      const pk = rowPk(k.table, k.rowId);
-      if (rows.has(pk)) continue;
-      const item = byPk.get(pk);
-      rows.set(pk, item === undefined ? undefined : await this.rowOf(k.table, k.rowId, item));
+  /**
+   * A consistent view: `read(ix)` (index items) and the log tail after ix,
+   * both read after ix was. Any ix read before is as good as a fresh one
+   * (everything through it was indexed before it was raised), only the tail
+   * is longer: so a cached ix serves, refreshed when the tail grows long.
+   * Both reads run at once: an append the tail misses because it came later
+   * is either also missed by the index (and then our put fails, since it
+   * holds head + 1) or seen there (it is committed). But a tail that meets
+   * a stub means trim (and before it, indexing) went past our ix while we
+   * read: the index read may have missed it, so read again with a fresh ix.
+   */
+  private async view<T>(read: (meta: Meta) => Promise<T>): Promise<{ meta: Meta; tail: TailAppend[]; head: bigint; value: T }> {
+    let fresh = this.meta === null || this.tailEnd - this.meta.ix > BigInt(2 * this.every);
+    for (let round = 0; ; round++) {
+      const meta = fresh || this.meta === null ? await this.readMeta() : this.meta;
+      const [value, t] = await Promise.all([read(meta), this.fetchTail(meta.ix)]);
+      if (!t.stale) return { meta, tail: t.tail, head: t.head, value };
+      if (round > 100) throw new Error('DynamoDB buffer: the log keeps being trimmed under this reader');
+      fresh = true;
     }
-    for (let i = 0; i < keys.length; i++) out[i] = rows.get(rowPk((keys[i] as RowRef).table, (keys[i] as RowRef).rowId));
-    return out;
   }
 
-  /** A row item's current row; a lock is resolved (and rolled forward or back) first. */
-  private async rowOf(table: string, rowId: string, item: Record<string, AttributeValue>): Promise<StoredRow | undefined> {
-    const version = Number(item.v?.N ?? '0');
-    const committed = (): StoredRow | undefined =>
-      version === 0 ? undefined : { version, state: unpackRow(table, rowId, item.s?.B as Uint8Array) };
-    const txn = item.x?.S;
-    if (txn === undefined) return committed();
-    const state = await this.resolveTxn(txn, Number(item.xt?.N ?? '0'));
-    if (state.state === 'open') return committed(); // an append in flight: a competing write will conflict
-    const key = { pk: item.pk as AttributeValue, sk: item.sk as AttributeValue };
-    if (state.state === 'committed') {
-      await this.rollForward(key, txn);
-      return { version: version + 1, state: unpackRow(table, rowId, item.ps?.B as Uint8Array) };
-    }
-    await this.rollBack(key, txn, version);
-    return committed();
-  }
-
-  private rollForward(key: Record<string, AttributeValue>, txn: string): Promise<void> {
+  /** Raise a meta value, never lower it. */
+  private raiseMeta(name: 'flushed' | 'floor' | 'ix', value: bigint): Promise<void> {
     return this.ignoreCondition(
       this.client.send(
         new UpdateItemCommand({
           TableName: this.table,
-          Key: key,
-          UpdateExpression: 'SET v = v + :one, s = ps REMOVE x, ps, xt',
-          ConditionExpression: 'x = :x',
-          ExpressionAttributeValues: { ':one': N(1), ':x': S(txn) },
+          Key: this.metaKey,
+          UpdateExpression: 'SET #a = :v',
+          ConditionExpression: 'attribute_not_exists(#a) OR #a < :v',
+          ExpressionAttributeNames: { '#a': name },
+          ExpressionAttributeValues: { ':v': N(value) },
         }),
       ),
     );
   }
 
-  private rollBack(key: Record<string, AttributeValue>, txn: string, version: number): Promise<void> {
-    const cond = { ConditionExpression: 'x = :x', ExpressionAttributeValues: { ':x': S(txn) } };
-    return this.ignoreCondition(
-      this.client.send(
-        version === 0
-          ? new DeleteItemCommand({ TableName: this.table, Key: key, ...cond })
-          : new UpdateItemCommand({ TableName: this.table, Key: key, UpdateExpression: 'REMOVE x, ps, xt', ...cond }),
-      ),
-    );
-  }
+  // ---- the log tail (appends after ix) ----
 
-  /** The fate of a large append; a dead writer's (no record, lease over) is decided as aborted. */
-  private async resolveTxn(txn: string, lockedAt: number): Promise<TxnState> {
-    const key = { pk: S(`T#${txn}`), sk: S('-') };
-    for (;;) {
-      const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: key, ConsistentRead: true }));
-      const st = got.Item?.st?.S;
-      if (st === 'c') return { state: 'committed', first: BigInt(got.Item?.f?.N as string) };
-      if (st === 'a') return { state: 'aborted' };
-      if (Date.now() - lockedAt < this.lease) return { state: 'open' };
-      try {
-        await this.client.send(
-          new PutItemCommand({
+  /**
+   * The whole appends after `ix` up to the head, read with a consistent
+   * Query (only items not cached yet). Callers read `ix` (readMeta) before
+   * the index items they combine with this tail: whatever the index missed
+   * then lies after ix, so it is here.
+   */
+  private async fetchTail(ix: bigint): Promise<{ tail: TailAppend[]; head: bigint; stale: boolean }> {
+    for (let round = 0; ; round++) {
+      if (this.tailStart > ix + 1n || this.tailEnd < ix) {
+        this.tail = [];
+        this.tailStart = ix + 1n;
+        this.tailEnd = ix;
+      }
+      const from = this.tailEnd + 1n;
+      const items: LogItem[] = [];
+      let start: Item | undefined;
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
             TableName: this.table,
-            Item: { ...key, st: S('a') },
-            ConditionExpression: 'attribute_not_exists(pk)',
+            ConsistentRead: true,
+            KeyConditionExpression: 'pk = :pk AND sk >= :from',
+            ExpressionAttributeValues: { ':pk': S(this.logPk), ':from': S(pad(from)) },
+            ExclusiveStartKey: start,
           }),
         );
-        return { state: 'aborted' };
-      } catch (err) {
-        if (!isConditionFailed(err)) throw err;
-        // It committed (or was aborted) meanwhile: read again.
+        for (const item of page.Items ?? []) items.push(logItem(item));
+        start = page.LastEvaluatedKey;
+      } while (start !== undefined);
+      // Another call may have moved the cache meanwhile: take what continues it.
+      for (const parts of wholeAppends(items, this.tailEnd + 1n)) {
+        if (isStub((parts[0] as LogItem).item)) return { tail: [], head: this.tailEnd, stale: true };
+        const a = this.decodeAppend(parts);
+        if (a.first !== this.tailEnd + 1n) break;
+        this.tail.push(a);
+        this.tailEnd = a.last;
+      }
+      if (this.tailStart <= ix + 1n && this.tailEnd >= ix) {
+        // Keep the cache small: what precedes ix is in the index now.
+        if (this.tail.length > 0 && (this.tail[0] as TailAppend).last <= ix) {
+          this.tail = this.tail.filter((a) => a.last > ix);
+          this.tailStart = ix + 1n;
+        }
+        return { tail: this.tail.slice(), head: this.tailEnd, stale: false };
+      }
+      if (round > 100) throw new Error('DynamoDB buffer: the log tail keeps moving');
+    }
+  }
+
+  private decodeAppend(parts: readonly LogItem[]): TailAppend {
+    const first = (parts[0] as LogItem).first;
+    const head = (parts[0] as LogItem).item;
+    const entries: LogEntry[] = [];
+    if (!isStub(head)) {
+      for (const p of parts) {
+        const reader = new SegmentReader(p.item.b?.B as Uint8Array);
+        let seq = p.first;
+        while (reader.index < reader.count) entries.push(reader.next(seq++));
       }
     }
+    const last = (parts[parts.length - 1] as LogItem).first + BigInt((parts[parts.length - 1] as LogItem).count) - 1n;
+    const writes: TailWrite[] = [];
+    const refs = head.w?.B === undefined ? [] : decodeRowWrites(head.w.B);
+    const explicit = head.x?.L ?? [];
+    let x = 0;
+    let byKey: Map<string, number[]> | null = null;
+    for (const r of refs) {
+      let table: string;
+      let rowId: string;
+      if (r.entry >= 0) {
+        const d = (entries[r.entry] as LogEntry).delta;
+        table = d.table;
+        rowId = d.rowId;
+      } else {
+        table = r.table as string;
+        rowId = r.rowId as string;
+      }
+      const key = rowKey(table, rowId);
+      if (r.explicit) {
+        writes.push({ key, table, rowId, entries: [], state: explicit[x++]?.B as Uint8Array });
+        continue;
+      }
+      if (byKey === null) {
+        byKey = new Map();
+        entries.forEach((e, i) => {
+          const k = rowKey(e.delta.table, e.delta.rowId);
+          const list = byKey?.get(k);
+          if (list === undefined) byKey?.set(k, [i]);
+          else list.push(i);
+        });
+      }
+      writes.push({ key, table, rowId, entries: byKey.get(key) ?? [] });
+    }
+    return { first, last, entries, writes, token: head.t?.S ?? '' };
+  }
+
+  // ---- rows ----
+
+  /** Row items (the materialized index) of these keys, read consistently. */
+  private async loadBase(refs: readonly { table: string; rowId: string }[]): Promise<Map<string, CurrentRow>> {
+    const byPk = new Map<string, { key: string; table: string; rowId: string }>();
+    for (const r of refs) byPk.set(rowPk(r.table, r.rowId), { key: rowKey(r.table, r.rowId), table: r.table, rowId: r.rowId });
+    const out = new Map<string, CurrentRow>();
+    const items = await this.batchGet([...byPk.keys()].map((pk) => ({ pk: S(pk), sk: S('-') })));
+    for (const item of items) {
+      const ref = byPk.get(item.pk?.S as string);
+      if (ref === undefined) continue;
+      out.set(ref.key, {
+        state: unpackRow(ref.table, ref.rowId, item.s?.B as Uint8Array),
+        version: Number(item.v?.N ?? '0'),
+        q: BigInt(item.q?.N ?? '0'),
+      });
+    }
+    return out;
+  }
+
+  /** Rows after the tail's writes (only `wanted` keys when given): base rows are updated in place. */
+  private applyTail(rows: Map<string, CurrentRow>, tail: readonly TailAppend[], wanted: ReadonlySet<string> | null): void {
+    for (const a of tail) {
+      for (const w of a.writes) {
+        if (wanted !== null && !wanted.has(w.key)) continue;
+        const prev = rows.get(w.key);
+        if (prev !== undefined && prev.q >= a.first) continue; // already in the row item
+        let state: RowState | undefined;
+        if (w.state !== undefined) state = unpackRow(w.table, w.rowId, w.state);
+        else {
+          state = prev?.state;
+          for (const i of w.entries) state = applyDelta(state, (a.entries[i] as LogEntry).delta);
+        }
+        rows.set(w.key, { state, version: (prev?.version ?? 0) + 1, q: prev?.q ?? 0n });
+      }
+    }
+  }
+
+  async loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
+    const out = new Array<StoredRow | undefined>(keys.length);
+    if (keys.length === 0) return out;
+    const { tail, value: rows } = await this.view(() => this.loadBase(keys));
+    this.applyTail(rows, tail, new Set(keys.map((k) => rowKey(k.table, k.rowId))));
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as RowRef;
+      const r = rows.get(rowKey(k.table, k.rowId));
+      out[i] = r === undefined || r.state === undefined || r.version === 0 ? undefined : { state: r.state, version: r.version };
+    }
+    return out;
+  }
+
+  // ---- stamps ----
+
+  /** Stamps of this client in the stamp items, for these hlcs: hlc → seq. */
+  private async indexedStamps(clientId: string, hlcs: readonly Hlc[]): Promise<Map<Hlc, bigint>> {
+    const found = new Map<Hlc, bigint>();
+    if (hlcs.length === 0) return found;
+    const want = new Set(hlcs);
+    const sorted = [...want].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    // An item holding hlc h starts within STAMP_SPAN below it: one range query per cluster.
+    const clusters: [Hlc, Hlc][] = [];
+    for (const h of sorted) {
+      const last = clusters[clusters.length - 1];
+      if (last !== undefined && h - last[1] <= STAMP_SPAN) last[1] = h;
+      else clusters.push([h, h]);
+    }
+    for (const [lo, hi] of clusters) {
+      const from = lo > STAMP_SPAN ? lo - STAMP_SPAN : 0n;
+      let start: Item | undefined;
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.table,
+            ConsistentRead: true,
+            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+            ExpressionAttributeValues: { ':pk': S(`S#${clientId}`), ':lo': S(pad(from)), ':hi': S(`${pad(hi)}$`) },
+            ExclusiveStartKey: start,
+          }),
+        );
+        for (const item of page.Items ?? []) {
+          for (const s of decodeStamps(item.b?.B as Uint8Array)) if (want.has(s.hlc)) found.set(s.hlc, s.seq);
+        }
+        start = page.LastEvaluatedKey;
+      } while (start !== undefined);
+    }
+    return found;
+  }
+
+  async existing(clientId: string, hlcs: readonly Hlc[]): Promise<(string | null)[]> {
+    const out = new Array<string | null>(hlcs.length).fill(null);
+    if (hlcs.length === 0) return out;
+    // A floor older than the real one only costs a look at a stub (FORGOTTEN all the same).
+    const { meta, tail, value: indexed } = await this.view(() => this.indexedStamps(clientId, hlcs));
+    const inTail = new Map<Hlc, string>();
+    const want = new Set(hlcs);
+    for (const a of tail) for (const e of a.entries) if (e.delta.clientId === clientId && want.has(e.delta.hlc)) inTail.set(e.delta.hlc, e.delta.deltaId);
+    const ids = new Map<bigint, string>();
+    for (let i = 0; i < hlcs.length; i++) {
+      const h = hlcs[i] as Hlc;
+      const id = inTail.get(h);
+      if (id !== undefined) {
+        out[i] = id;
+        continue;
+      }
+      const seq = indexed.get(h);
+      if (seq === undefined) continue;
+      if (seq <= meta.floor) {
+        out[i] = FORGOTTEN;
+        continue;
+      }
+      let known = ids.get(seq);
+      if (known === undefined) {
+        known = await this.deltaIdAt(seq);
+        ids.set(seq, known);
+      }
+      out[i] = known;
+    }
+    return out;
+  }
+
+  /** The delta id stored at a seq; FORGOTTEN when its log item was trimmed meanwhile. */
+  private async deltaIdAt(seq: bigint): Promise<string> {
+    const got = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        ConsistentRead: true,
+        KeyConditionExpression: 'pk = :pk AND sk <= :seq',
+        ExpressionAttributeValues: { ':pk': S(this.logPk), ':seq': S(pad(seq)) },
+        ScanIndexForward: false,
+        Limit: 1,
+      }),
+    );
+    const item = got.Items?.[0];
+    if (item === undefined || isStub(item)) return FORGOTTEN;
+    const { first } = logItem(item);
+    const reader = new SegmentReader(item.b?.B as Uint8Array);
+    const skip = Number(seq - first);
+    if (skip >= reader.count) return FORGOTTEN;
+    reader.skip(skip);
+    return reader.next(seq).delta.deltaId;
   }
 
   // ---- append ----
 
   async append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> {
-    // A stamp repeated in the batch: DynamoDB refuses two operations on one item anyway.
+    if (entries.length === 0) {
+      // The log is the source of row states: a row write needs an entry (the engine always has one).
+      if (rows.length > 0) throw new RangeError('DynamoDB buffer: row writes without log entries');
+      return { ok: true, lastSeq: await this.head() };
+    }
+    // The batch's stamps, per client; a stamp repeated in the batch is a conflict.
+    const byClient = new Map<string, Hlc[]>();
     const stampKeys = new Set<string>();
     for (const e of entries) {
       const k = `${e.delta.clientId}\u0000${e.delta.hlc}`;
       if (stampKeys.has(k)) return { ok: false, reason: 'conflict' };
       stampKeys.add(k);
+      const list = byClient.get(e.delta.clientId);
+      if (list === undefined) byClient.set(e.delta.clientId, [e.delta.hlc]);
+      else list.push(e.delta.hlc);
     }
     const segments = this.segments(entries);
-    const p = this.packer;
-    const rowBodies = rows.map((w) => {
-      p.reset();
-      packRow(p, w.state);
-      return p.view(0).slice();
+    const rowRefs = rows.map((w) => ({ table: w.state.table, rowId: w.state.rowId }));
+    const wanted = new Set(rowRefs.map((r) => rowKey(r.table, r.rowId)));
+    const token = randomToken();
+    for (let attempt = 0; attempt < MAX_APPEND_ATTEMPTS; attempt++) {
+      const { meta, tail, head, value } = await this.view(() =>
+        Promise.all([
+          Promise.all([...byClient].map(([c, hlcs]) => this.indexedStamps(c, hlcs))),
+          rows.length > 0 ? this.loadBase(rowRefs) : Promise.resolve(new Map<string, CurrentRow>()),
+        ]),
+      );
+      const [indexed, current] = value;
+      if (attempt > 0) {
+        // Our put of an earlier attempt may have gone through with its answer lost.
+        const ours = tail.find((a) => a.token === token);
+        if (ours !== undefined) return this.appended(ours.last, meta.ix);
+      }
+      if (indexed.some((m) => m.size > 0)) return { ok: false, reason: 'conflict' };
+      for (const a of tail) for (const e of a.entries) if (stampKeys.has(`${e.delta.clientId}\u0000${e.delta.hlc}`)) return { ok: false, reason: 'conflict' };
+      this.applyTail(current, tail, wanted);
+      for (const w of rows) {
+        if ((current.get(rowKey(w.state.table, w.state.rowId))?.version ?? 0) !== w.expectedVersion) return { ok: false, reason: 'conflict' };
+      }
+      const writes = this.describeWrites(entries, rows, current);
+      try {
+        await this.putLog(head, entries.length, segments, writes, token);
+      } catch (err) {
+        if (lostRace(err)) continue; // someone appended at head + 1 first: read again
+        if (isTransactionConflict(err)) {
+          await sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
+          continue;
+        }
+        throw err;
+      }
+      return this.appended(head + BigInt(entries.length), meta.ix);
+    }
+    throw new Error('DynamoDB append: too much contention on the log head');
+  }
+
+  /** After a committed append: materialize the index when the tail has grown long enough. */
+  private async appended(last: bigint, ix: bigint): Promise<AppendResult> {
+    if (this.onAppend && last - ix >= BigInt(this.every)) {
+      try {
+        await this.materialize(false);
+      } catch {
+        // The append is committed; the next append (or trim) materializes.
+      }
+    }
+    return { ok: true, lastSeq: last };
+  }
+
+  /**
+   * How each row write is stored: by reference when its state is the fold
+   * of this append's entries of the row over the current state (readers
+   * recompute it), else explicitly.
+   */
+  private describeWrites(
+    entries: readonly LogEntryDraft[],
+    rows: readonly RowWrite[],
+    current: Map<string, CurrentRow>,
+  ): { refs: RowWriteRef[]; explicit: Uint8Array[] } {
+    const byKey = new Map<string, number[]>();
+    entries.forEach((e, i) => {
+      const k = rowKey(e.delta.table, e.delta.rowId);
+      const list = byKey.get(k);
+      if (list === undefined) byKey.set(k, [i]);
+      else list.push(i);
     });
-    let bytes = 1_000;
+    const refs: RowWriteRef[] = [];
+    const explicit: Uint8Array[] = [];
+    const p = this.packer;
+    const packed = (s: RowState): Uint8Array => {
+      p.reset();
+      packRow(p, s);
+      return p.view(0).slice();
+    };
+    for (const w of rows) {
+      const k = rowKey(w.state.table, w.state.rowId);
+      const list = byKey.get(k);
+      const mine = packed(w.state);
+      if (list !== undefined) {
+        let state = current.get(k)?.state;
+        for (const i of list) state = applyDelta(state, (entries[i] as LogEntryDraft).delta);
+        if (state !== undefined && equalBytes(packed(state), mine)) {
+          refs.push({ entry: list[0] as number, explicit: false });
+          continue;
+        }
+        refs.push({ entry: list[0] as number, explicit: true });
+      } else refs.push({ entry: -1, table: w.state.table, rowId: w.state.rowId, explicit: true });
+      explicit.push(mine);
+    }
+    return { refs, explicit };
+  }
+
+  /** Put the append's log item(s) at head + 1: the serialization point. */
+  private async putLog(
+    head: bigint,
+    count: number,
+    segments: readonly Segment[],
+    writes: { refs: RowWriteRef[]; explicit: Uint8Array[] },
+    token: string,
+  ): Promise<void> {
+    const first = head + 1n;
+    const last = head + BigInt(count);
+    const extra: Item = { t: S(token) };
+    if (writes.refs.length > 0) extra.w = { B: encodeRowWrites(writes.refs) };
+    if (writes.explicit.length > 0) extra.x = { L: writes.explicit.map((b) => ({ B: b })) };
+    let extraBytes = 0;
+    for (const b of writes.explicit) extraBytes += b.length + 1;
+    extraBytes += extra.w?.B?.length ?? 0;
+    if (extraBytes > WRITES_BYTES) {
+      throw new LakeSyncError('BODY_TOO_LARGE', `the row writes of this append (${extraBytes} bytes) do not fit in a DynamoDB item`);
+    }
+    if (this.ttl !== null) extra[this.ttl.attribute] = N(Math.floor(Date.now() / 1000) + this.ttl.seconds);
+    const multi = segments.length > 1;
+    const items = segments.map((s, i): Item => ({
+      pk: S(this.logPk),
+      sk: S(pad(first + BigInt(s.first))),
+      n: N(s.count),
+      b: { B: s.body },
+      ...(multi ? { a: N(first), e: N(last) } : {}),
+      ...(i === 0 ? extra : this.ttl !== null ? { [this.ttl.attribute]: extra[this.ttl.attribute] as AttributeValue } : {}),
+    }));
+    if (!multi) {
+      const out = await this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: items[0] as Item,
+          ConditionExpression: 'attribute_not_exists(pk)',
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      this.consumedWriteUnits += out.ConsumedCapacity?.WriteCapacityUnits ?? out.ConsumedCapacity?.CapacityUnits ?? 0;
+      return;
+    }
+    let bytes = 0;
     for (const s of segments) bytes += s.body.length + 100;
-    for (const b of rowBodies) bytes += b.length + 200;
-    bytes += entries.length * 150;
-    const items = 1 + segments.length + entries.length + rows.length;
-    if (items <= TX_ITEMS && bytes <= TX_BYTES) return this.appendOne(entries, rows, segments, rowBodies);
-    return this.appendTwoPhase(entries, rows, segments, rowBodies);
+    if (items.length > TX_ITEMS || bytes + extraBytes > TX_BYTES) {
+      throw new LakeSyncError('BODY_TOO_LARGE', `an append of ${bytes} bytes does not fit in one DynamoDB transaction`);
+    }
+    const tx: TransactWriteItem[] = items.map((Item) => ({
+      Put: { TableName: this.table, Item, ConditionExpression: 'attribute_not_exists(pk)' },
+    }));
+    const out = await this.client.send(new TransactWriteItemsCommand({ TransactItems: tx, ReturnConsumedCapacity: 'TOTAL' }));
+    for (const c of out.ConsumedCapacity ?? []) this.consumedWriteUnits += c.WriteCapacityUnits ?? c.CapacityUnits ?? 0;
   }
 
   /** The entries packed into log item bodies of at most SEGMENT_BYTES each. */
@@ -423,254 +763,120 @@ export class DynamoDbBuffer implements DeltaBuffer {
     return out;
   }
 
-  private headUpdate(head: bigint, next: bigint): TransactWriteItem {
-    return {
-      Update: {
-        TableName: this.table,
-        Key: this.headKey,
-        UpdateExpression: 'SET v = :next',
-        ConditionExpression: head === 0n ? 'attribute_not_exists(v) OR v = :head' : 'v = :head',
-        ExpressionAttributeValues: { ':next': N(next), ':head': N(head) },
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      },
-    };
-  }
+  // ---- materialization (the row and stamp index) ----
 
-  private logPuts(head: bigint, segments: readonly Segment[]): TransactWriteItem[] {
-    const ttl =
-      this.options.ttlAttribute === undefined
-        ? {}
-        : { [this.options.ttlAttribute]: N(Math.floor(Date.now() / 1000) + (this.options.ttlSeconds ?? 30 * 86_400)) };
-    return segments.map((s) => ({
-      Put: {
-        TableName: this.table,
-        Item: { pk: S(this.logPk), sk: S(pad(head + 1n + BigInt(s.first))), n: N(s.count), b: { B: s.body }, ...ttl },
-      },
-    }));
+  /**
+   * Write the row and stamp items of every append in the tail, then raise
+   * ix over them. Idempotent, and safe to run concurrently: row items only
+   * move forward (condition on q), stamp items are keyed by their batch.
+   * Unless `force`, one materializer at a time claims the work (a claim
+   * older than CLAIM_MS is taken over: its Lambda died).
+   */
+  private async materialize(force: boolean): Promise<void> {
+    const meta = await this.readMeta(); // fresh: never redo what another materializer did
+    const { tail } = await this.view(() => Promise.resolve(null));
+    if (tail.length === 0) return;
+    const end = (tail[tail.length - 1] as TailAppend).last;
+    if (!force && (end - meta.ix < BigInt(this.every) || !(await this.claim(end)))) return;
+    // Rows: the state through `end` of every row written in the tail.
+    const refs = new Map<string, { table: string; rowId: string }>();
+    for (const a of tail) for (const w of a.writes) refs.set(w.key, { table: w.table, rowId: w.rowId });
+    const rows = await this.loadBase([...refs.values()]);
+    this.applyTail(rows, tail, null);
+    const p = this.packer;
+    await this.parallel([...refs], async ([key, ref]) => {
+      const r = rows.get(key);
+      if (r === undefined || r.state === undefined) return;
+      p.reset();
+      packRow(p, r.state);
+      const body = p.view(0).slice();
+      await this.ignoreCondition(
+        this.client.send(
+          new PutItemCommand({
+            TableName: this.table,
+            Item: { pk: S(rowPk(ref.table, ref.rowId)), sk: S('-'), v: N(r.version), s: { B: body }, q: N(end) },
+            ConditionExpression: 'attribute_not_exists(pk) OR q < :q',
+            ExpressionAttributeValues: { ':q': N(end) },
+          }),
+        ),
+      );
+    });
+    // Stamps: per client, sorted by hlc, in items of one hlc span each.
+    const byClient = new Map<string, StampSeq[]>();
+    for (const a of tail) {
+      for (const e of a.entries) {
+        const list = byClient.get(e.delta.clientId);
+        if (list === undefined) byClient.set(e.delta.clientId, [{ hlc: e.delta.hlc, seq: e.seq }]);
+        else list.push({ hlc: e.delta.hlc, seq: e.seq });
+      }
+    }
+    const groups: { clientId: string; stamps: StampSeq[] }[] = [];
+    for (const [clientId, list] of byClient) {
+      list.sort((x, y) => (x.hlc < y.hlc ? -1 : x.hlc > y.hlc ? 1 : 0));
+      let group: StampSeq[] = [];
+      for (const s of list) {
+        const head = group[0];
+        if (head !== undefined && (s.hlc - head.hlc > STAMP_SPAN || group.length >= STAMP_GROUP)) {
+          groups.push({ clientId, stamps: group });
+          group = [];
+        }
+        group.push(s);
+      }
+      if (group.length > 0) groups.push({ clientId, stamps: group });
+    }
+    await this.parallel(groups, async (g) => {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.table,
+          Item: {
+            pk: S(`S#${g.clientId}`),
+            sk: S(`${pad((g.stamps[0] as StampSeq).hlc)}#${pad(end)}`),
+            c: N(g.stamps.length),
+            b: { B: encodeStamps(g.stamps) },
+          },
+        }),
+      );
+    });
+    await this.raiseMeta('ix', end);
+    this.remember({ flushed: 0n, floor: 0n, ix: end });
   }
 
   /**
-   * Run a transaction whose first item is the head update, retrying while
-   * only the head moved (another append got there first). Returns the
-   * cancellation if anything else failed, or the head it committed on.
+   * Materialize the row and stamp index if the tail holds `materializeEvery`
+   * entries or more and nobody else is at it. Idempotent; for a stream
+   * consumer or a schedule when appends do not do it (materializeOnAppend).
    */
-  private async withHead(build: (head: bigint) => TransactWriteItem[]): Promise<{ head: bigint } | Cancellation> {
-    let head = this.knownHead;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const out = await this.client.send(new TransactWriteItemsCommand({ TransactItems: build(head), ReturnConsumedCapacity: 'TOTAL' }));
-        for (const c of out.ConsumedCapacity ?? []) this.consumedWriteUnits += c.WriteCapacityUnits ?? c.CapacityUnits ?? 0;
-        return { head };
-      } catch (err) {
-        const c = cancellation(err);
-        if (c === null) throw err;
-        const rest = c.codes.slice(1);
-        if (rest.includes('ConditionalCheckFailed')) return c;
-        if (attempt >= MAX_HEAD_RETRIES) throw new Error('DynamoDB append: too much contention on the head counter', { cause: err });
-        if (c.codes[0] === 'ConditionalCheckFailed') {
-          const seen = c.items[0]?.v?.N;
-          head = seen !== undefined ? BigInt(seen) : await this.readHead();
-        } else {
-          // TransactionConflict (another transaction on the same items): back off, then go again.
-          await sleep(Math.random() * Math.min(100, 2 ** Math.min(attempt, 7)));
-          head = await this.readHead();
-        }
-      }
-    }
+  materializeIndex(): Promise<void> {
+    return this.materialize(false);
   }
 
-  private async appendOne(
-    entries: readonly LogEntryDraft[],
-    rows: readonly RowWrite[],
-    segments: readonly Segment[],
-    rowBodies: readonly Uint8Array[],
-  ): Promise<AppendResult> {
-    const build = (head: bigint): TransactWriteItem[] => {
-      const items: TransactWriteItem[] = [this.headUpdate(head, head + BigInt(entries.length)), ...this.logPuts(head, segments)];
-      entries.forEach((e, i) => {
-        items.push({
-          Put: {
-            TableName: this.table,
-            Item: { pk: S(`S#${e.delta.clientId}`), sk: S(pad(e.delta.hlc)), d: S(e.delta.deltaId), q: N(head + 1n + BigInt(i)) },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        });
-      });
-      rows.forEach((w, i) => {
-        const expected = w.expectedVersion;
-        items.push({
-          Put: {
-            TableName: this.table,
-            Item: { pk: S(rowPk(w.state.table, w.state.rowId)), sk: S('-'), v: N(expected + 1), s: { B: rowBodies[i] as Uint8Array } },
-            // A lock of a large append in flight also fails it: its item has x.
-            ...(expected === 0
-              ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : { ConditionExpression: 'v = :v AND attribute_not_exists(x)', ExpressionAttributeValues: { ':v': N(expected) } }),
-          },
-        });
-      });
-      return items;
-    };
-    const r = await this.withHead(build);
-    if (!('head' in r)) return { ok: false, reason: 'conflict' };
-    const last = r.head + BigInt(entries.length);
-    this.knownHead = last;
-    return { ok: true, lastSeq: last };
-  }
-
-  private async appendTwoPhase(
-    entries: readonly LogEntryDraft[],
-    rows: readonly RowWrite[],
-    segments: readonly Segment[],
-    rowBodies: readonly Uint8Array[],
-  ): Promise<AppendResult> {
-    let logBytes = 0;
-    for (const s of segments) logBytes += s.body.length + 100;
-    if (logBytes > TX_BYTES) {
-      // The commit must hold every log item (the head covers them all): 4 MB per transaction.
-      throw new LakeSyncError('BODY_TOO_LARGE', `an append of ${logBytes} bytes does not fit in one DynamoDB transaction`);
-    }
-    const txn = crypto.randomUUID();
-    const now = N(Date.now());
-    // 1. prepare: pending stamps and row locks.
-    const prepared: TransactWriteItem[] = [];
-    entries.forEach((e, i) => {
-      prepared.push({
-        Put: {
+  /** Claim the materialization through `end`; false when another one is running. */
+  private async claim(end: bigint): Promise<boolean> {
+    const now = Date.now();
+    try {
+      await this.client.send(
+        new UpdateItemCommand({
           TableName: this.table,
-          Item: { pk: S(`S#${e.delta.clientId}`), sk: S(pad(e.delta.hlc)), d: S(e.delta.deltaId), t: S(txn), i: N(i), ts: now },
-          ConditionExpression: 'attribute_not_exists(pk)',
-        },
-      });
-    });
-    rows.forEach((w, i) => {
-      const key = { pk: S(rowPk(w.state.table, w.state.rowId)), sk: S('-') };
-      const values = { ':x': S(txn), ':ps': { B: rowBodies[i] as Uint8Array }, ':now': now };
-      prepared.push(
-        w.expectedVersion === 0
-          ? {
-              Put: {
-                TableName: this.table,
-                Item: { ...key, v: N(0), x: values[':x'], ps: values[':ps'], xt: now },
-                ConditionExpression: 'attribute_not_exists(pk)',
-              },
-            }
-          : {
-              Update: {
-                TableName: this.table,
-                Key: key,
-                UpdateExpression: 'SET x = :x, ps = :ps, xt = :now',
-                ConditionExpression: 'v = :v AND attribute_not_exists(x)',
-                ExpressionAttributeValues: { ...values, ':v': N(w.expectedVersion) },
-              },
-            },
+          Key: this.metaKey,
+          UpdateExpression: 'SET mz = :end, mt = :now',
+          ConditionExpression: 'attribute_not_exists(mz) OR (attribute_exists(ix) AND mz <= ix) OR mt < :stale',
+          ExpressionAttributeValues: { ':end': N(end), ':now': N(now), ':stale': N(now - CLAIM_MS) },
+        }),
       );
-    });
-    let bytesBudget = 0;
-    let chunk: TransactWriteItem[] = [];
-    const chunks: TransactWriteItem[][] = [];
-    for (const item of prepared) {
-      const size = (rowBodies.length > 0 ? 400 : 200) + (item.Put?.Item?.ps?.B?.length ?? item.Update?.ExpressionAttributeValues?.[':ps']?.B?.length ?? 0);
-      if (chunk.length === TX_ITEMS || bytesBudget + size > TX_BYTES) {
-        chunks.push(chunk);
-        chunk = [];
-        bytesBudget = 0;
-      }
-      chunk.push(item);
-      bytesBudget += size;
+      return true;
+    } catch (err) {
+      if (errorName(err) === 'ConditionalCheckFailedException') return false;
+      throw err;
     }
-    if (chunk.length > 0) chunks.push(chunk);
-    let failed = false;
-    for (const c of chunks) {
-      try {
-        await this.client.send(new TransactWriteItemsCommand({ TransactItems: c }));
-      } catch (err) {
-        if (cancellation(err) === null) {
-          await this.abort(txn, entries, rows);
-          throw err;
-        }
-        failed = true; // a stored stamp, a stale version or a lock (a TransactionConflict is retried by the engine)
-        break;
-      }
-    }
-    if (failed) {
-      await this.abort(txn, entries, rows);
-      return { ok: false, reason: 'conflict' };
-    }
-    // 2. commit: head, log items and the commit record, in one transaction.
-    const r = await this.withHead((head) => [
-      this.headUpdate(head, head + BigInt(entries.length)),
-      ...this.logPuts(head, segments),
-      {
-        Put: {
-          TableName: this.table,
-          Item: { pk: S(`T#${txn}`), sk: S('-'), st: S('c'), f: N(head + 1n) },
-          ConditionExpression: 'attribute_not_exists(pk)', // aborted by a reader after our lease: we lost
-        },
-      },
-    ]);
-    let first: bigint;
-    if ('head' in r) first = r.head + 1n;
-    else {
-      // The record exists: aborted by a reader after our lease, or committed by
-      // an earlier attempt of ours whose answer was lost (an SDK retry).
-      const state = await this.resolveTxn(txn, 0);
-      if (state.state !== 'committed') {
-        await this.abort(txn, entries, rows);
-        return { ok: false, reason: 'conflict' };
-      }
-      first = state.first;
-    }
-    const last = first - 1n + BigInt(entries.length);
-    this.knownHead = last;
-    // 3. finalize the rows (a reader would roll them forward too).
-    await this.parallel(rows, (w) => this.rollForward({ pk: S(rowPk(w.state.table, w.state.rowId)), sk: S('-') }, txn));
-    return { ok: true, lastSeq: last };
-  }
-
-  /** Decide a large append as aborted and remove what it prepared (never one that committed). */
-  private async abort(txn: string, entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<void> {
-    if ((await this.resolveTxn(txn, 0)).state === 'committed') return;
-    await this.parallel(entries, (e) =>
-      this.ignoreCondition(
-        this.client.send(
-          new DeleteItemCommand({
-            TableName: this.table,
-            Key: { pk: S(`S#${e.delta.clientId}`), sk: S(pad(e.delta.hlc)) },
-            ConditionExpression: 't = :t',
-            ExpressionAttributeValues: { ':t': S(txn) },
-          }),
-        ),
-      ),
-    );
-    await this.parallel(rows, (w) =>
-      this.rollBack({ pk: S(rowPk(w.state.table, w.state.rowId)), sk: S('-') }, txn, w.expectedVersion),
-    );
   }
 
   // ---- read ----
 
   async read(after: bigint, limit: number): Promise<ReadResult> {
-    const head = await this.readHead();
     const entries: LogEntry[] = [];
-    if (head <= after || limit <= 0) return { entries, lastSeq: after, hasMore: false };
+    if (limit <= 0) return { entries, lastSeq: after, hasMore: false };
     const from = after + 1n;
-    const take = (item: Record<string, AttributeValue>): void => {
-      const first = BigInt(item.sk?.S as string);
-      const reader = new SegmentReader(item.b?.B as Uint8Array);
-      let seq = first;
-      if (from > first) {
-        const skip = from - first;
-        if (skip >= BigInt(reader.count)) return;
-        reader.skip(Number(skip));
-        seq = from;
-      }
-      while (reader.index < reader.count && entries.length < limit && seq <= head) {
-        entries.push(reader.next(seq));
-        seq += 1n;
-      }
-    };
-    // The item holding `from`: the last one starting at or before it.
+    // The item holding `from`: the last one starting at or before it; then its append's first item.
     const before = await this.client.send(
       new QueryCommand({
         TableName: this.table,
@@ -681,116 +887,147 @@ export class DynamoDbBuffer implements DeltaBuffer {
         Limit: 1,
       }),
     );
-    for (const item of before.Items ?? []) take(item);
-    // Then the items after it, up to the head we read (never a half-visible later append).
-    let start: Record<string, AttributeValue> | undefined;
-    while (entries.length < limit) {
-      const page = await this.client.send(
+    const hit = before.Items?.[0];
+    let start: bigint;
+    if (hit === undefined) start = 0n; // nothing at or before `from`: the log's first item
+    else {
+      const h = logItem(hit);
+      start = h.first + BigInt(h.count) - 1n < from ? h.first + BigInt(h.count) : h.appendFirst;
+    }
+    // Items from there on, until they hold more than `limit` entries after `after`.
+    const items: LogItem[] = [];
+    let available = 0n;
+    let partial = false;
+    let page: Item | undefined;
+    do {
+      const got = await this.client.send(
         new QueryCommand({
           TableName: this.table,
           ConsistentRead: true,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          ExpressionAttributeValues: { ':pk': S(this.logPk), ':lo': S(pad(from + 1n)), ':hi': S(pad(head)) },
-          Limit: 8,
-          ExclusiveStartKey: start,
+          KeyConditionExpression: 'pk = :pk AND sk >= :start',
+          ExpressionAttributeValues: { ':pk': S(this.logPk), ':start': S(pad(start)) },
+          Limit: 16,
+          ExclusiveStartKey: page,
         }),
       );
-      for (const item of page.Items ?? []) {
-        if (entries.length >= limit) break;
-        take(item);
+      for (const item of got.Items ?? []) {
+        const li = logItem(item);
+        items.push(li);
+        const end = li.first + BigInt(li.count) - 1n;
+        if (end >= from && !isStub(item)) available += BigInt(li.count) - (li.first < from ? from - li.first : 0n);
       }
-      start = page.LastEvaluatedKey;
-      if (start === undefined) break;
+      page = got.LastEvaluatedKey;
+      // Go on while short of entries, or to the end of a multi-item append (readers take whole appends).
+      const tip = items[items.length - 1];
+      partial = tip !== undefined && tip.first + BigInt(tip.count) - 1n < tip.appendLast;
+    } while (page !== undefined && (available <= BigInt(limit) || partial));
+    let more = false;
+    let last = after;
+    for (const parts of wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start)) {
+      for (const p of parts) {
+        const end = p.first + BigInt(p.count) - 1n;
+        if (end < from) continue;
+        if (entries.length >= limit) {
+          more = true;
+          break;
+        }
+        if (isStub(p.item)) {
+          // Trimmed: below the floor, which no reader is promised. Skip it.
+          last = end;
+          continue;
+        }
+        const reader = new SegmentReader(p.item.b?.B as Uint8Array);
+        let seq = p.first;
+        if (from > seq) {
+          reader.skip(Number(from - seq));
+          seq = from;
+        }
+        while (reader.index < reader.count) {
+          if (entries.length >= limit) {
+            more = true;
+            break;
+          }
+          entries.push(reader.next(seq));
+          last = seq;
+          seq += 1n;
+        }
+      }
+      if (more) break;
     }
-    const last = entries.length > 0 ? (entries[entries.length - 1] as LogEntry).seq : after;
-    if (head > this.knownHead) this.knownHead = head;
-    return { entries, lastSeq: last, hasMore: entries.length === limit && last < head };
+    return { entries, lastSeq: entries.length > 0 ? last : after, hasMore: more };
   }
 
   async head(): Promise<bigint> {
-    const head = await this.readHead();
-    if (head > this.knownHead) this.knownHead = head;
-    return head;
-  }
-
-  private async readHead(): Promise<bigint> {
-    const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: this.headKey, ConsistentRead: true }));
-    return BigInt(got.Item?.v?.N ?? '0');
+    const { meta, head } = await this.view(() => Promise.resolve(null));
+    return head > meta.floor ? head : meta.floor;
   }
 
   // ---- flush progress, trim ----
 
-  private async metaValue(name: 'flushed' | 'floor'): Promise<bigint> {
-    const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: this.metaKey, ConsistentRead: true }));
-    return BigInt(got.Item?.[name]?.N ?? '0');
-  }
-
-  /** Raise a meta value, never lower it. */
-  private raiseMeta(name: 'flushed' | 'floor', value: bigint): Promise<void> {
-    return this.ignoreCondition(
-      this.client.send(
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: this.metaKey,
-          UpdateExpression: 'SET #a = :v',
-          ConditionExpression: 'attribute_not_exists(#a) OR #a < :v',
-          ExpressionAttributeNames: { '#a': name },
-          ExpressionAttributeValues: { ':v': N(value) },
-        }),
-      ),
-    );
-  }
-
-  flushedThrough(): Promise<bigint> {
-    return this.metaValue('flushed');
+  async flushedThrough(): Promise<bigint> {
+    return (await this.readMeta()).flushed;
   }
 
   async markFlushed(seq: bigint): Promise<void> {
-    if (seq > (await this.readHead())) throw new RangeError('cannot mark beyond the head as flushed');
+    if (seq > (await this.head())) throw new RangeError('cannot mark beyond the head as flushed');
     await this.raiseMeta('flushed', seq);
   }
 
   async trim(upTo: bigint): Promise<void> {
-    const flushed = await this.metaValue('flushed');
-    const to = upTo < flushed ? upTo : flushed;
-    if (to <= 0n) return;
-    const doomed: Record<string, AttributeValue>[] = [];
-    let floor = 0n;
-    let start: Record<string, AttributeValue> | undefined;
+    let meta = await this.readMeta();
+    const to = upTo < meta.flushed ? upTo : meta.flushed;
+    if (to <= meta.floor) return;
+    // Row states and stamps must outlive the log bodies: index them first.
+    if (meta.ix < to) {
+      await this.materialize(true);
+      meta = await this.readMeta();
+      if (meta.ix < to) throw new Error('DynamoDB buffer: could not materialize before trimming');
+    }
+    const doomed: Item[] = [];
+    let floor = meta.floor;
+    let start: Item | undefined;
     do {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.table,
           ConsistentRead: true,
-          KeyConditionExpression: 'pk = :pk AND sk <= :to',
-          ExpressionAttributeValues: { ':pk': S(this.logPk), ':to': S(pad(to)) },
-          ProjectionExpression: 'pk, sk, n',
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+          ExpressionAttributeValues: { ':pk': S(this.logPk), ':lo': S(pad(meta.floor + 1n)), ':hi': S(pad(to)) },
+          ProjectionExpression: 'pk, sk, n, z',
           ExclusiveStartKey: start,
         }),
       );
       for (const item of page.Items ?? []) {
-        const last = BigInt(item.sk?.S as string) + BigInt(item.n?.N as string) - 1n;
-        if (last > to) continue;
-        doomed.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue });
-        if (last > floor) floor = last;
+        const end = BigInt(item.sk?.S as string) + BigInt(item.n?.N as string) - 1n;
+        if (end > to) continue;
+        if (item.z === undefined) doomed.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue });
+        if (end > floor) floor = end;
       }
       start = page.LastEvaluatedKey;
     } while (start !== undefined);
-    if (doomed.length === 0) return;
-    // The floor first: floor() must never promise an entry already deleted.
+    if (floor <= meta.floor) return;
+    // The floor first: floor() must never promise an entry already gone.
     await this.raiseMeta('floor', floor);
-    for (let i = 0; i < doomed.length; i += BATCH_WRITE) {
-      let requests = doomed.slice(i, i + BATCH_WRITE).map((Key) => ({ DeleteRequest: { Key } }));
-      for (let attempt = 0; requests.length > 0; attempt++) {
-        const out = await this.client.send(new BatchWriteItemCommand({ RequestItems: { [this.table]: requests } }));
-        requests = (out.UnprocessedItems?.[this.table] ?? []) as typeof requests;
-        if (requests.length > 0) await sleep(Math.min(1000, 10 * 2 ** attempt));
-      }
-    }
+    // With a TTL the items expire by themselves (no write units). Otherwise
+    // they shrink to stubs: the key stays, so no late writer can reuse it.
+    if (this.ttl !== null) return;
+    await this.parallel(doomed, (Key) =>
+      this.ignoreCondition(
+        this.client.send(
+          new UpdateItemCommand({
+            TableName: this.table,
+            Key,
+            UpdateExpression: 'SET z = :one REMOVE b, w, x, t',
+            ConditionExpression: 'attribute_exists(b)',
+            ExpressionAttributeValues: { ':one': N(1) },
+          }),
+        ),
+      ),
+    );
   }
 
-  floor(): Promise<bigint> {
-    return this.metaValue('floor');
+  async floor(): Promise<bigint> {
+    return (await this.readMeta()).floor;
   }
 
   close(): Promise<void> {
@@ -799,10 +1036,10 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   // ---- helpers ----
 
-  private async batchGet(keys: Record<string, AttributeValue>[]): Promise<Record<string, AttributeValue>[]> {
-    const out: Record<string, AttributeValue>[] = [];
+  private async batchGet(keys: Item[]): Promise<Item[]> {
+    const out: Item[] = [];
     for (let i = 0; i < keys.length; i += BATCH_GET) {
-      let pending: Record<string, AttributeValue>[] = keys.slice(i, i + BATCH_GET);
+      let pending: Item[] = keys.slice(i, i + BATCH_GET);
       for (let attempt = 0; pending.length > 0; attempt++) {
         const got = await this.client.send(
           new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
@@ -819,7 +1056,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
     try {
       await p;
     } catch (err) {
-      if (!isConditionFailed(err)) throw err;
+      if (errorName(err) !== 'ConditionalCheckFailedException') throw err;
     }
   }
 
@@ -831,4 +1068,10 @@ export class DynamoDbBuffer implements DeltaBuffer {
     };
     await Promise.all(Array.from({ length: Math.min(16, items.length) }, worker));
   }
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

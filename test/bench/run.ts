@@ -11,6 +11,7 @@
  */
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { benchClientApply } from './client-apply.ts';
+import { benchDdbWcu } from './ddb.ts';
 import { benchEngine } from './engine.ts';
 import { benchHttp } from './http.ts';
 import { benchInitialSync } from './initial-sync.ts';
@@ -29,6 +30,7 @@ const SUITES: Readonly<Record<string, () => Promise<BenchRow[]>>> = {
   micro: () => benchMicro(),
   lake: () => benchLake(),
   'initial-sync': () => benchInitialSync(),
+  'ddb-wcu': () => benchDdbWcu(),
 };
 
 async function main(): Promise<number> {
