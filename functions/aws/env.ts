@@ -30,6 +30,12 @@ export interface AwsSettings {
   readonly retainDeltas: number;
   readonly snapshotRetentionMs: number;
   readonly orphanAgeMs: number;
+  /**
+   * Log items expire (DynamoDB TTL on `ttl`) this many days after their
+   * append, so trimming flushed items costs no write units; 0 turns TTL off
+   * (trim then rewrites each item as a stub). Far above any flush delay.
+   */
+  readonly logTtlDays?: number;
 }
 
 export class AwsConfigError extends Error {
@@ -108,5 +114,6 @@ export function settingsFromEnv(env: Env): AwsSettings {
     retainDeltas: int(env, 'LAKESYNC_RETAIN_DELTAS', 100_000),
     snapshotRetentionMs: int(env, 'LAKESYNC_SNAPSHOT_RETENTION_MS', 7 * 86_400_000),
     orphanAgeMs: int(env, 'LAKESYNC_ORPHAN_AGE_MS', 3_600_000),
+    logTtlDays: int(env, 'LAKESYNC_LOG_TTL_DAYS', 30),
   };
 }

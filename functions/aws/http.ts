@@ -2,7 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { handle } from 'hono/aws-lambda';
-import { DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
+import { openBuffer } from './buffer.ts';
 import { S3ObjectStore } from '../../core/adapters/s3-object-store.ts';
 import { JwtAuthenticator } from '../../core/auth/jwt.ts';
 import { CheckpointService } from '../../core/engine/checkpoints.ts';
@@ -31,7 +31,7 @@ export interface HttpDeps {
 export type HttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResult>;
 
 export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHandler {
-  const buffer = new DynamoDbBuffer({ client: deps.dynamodb, table: settings.table });
+  const buffer = openBuffer(deps.dynamodb, settings);
   const gateway = new Gateway({
     buffer,
     schema: settings.schema,

@@ -2,7 +2,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { GlueClient } from '@aws-sdk/client-glue';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
+import type { DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
+import { openBuffer } from './buffer.ts';
 import { GlueCatalog } from '../../core/adapters/glue-catalog.ts';
 import { S3ObjectStore } from '../../core/adapters/s3-object-store.ts';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
@@ -44,7 +45,7 @@ export interface AwsLake {
 }
 
 export function openAwsLake(clients: LakeClients, settings: AwsSettings, overrides: LakeOverrides = {}): AwsLake {
-  const buffer = new DynamoDbBuffer({ client: clients.dynamodb, table: settings.table });
+  const buffer = openBuffer(clients.dynamodb, settings);
   const store = new S3ObjectStore(clients.s3);
   const lake = new Lake({
     catalog: new GlueCatalog(clients.glue, store),
