@@ -126,6 +126,8 @@ export class LakeSync extends Construct {
   readonly glueDatabaseName: string;
   readonly functions: Readonly<Record<FunctionName, NodejsFunction>>;
   readonly alarms: readonly Alarm[];
+  /** Stack outputs; a stack may rename them with overrideLogicalId. */
+  readonly outputs: { readonly apiUrl: CfnOutput; readonly bucketName: CfnOutput; readonly glueDatabaseName: CfnOutput; readonly tableName: CfnOutput };
 
   constructor(scope: Construct, id: string, props: LakeSyncProps) {
     super(scope, id);
@@ -314,10 +316,12 @@ export class LakeSync extends Construct {
     this.alarms = this.createAlarms(props);
     this.acknowledgeGrants();
 
-    new CfnOutput(this, 'ApiUrl', { value: this.stage.url, description: 'Point LakeSync clients here' });
-    new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName, description: 'The lake (Iceberg warehouse under warehouse/)' });
-    new CfnOutput(this, 'GlueDatabaseName', { value: this.glueDatabaseName, description: 'Glue database of the Iceberg tables' });
-    new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'DynamoDB buffer table' });
+    this.outputs = {
+      apiUrl: new CfnOutput(this, 'ApiUrl', { value: this.url, description: 'Point LakeSync clients here' }),
+      bucketName: new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName, description: 'The lake (Iceberg warehouse under warehouse/)' }),
+      glueDatabaseName: new CfnOutput(this, 'GlueDatabaseName', { value: this.glueDatabaseName, description: 'Glue database of the Iceberg tables' }),
+      tableName: new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'DynamoDB buffer table' }),
+    };
   }
 
   private accessLogsBucket(removalPolicy: RemovalPolicy): Bucket {

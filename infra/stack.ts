@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { Schedule } from 'aws-cdk-lib/aws-events';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
@@ -74,6 +74,7 @@ export class LakeSyncStack extends Stack {
     if (config.schema === undefined) throw new Error(`${configPath} has no "schema"`);
 
     let auth: LakeSyncAuth;
+    let generatedSecret: Secret | null = null;
     if (settings.jwksUrl !== undefined) {
       auth = { jwksUrl: settings.jwksUrl };
     } else {
@@ -87,6 +88,7 @@ export class LakeSyncStack extends Stack {
               generateSecretString: { passwordLength: 48, excludePunctuation: true },
             });
       if (secret instanceof Secret) {
+        generatedSecret = secret;
         Validations.of(secret).acknowledge({
           id: 'AwsSolutions-SMG4',
           reason: 'Rotating the HS256 secret invalidates every client token; rotate deliberately (update the secret, redeploy, reissue tokens).',
@@ -106,5 +108,16 @@ export class LakeSyncStack extends Stack {
       ...(settings.corsAllowOrigins !== undefined ? { corsAllowOrigins: settings.corsAllowOrigins } : {}),
       removalPolicy: destroy ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
     });
+    // Short output names for scripts: `jq -r .LakeSync.ApiUrl cdk-outputs.json`.
+    this.lakesync.outputs.apiUrl.overrideLogicalId('ApiUrl');
+    this.lakesync.outputs.bucketName.overrideLogicalId('BucketName');
+    this.lakesync.outputs.glueDatabaseName.overrideLogicalId('GlueDatabaseName');
+    this.lakesync.outputs.tableName.overrideLogicalId('TableName');
+    if (generatedSecret !== null) {
+      new CfnOutput(this, 'JwtSecretArn', {
+        value: generatedSecret.secretArn,
+        description: 'HS256 secret your auth server signs client tokens with (aws secretsmanager get-secret-value --secret-id <arn>)',
+      });
+    }
   }
 }

@@ -12,7 +12,8 @@ import { Schedule } from 'aws-cdk-lib/aws-events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ESM_BANNER, PARQUET_WASM_FILE } from '../../infra/bundling.ts';
 import { HTTP_ROUTES } from '../../infra/routes.ts';
-import { APP_CONFIG, ROOT, constructStack } from './support.ts';
+import { LakeSyncStack } from '../../infra/stack.ts';
+import { APP_CONFIG, FIXTURE_FUNCTIONS, ROOT, constructStack, newApp } from './support.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Action: string | string[]; Resource: unknown; Effect: string };
@@ -140,6 +141,15 @@ describe('LakeSync construct', () => {
     const outputs = template.findOutputs('*');
     const url = Object.entries(outputs).find(([id]) => id.startsWith('LakeSyncApiUrl'));
     expect(JSON.stringify(url?.[1])).toContain('execute-api');
+    // Clients append /v1/...: no trailing slash.
+    const parts = (url?.[1] as { Value: { 'Fn::Join': [string, unknown[]] } }).Value['Fn::Join'][1];
+    expect(JSON.stringify(parts.at(-1))).not.toMatch(/\/"?$/);
+  });
+
+  it('gives the app stack short output names and the generated secret’s ARN', () => {
+    const app = newApp({ 'lakesync:functionsDir': FIXTURE_FUNCTIONS });
+    const outputs = Template.fromStack(new LakeSyncStack(app, 'LakeSync')).findOutputs('*');
+    expect(Object.keys(outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'GlueDatabaseName', 'JwtSecretArn', 'TableName']);
   });
 
   it('has the flush FIFO and jobs queues, each with a dead-letter queue, encrypted and TLS-only', () => {
