@@ -226,30 +226,25 @@ export class LakeSync extends Construct {
     this.functions = functions;
     const { http, stream, flush, jobs, maintenance } = functions;
 
-    // Least privilege, per function.
-    this.table.grantReadWriteData(http);
-    this.bucket.grantRead(http);
-    this.flushQueue.grantSendMessages(http);
-    this.grantGlue(http, 'read');
+    // Least privilege, per function: what each handler's code calls, nothing more.
+    this.table.grantReadWriteData(http); // push, pull
+    this.bucket.grantRead(http); // checkpoints are served from S3
+    this.flushQueue.grantSendMessages(http); // POST /v1/admin/flush
 
-    this.table.grantReadWriteData(stream);
-    this.flushQueue.grantSendMessages(stream);
+    this.flushQueue.grantSendMessages(stream); // it counts from the records; the stream read is granted by the mapping
 
     this.table.grantReadWriteData(flush);
     this.bucket.grantRead(flush);
-    this.bucket.grantPut(flush);
+    this.bucket.grantPut(flush); // data files, manifests, metadata; never deletes
     this.grantGlue(flush, 'write');
-    this.flushQueue.grantSendMessages(flush);
-    this.jobsQueue.grantSendMessages(flush);
+    this.jobsQueue.grantSendMessages(flush); // checkpoint jobs
 
     this.table.grantReadWriteData(jobs);
-    this.bucket.grantReadWrite(jobs);
+    this.bucket.grantReadWrite(jobs); // includes delete: lifecycle removes orphans and expired snapshots' files
     this.grantGlue(jobs, 'write');
-    this.jobsQueue.grantSendMessages(jobs);
-    this.flushQueue.grantSendMessages(jobs);
+    this.jobsQueue.grantSendMessages(jobs); // fanout
 
-    this.table.grantReadData(maintenance);
-    this.grantGlue(maintenance, 'read');
+    this.flushQueue.grantSendMessages(maintenance); // age-based flushes
     this.jobsQueue.grantSendMessages(maintenance);
 
     // Triggers.
@@ -392,11 +387,11 @@ export class LakeSync extends Construct {
     const glue: Ack = [`AwsSolutions-IAM5[Resource::${glueTables}]`, 'Iceberg tables are created at run time, one pair per synced table; access is limited to this construct’s Glue database.'];
     const read = ['s3:GetObject*', 's3:GetBucket*', 's3:List*'];
     const findings: Record<FunctionName, Ack[]> = {
-      http: [basic, ...s3(...read), glue],
+      http: [basic, ...s3(...read)],
       stream: [basic, ['AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams (added by the stream event source) supports no resource-level permissions.']],
       flush: [basic, ...s3(...read, 's3:Abort*'), glue],
       jobs: [basic, ...s3(...read, 's3:Abort*', 's3:DeleteObject*'), glue],
-      maintenance: [basic, glue],
+      maintenance: [basic],
     };
     for (const name of FUNCTION_NAMES) {
       for (const [id, reason] of findings[name]) Validations.of(this.functions[name]).acknowledge({ id, reason });

@@ -238,7 +238,7 @@ describe('LakeSync construct', () => {
     for (const a of alarms) expect(a['Threshold']).toBe(1);
   });
 
-  it('grants least privilege: Glue scoped to the database, deletes only for jobs, no writes for maintenance', () => {
+  it('grants least privilege: Glue scoped to the database and only for the lake writers, deletes only for jobs', () => {
     for (const fn of ['Http', 'Stream', 'Flush', 'Jobs', 'Maintenance']) {
       for (const s of statementsOf(fn)) {
         const actions = Array.isArray(s.Action) ? s.Action : [s.Action];
@@ -257,8 +257,13 @@ describe('LakeSync construct', () => {
     for (const fn of ['Http', 'Flush', 'Stream', 'Maintenance']) expect(actionsOf(fn)).not.toContain('s3:DeleteObject*');
     expect(actionsOf('Http').filter((a) => a.startsWith('s3:Put'))).toEqual([]);
     expect(actionsOf('Flush')).toContain('s3:PutObject');
-    expect(actionsOf('Maintenance').filter((a) => a.startsWith('s3:') || a.startsWith('glue:Create') || a.startsWith('glue:Update'))).toEqual([]);
-    expect(actionsOf('Maintenance')).not.toContain('dynamodb:PutItem');
+    for (const fn of ['Http', 'Stream', 'Maintenance']) expect(actionsOf(fn).filter((a) => a.startsWith('glue:')), fn).toEqual([]);
+    for (const fn of ['Flush', 'Jobs']) expect(actionsOf(fn), fn).toContain('glue:UpdateTable');
+    // Stream and maintenance only enqueue: no table data, no bucket.
+    for (const fn of ['Stream', 'Maintenance']) {
+      expect(actionsOf(fn).filter((a) => a.startsWith('s3:') || a === 'dynamodb:PutItem' || a === 'dynamodb:Query'), fn).toEqual([]);
+      expect(actionsOf(fn), fn).toContain('sqs:SendMessage');
+    }
     expect(actionsOf('Stream')).toContain('dynamodb:GetRecords');
     expect(JSON.stringify(statementsOf('Stream'))).toContain('StreamArn');
     expect(JSON.stringify(statementsOf('Http'))).not.toContain('StreamArn');
