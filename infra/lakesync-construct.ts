@@ -73,7 +73,7 @@ export interface LakeSyncProps {
   /** S3 server access logs for the lake bucket, into a separate bucket. Default true. */
   readonly serverAccessLogs?: boolean;
   readonly logRetention?: RetentionDays;
-  /** Browser origins allowed by CORS; default none (native and server clients need no CORS). */
+  /** Browser origins allowed by CORS. Default any (`*`), as the local server: tokens travel as bearer headers, never cookies. */
   readonly corsAllowOrigins?: readonly string[];
   /** API Gateway stage throttling. Default: the account's limits. */
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
@@ -280,16 +280,15 @@ export class LakeSync extends Construct {
     this.api = new HttpApi(this, 'Api', {
       description: 'LakeSync /v1',
       createDefaultStage: false,
-      ...(props.corsAllowOrigins !== undefined && props.corsAllowOrigins.length > 0
-        ? {
-            corsPreflight: {
-              allowOrigins: [...props.corsAllowOrigins],
-              allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST],
-              allowHeaders: ['authorization', 'content-type', 'x-request-id', 'x-lakesync-client'],
-              maxAge: Duration.days(1),
-            },
-          }
-        : {}),
+      // As core/http/app.ts: bearer tokens, no cookies, so any origin may call
+      // unless narrowed. API Gateway answers preflights itself (OPTIONS is not routed).
+      corsPreflight: {
+        allowOrigins: [...(props.corsAllowOrigins ?? ['*'])],
+        allowMethods: [CorsHttpMethod.GET, CorsHttpMethod.POST, CorsHttpMethod.OPTIONS],
+        allowHeaders: ['authorization', 'content-type', 'accept', 'x-request-id'],
+        exposeHeaders: ['x-request-id', 'retry-after', 'x-lakesync-schema-version'],
+        maxAge: Duration.minutes(10),
+      },
     });
     const apiLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention, removalPolicy });
     this.stage = this.api.addStage('DefaultStage', {

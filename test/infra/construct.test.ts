@@ -130,6 +130,10 @@ describe('LakeSync construct', () => {
     expect(integrations).toHaveLength(1);
     expect(integrations[0]?.[1].Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
     expect(JSON.stringify(integrations[0]?.[1].Properties['IntegrationUri'])).toContain(functionId('Http'));
+    // Preflights are answered by API Gateway, for any origin by default (as the local server).
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: { AllowOrigins: ['*'], AllowHeaders: Match.arrayWith(['authorization', 'content-type']), ExposeHeaders: Match.arrayWith(['x-request-id', 'retry-after']) },
+    });
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
       AutoDeploy: true,
@@ -271,7 +275,7 @@ describe('LakeSync construct', () => {
 });
 
 describe('LakeSync construct props', () => {
-  it('passes an HS256 secret instead of a JWKS URL, adds CORS, and deletes data on request', async () => {
+  it('passes an HS256 secret instead of a JWKS URL, narrows CORS, and deletes data on request', async () => {
     const { RemovalPolicy } = await import('aws-cdk-lib');
     const { stack } = constructStack({
       auth: { jwtSecret: 'not-a-real-secret-but-long-enough-0123456789' },
