@@ -16,11 +16,21 @@ export default defineConfig({
         test: {
           name: 'local',
           include: ['test/**/*.test.ts'],
-          exclude: ['test/lake/**', 'test/aws/**'],
+          exclude: ['test/lake/**', 'test/aws/**', 'test/infra/**'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // Servers are started per file on port 0; files may run in parallel.
+        },
+      },
+      {
+        test: {
+          // The CDK app: template assertions, cdk-nag, cfn-lint (synthesis bundles with esbuild).
+          name: 'infra',
+          include: ['test/infra/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
       {
