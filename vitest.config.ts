@@ -29,6 +29,7 @@ export default defineConfig({
           name: 'infra',
           include: ['test/infra/**/*.test.ts'],
           environment: 'node',
+          globalSetup: ['test/support/python-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
         },
