@@ -50,6 +50,25 @@ async function pullAll(g: Gateway, who: Principal, limit = 1000): Promise<Change
   }
 }
 
+describe('Gateway pull racing a trim', () => {
+  it('answers CURSOR_EXPIRED, never a page with a gap, when entries after the cursor are trimmed during the pull', async () => {
+    const buffer = new MemoryBuffer();
+    const g = new Gateway({ buffer, schema, rules: null, clock: new HybridLogicalClock({ wallClock: () => T0 }) });
+    const a = principal('a');
+    await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [d('a', 'insert', 'r1'), d('a', 'insert', 'r2'), d('a', 'insert', 'r3')] });
+    await buffer.markFlushed(3n);
+    // Another process flushes and trims between the floor check and the read.
+    const read = buffer.read.bind(buffer);
+    buffer.read = async (after, limit) => {
+      await buffer.trim(2n);
+      return read(after, limit);
+    };
+    const first = await g.pull(a, { cursor: '', limit: 1 }).catch((e: unknown) => e);
+    expect(first).toBeInstanceOf(LakeSyncError);
+    expect((first as LakeSyncError).code).toBe('CURSOR_EXPIRED');
+  });
+});
+
 describe('Gateway push', () => {
   it('acknowledges a re-sent batch as duplicates and stores it once', async () => {
     const g = gateway();

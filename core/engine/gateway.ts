@@ -325,10 +325,15 @@ export class Gateway {
     const limit = clampLimit(input.limit, this.limits);
     const head = await this.buffer.head();
     if (after > head) throw new LakeSyncError('INVALID_CURSOR', 'cursor is ahead of this server');
-    if (after < (await this.buffer.floor())) {
-      throw new LakeSyncError('CURSOR_EXPIRED', 'this cursor is older than the server keeps: load the checkpoint (GET /v1/checkpoint), then pull from its cursor');
-    }
+    const expired = (): LakeSyncError =>
+      new LakeSyncError('CURSOR_EXPIRED', 'this cursor is older than the server keeps: load the checkpoint (GET /v1/checkpoint), then pull from its cursor');
+    if (after < (await this.buffer.floor())) throw expired();
     const page = await this.buffer.read(after, limit);
+    // A trim by another process between the floor check and the read may have
+    // removed entries right after the cursor: the read would then skip them.
+    // The floor only rises, and rises before entries go, so checking it again
+    // after the read catches that.
+    if (after < (await this.buffer.floor())) throw expired();
 
     // One action per entry first; rows entering the client's view need their
     // current state, loaded in one call before the changes are built.
