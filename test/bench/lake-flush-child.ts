@@ -8,6 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FsObjectStore } from '../../core/adapters/fs-object-store.ts';
+import type { ObjectStore } from '../../core/lake/ports.ts';
+
+/** S3 write requests for these object sizes, as S3ObjectStore sends them (its default threshold and part size). */
+function s3Requests(sizes: readonly number[]): number {
+  const MiB = 1 << 20;
+  return sizes.reduce((n, size) => n + (size <= 16 * MiB ? 1 : 2 + Math.ceil(size / (8 * MiB))), 0);
+}
 import { SqlCatalog } from '../../core/adapters/sql-catalog.ts';
 import type { Delta } from '../../core/delta.ts';
 import type { LogEntry, StoredRow } from '../../core/engine/ports.ts';
@@ -50,7 +57,18 @@ const source: FlushSource = {
 
 const dir = mkdtempSync(join(tmpdir(), 'lakesync-bench-flush-'));
 try {
-  const store = new FsObjectStore({ fsync: false });
+  const fs = new FsObjectStore({ fsync: false });
+  // Every object the flush writes, with its size: what the S3 object store
+  // would send (one PUT, or a multipart upload above its 16 MiB threshold).
+  const writes: number[] = [];
+  const store: ObjectStore = {
+    put: (uri, bytes) => (writes.push(bytes.length), fs.put(uri, bytes)),
+    putIfAbsent: (uri, bytes) => (writes.push(bytes.length), fs.putIfAbsent(uri, bytes)),
+    get: (uri) => fs.get(uri),
+    head: (uri) => fs.head(uri),
+    list: (prefix) => fs.list(prefix),
+    delete: (uris) => fs.delete(uris),
+  };
   const catalog = new SqlCatalog(join(dir, 'catalog.db'), store);
   const lake = new Lake({ catalog, store, schema: BENCH_SCHEMA, warehouse: FsObjectStore.uriFor(join(dir, 'warehouse')), chunkDeltas: chunk, partitioning: { changes: 'none' } });
   await lake.ensureTables();
@@ -59,7 +77,7 @@ try {
   const seconds = (performance.now() - t0) / 1000;
   catalog.close();
   process.stdout.write(
-    `${JSON.stringify({ seconds, deltas: report.deltas, snapshots: report.snapshots, files: report.files, maxRssMb: process.resourceUsage().maxRSS / 1024 })}\n`,
+    `${JSON.stringify({ seconds, deltas: report.deltas, snapshots: report.snapshots, files: report.files, maxRssMb: process.resourceUsage().maxRSS / 1024, s3Requests: s3Requests(writes), objectBytes: writes.reduce((a, b) => a + b, 0) })}\n`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });

@@ -26,6 +26,9 @@ interface ChildResult {
   snapshots: number;
   files: number;
   maxRssMb: number;
+  /** S3 write requests (PUTs, multipart parts) the flush's object writes would cost. */
+  s3Requests: number;
+  objectBytes: number;
 }
 
 function flushOnce(): ChildResult {
@@ -101,7 +104,7 @@ export function benchLake(): Promise<BenchRow[]> {
       seconds: flushS,
       ratio: icebergS / flushS,
       target: 1,
-      note: `change + state tables, ${snapshots} snapshots; peak RSS ${Math.round(rss)} MB (target < 512); vs pyiceberg append of both`,
+      note: `change + state tables, ${snapshots} snapshots; peak RSS ${Math.round(rss)} MB (target < 512); ${ours[0]?.s3Requests ?? 0} object writes (S3 PUTs), ${((ours[0]?.objectBytes ?? 0) / 1e6).toFixed(0)} MB; vs pyiceberg append of both`,
     },
     { name: 'lake flush: pyiceberg append (baseline)', count: N, unit: 'rows', seconds: icebergS, note: 'same change + state rows, 2 appends, SqlCatalog' },
     {
