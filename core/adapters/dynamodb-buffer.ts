@@ -139,7 +139,13 @@ function lostRace(err: unknown): boolean {
   return reasons.some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
+/**
+ * A write met a transaction in flight on one of its keys: a plain put gets
+ * TransactionConflictException, a transaction is cancelled with a
+ * TransactionConflict reason. Either way: wait a little, read again.
+ */
 function isTransactionConflict(err: unknown): boolean {
+  if (errorName(err) === 'TransactionConflictException') return true;
   if (errorName(err) !== 'TransactionCanceledException') return false;
   const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
   return reasons.some((r) => r.Code === 'TransactionConflict');
@@ -211,14 +217,25 @@ function logItem(item: Item): LogItem {
   return { first, count, appendFirst, appendLast, item };
 }
 
+interface WholeAppends {
+  readonly appends: LogItem[][];
+  /** The log was taken through this seq (start - 1 when nothing). */
+  readonly end: bigint;
+  /** A key right after what was taken is gone while later items exist: only TTL deletes log items. */
+  readonly gap: boolean;
+}
+
 /**
  * Whole appends from items sorted by first seq, starting with the append
- * that begins at `start`: stops at a gap or at an append with a part not
- * (yet) visible. Stubs (trimmed items) come back as appends without body.
+ * that begins at `start`: stops at an append with a part not (yet) visible,
+ * and at a gap unless `skipGaps` (then what TTL deleted is stepped over:
+ * its seqs were handed out, they must never be taken again). Stubs
+ * (trimmed items) come back as appends without body.
  */
-function wholeAppends(items: readonly LogItem[], start: bigint): LogItem[][] {
+function wholeAppends(items: readonly LogItem[], start: bigint, skipGaps = false): WholeAppends {
   const out: LogItem[][] = [];
   let expected = start;
+  let gap = false;
   let i = 0;
   while (i < items.length) {
     const head = items[i] as LogItem;
@@ -226,7 +243,15 @@ function wholeAppends(items: readonly LogItem[], start: bigint): LogItem[][] {
       i++;
       continue;
     }
-    if (head.first !== expected || head.appendFirst !== head.first) break;
+    if (head.first !== expected || head.appendFirst !== head.first) {
+      // The first part of the next append is not visible yet (a transaction in flight): the end for now.
+      if (head.appendFirst === expected) break;
+      gap = true;
+      if (!skipGaps) break;
+      // To this append's start when it is visible, else past the append (its start expired).
+      expected = head.appendFirst === head.first ? head.first : head.appendLast + 1n;
+      continue;
+    }
     const parts = [head];
     let end = head.first + BigInt(head.count) - 1n;
     let j = i + 1;
@@ -241,7 +266,7 @@ function wholeAppends(items: readonly LogItem[], start: bigint): LogItem[][] {
     expected = end + 1n;
     i = j;
   }
-  return out;
+  return { appends: out, end: expected - 1n, gap };
 }
 
 function isStub(item: Item): boolean {
@@ -263,6 +288,8 @@ export class DynamoDbBuffer implements DeltaBuffer {
   private tailEnd = 0n;
   /** The meta item as last read: its values only grow, so an old view is a safe lower bound. */
   private meta: Meta | null = null;
+  /** When `meta` was last read (ms): with TTL, an old view may miss keys TTL freed since. */
+  private metaReadAt = 0;
   /** Write units DynamoDB reported (real DynamoDB reports them for single-item writes). */
   consumedWriteUnits = 0;
 
@@ -285,7 +312,9 @@ export class DynamoDbBuffer implements DeltaBuffer {
   // ---- meta ----
 
   private async readMeta(): Promise<Meta> {
+    const at = Date.now();
     const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: this.metaKey, ConsistentRead: true }));
+    this.metaReadAt = at;
     const v = (name: string): bigint => BigInt(got.Item?.[name]?.N ?? '0');
     const meta = { flushed: v('flushed'), floor: v('floor'), ix: v('ix') };
     this.remember(meta);
@@ -310,11 +339,17 @@ export class DynamoDbBuffer implements DeltaBuffer {
    * read: the index read may have missed it, so read again with a fresh ix.
    */
   private async view<T>(read: (meta: Meta) => Promise<T>): Promise<{ meta: Meta; tail: TailAppend[]; head: bigint; value: T }> {
-    let fresh = this.meta === null || this.tailEnd - this.meta.ix > BigInt(2 * this.every);
+    let fresh =
+      this.meta === null ||
+      this.tailEnd - this.meta.ix > BigInt(2 * this.every) ||
+      (this.ttl !== null && Date.now() - this.metaReadAt > (this.ttl.seconds * 1000) / 4);
     for (let round = 0; ; round++) {
       const meta = fresh || this.meta === null ? await this.readMeta() : this.meta;
-      const [value, t] = await Promise.all([read(meta), this.fetchTail(meta.ix)]);
-      if (!t.stale) return { meta, tail: t.tail, head: t.head, value };
+      // Gaps (TTL) are stepped over only against a fresh meta: then they lie after ix, long expired.
+      const [value, t] = await Promise.all([read(meta), this.fetchTail(meta.ix, fresh)]);
+      // With TTL, even the newest items may have expired: every seq through `flushed` was handed out.
+      const head = this.ttl !== null && meta.flushed > t.head ? meta.flushed : t.head;
+      if (!t.stale) return { meta, tail: t.tail, head, value };
       if (round > 100) throw new Error('DynamoDB buffer: the log keeps being trimmed under this reader');
       fresh = true;
     }
@@ -344,7 +379,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
    * the index items they combine with this tail: whatever the index missed
    * then lies after ix, so it is here.
    */
-  private async fetchTail(ix: bigint): Promise<{ tail: TailAppend[]; head: bigint; stale: boolean }> {
+  private async fetchTail(ix: bigint, skipGaps: boolean): Promise<{ tail: TailAppend[]; head: bigint; stale: boolean }> {
     for (let round = 0; ; round++) {
       if (this.tailStart > ix + 1n || this.tailEnd < ix) {
         this.tail = [];
@@ -368,13 +403,18 @@ export class DynamoDbBuffer implements DeltaBuffer {
         start = page.LastEvaluatedKey;
       } while (start !== undefined);
       // Another call may have moved the cache meanwhile: take what continues it.
-      for (const parts of wholeAppends(items, this.tailEnd + 1n)) {
-        if (isStub((parts[0] as LogItem).item)) return { tail: [], head: this.tailEnd, stale: true };
+      const whole = wholeAppends(items, this.tailEnd + 1n, skipGaps);
+      // A gap: TTL deleted keys after our cached tail (it is older than the TTL): read meta again.
+      if (whole.gap && !skipGaps) return { tail: [], head: this.tailEnd, stale: true };
+      for (const parts of whole.appends) {
+        // Trim stubs an append's items in no fixed order: any stubbed part stubs the whole append.
+        if (parts.some((p) => isStub(p.item))) return { tail: [], head: this.tailEnd, stale: true };
         const a = this.decodeAppend(parts);
-        if (a.first !== this.tailEnd + 1n) break;
+        if (a.first <= this.tailEnd) break;
         this.tail.push(a);
         this.tailEnd = a.last;
       }
+      if (whole.end > this.tailEnd) this.tailEnd = whole.end; // expired seqs, stepped over
       if (this.tailStart <= ix + 1n && this.tailEnd >= ix) {
         // Keep the cache small: what precedes ix is in the index now.
         if (this.tail.length > 0 && (this.tail[0] as TailAppend).last <= ix) {
@@ -391,7 +431,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
     const first = (parts[0] as LogItem).first;
     const head = (parts[0] as LogItem).item;
     const entries: LogEntry[] = [];
-    if (!isStub(head)) {
+    if (!parts.some((p) => isStub(p.item))) {
       for (const p of parts) {
         const reader = new SegmentReader(p.item.b?.B as Uint8Array);
         let seq = p.first;
@@ -923,7 +963,9 @@ export class DynamoDbBuffer implements DeltaBuffer {
     } while (page !== undefined && (available <= BigInt(limit) || partial));
     let more = false;
     let last = after;
-    for (const parts of wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start)) {
+    for (const parts of wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start).appends) {
+      // Trim stubs an append's items in no fixed order: one stubbed part stubs the whole append.
+      const stub = parts.some((p) => isStub(p.item));
       for (const p of parts) {
         const end = p.first + BigInt(p.count) - 1n;
         if (end < from) continue;
@@ -931,7 +973,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
           more = true;
           break;
         }
-        if (isStub(p.item)) {
+        if (stub) {
           // Trimmed: below the floor, which no reader is promised. Skip it.
           last = end;
           continue;

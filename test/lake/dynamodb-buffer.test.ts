@@ -1,4 +1,4 @@
-import { DynamoDBClient, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBufferConformance } from '../../core/adapters/buffer.conformance.ts';
 import { createDynamoDbBufferTable, DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
@@ -462,5 +462,92 @@ describe('DynamoDB buffer', () => {
     const rows = await b.loadRows(refs);
     const merged = refs.map((r) => all.filter((d) => d.rowId === r.rowId).reduce<RowState | undefined>((s, d) => applyDelta(s, d), undefined));
     expect(rows.map((r) => r?.state)).toEqual(merged);
+  });
+});
+
+/** Found by review: TTL gaps, transaction conflicts on plain puts, partly stubbed appends. */
+describe('DynamoDB buffer, review findings', () => {
+  const logKey = (seq: number): Record<string, AttributeValue> => ({ pk: { S: 'L#0' }, sk: { S: String(seq).padStart(20, '0') } });
+  const expire = async (table: string, seqs: number[]): Promise<void> => {
+    const c = client();
+    for (const s of seqs) await c.send(new DeleteItemCommand({ TableName: table, Key: logKey(s) })); // as TTL would
+  };
+
+  it('TTL: a buffer idle past the TTL whose cached tail ends before expired items never reuses a seq', async () => {
+    const table = await freshTable();
+    const idle = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl' });
+    const busy = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl' });
+    expect(await idle.append([draft(delta('a', 'x1', 'x'))], [])).toEqual({ ok: true, lastSeq: 1n });
+    for (let i = 2; i <= 5; i++) expect((await busy.append([draft(delta('b', `y${i}`, 'y'))], [])).ok).toBe(true);
+    await busy.markFlushed(5n);
+    await busy.trim(5n); // TTL mode: only raises the floor (and materializes)
+    await expire(table, [2, 3]); // the oldest items expire first; 4 and 5 are still there
+    const mine = delta('a', 'x2', 'x');
+    expect(await idle.append([draft(mine)], [])).toEqual({ ok: true, lastSeq: 6n });
+    expect((await busy.read(5n, 10)).entries.map((e) => [e.seq, e.delta.deltaId])).toEqual([[6n, mine.deltaId]]);
+    expect(await busy.append([draft(delta('b', 'y6', 'y'))], [])).toEqual({ ok: true, lastSeq: 7n });
+  });
+
+  it('TTL: a gap left by expired items that were never indexed is stepped over, not filled', async () => {
+    const table = await freshTable();
+    const idle = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', materializeEvery: 1000 });
+    const busy = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', materializeEvery: 1000 });
+    expect(await idle.append([draft(delta('a', 'g1', 'x'))], [])).toEqual({ ok: true, lastSeq: 1n });
+    for (let i = 2; i <= 5; i++) expect((await busy.append([draft(delta('b', `g${i}`, 'y'))], [])).ok).toBe(true);
+    await expire(table, [1, 2, 3]); // ix is still 0: the gap lies in the tail itself
+    expect(await idle.append([draft(delta('a', 'g6', 'x'))], [])).toEqual({ ok: true, lastSeq: 6n });
+    expect(await open(table).append([draft(delta('c', 'g7', 'x'))], [])).toEqual({ ok: true, lastSeq: 7n });
+  });
+
+  it('TTL: when every item after its view expired, a buffer with an old view still goes past the flushed mark', async () => {
+    const table = await freshTable();
+    const idle = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', ttlSeconds: 86_400 });
+    const busy = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', ttlSeconds: 86_400 });
+    expect(await idle.append([draft(delta('a', 'h1', 'x'))], [])).toEqual({ ok: true, lastSeq: 1n });
+    for (let i = 2; i <= 5; i++) expect((await busy.append([draft(delta('b', `h${i}`, 'y'))], [])).ok).toBe(true);
+    await busy.markFlushed(5n);
+    await expire(table, [2, 3, 4, 5]);
+    idle['metaReadAt'] = Date.now() - 86_400_000; // idle for a day (this test cannot wait that long)
+    expect(await idle.append([draft(delta('a', 'h6', 'x'))], [])).toEqual({ ok: true, lastSeq: 6n });
+  });
+
+  it('a put that meets a transaction in flight on its key (TransactionConflictException) reads again and retries', async () => {
+    const table = await freshTable();
+    const b = new DynamoDbBuffer({ client: client(), table });
+    const send = b['client'].send.bind(b['client']) as (cmd: unknown) => Promise<unknown>;
+    let conflicts = 0;
+    b['client'].send = (async (cmd: { constructor: { name: string }; input: { Item?: Record<string, AttributeValue> } }) => {
+      if (cmd.constructor.name === 'PutItemCommand' && cmd.input.Item?.pk?.S === 'L#0' && conflicts++ === 0) {
+        throw Object.assign(new Error('Transaction is ongoing for the item'), { name: 'TransactionConflictException' });
+      }
+      return send(cmd);
+    }) as typeof b['client']['send'];
+    expect(await b.append([draft(delta('tc', 't1', 'x'))], [])).toEqual({ ok: true, lastSeq: 1n });
+    expect(conflicts).toBe(2);
+  });
+
+  it('an append whose items were only partly stubbed by a trim reads as trimmed, whole', async () => {
+    const table = await freshTable();
+    const old = open(table);
+    expect(await old.head()).toBe(0n); // caches ix = 0
+    const b = new DynamoDbBuffer({ client: client(), table });
+    const big = 'v'.repeat(2048);
+    const ds = Array.from({ length: 1000 }, (_, i) => delta('part', `p-${i}`, `${i}:${big}`));
+    expect(await b.append(ds.map(draft), [])).toEqual({ ok: true, lastSeq: 1000n });
+    await b.markFlushed(1000n);
+    // The trim's Lambda dies while stubbing: every item but the first lost its body.
+    const send = b['client'].send.bind(b['client']) as (cmd: unknown) => Promise<unknown>;
+    b['client'].send = (async (cmd: { constructor: { name: string }; input: { Key?: Record<string, AttributeValue>; UpdateExpression?: string } }) => {
+      if (cmd.constructor.name === 'UpdateItemCommand' && cmd.input.Key?.pk?.S === 'L#0' && cmd.input.Key.sk?.S === logKey(1).sk?.S) {
+        throw new Error('the Lambda died');
+      }
+      return send(cmd);
+    }) as typeof b['client']['send'];
+    await expect(b.trim(1000n)).rejects.toThrow('the Lambda died');
+    const raw = await client().send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: 'L#0' } } }));
+    expect((raw.Items ?? []).map((i) => i.b === undefined)).toEqual([false, ...Array.from({ length: (raw.Items?.length ?? 1) - 1 }, () => true)]);
+    expect(await open(table).read(0n, 10)).toEqual({ entries: [], lastSeq: 0n, hasMore: false });
+    expect(await old.existing('part', [ds[0]?.hlc as bigint, ds[999]?.hlc as bigint])).toEqual([FORGOTTEN, FORGOTTEN]);
+    expect(await old.append([draft(delta('part', 'after', 'x'))], [])).toEqual({ ok: true, lastSeq: 1001n });
   });
 });
