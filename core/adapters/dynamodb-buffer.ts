@@ -47,7 +47,8 @@ import { decodeRowWrites, decodeStamps, encodeRowWrites, encodeStamps, type RowW
  * key head + 1 is taken, the put fails and the appender reads again. Log
  * keys are never freed while a writer could still aim at them (trim leaves
  * a stub; TTL deletes only items days old), so a stale head cannot reuse a
- * seq. Readers see an append all at once (one item), and seqs without gaps.
+ * seq; a buffer whose cache is older than the TTL treats a gap as a stale
+ * view and never puts below `flushed` (docs/dynamodb.md). Readers see an append all at once (one item), and seqs without gaps.
  *
  * Rows and stamps are an index materialized from the log in batches (every
  * `materializeEvery` entries, and before a trim), not per append: row items
@@ -652,7 +653,15 @@ export class DynamoDbBuffer implements DeltaBuffer {
         const ours = tail.find((a) => a.token === token);
         if (ours !== undefined) return this.appended(ours.last, meta.ix);
       }
-      if (indexed.some((m) => m.size > 0)) return { ok: false, reason: 'conflict' };
+      if (indexed.some((m) => m.size > 0)) {
+        // Or it went through and was indexed since: its stamps, at consecutive seqs, under our token.
+        if (attempt > 0) {
+          const clients = [...byClient.keys()];
+          const last = await this.indexedAppend(entries, (c) => indexed[clients.indexOf(c)], token);
+          if (last !== null) return this.appended(last, meta.ix);
+        }
+        return { ok: false, reason: 'conflict' };
+      }
       for (const a of tail) for (const e of a.entries) if (stampKeys.has(`${e.delta.clientId}\u0000${e.delta.hlc}`)) return { ok: false, reason: 'conflict' };
       this.applyTail(current, tail, wanted);
       for (const w of rows) {
@@ -672,6 +681,32 @@ export class DynamoDbBuffer implements DeltaBuffer {
       return this.appended(head + BigInt(entries.length), meta.ix);
     }
     throw new Error('DynamoDB append: too much contention on the log head');
+  }
+
+  /**
+   * The last seq of our own earlier put, found through the stamp index: the
+   * batch's stamps at consecutive seqs, and the log item there holds our
+   * token. Null otherwise (also when that item was trimmed: a stub keeps no
+   * token, and the append answers `conflict`).
+   */
+  private async indexedAppend(
+    entries: readonly LogEntryDraft[],
+    stampsOf: (clientId: string) => Map<Hlc, bigint> | undefined,
+    token: string,
+  ): Promise<bigint | null> {
+    let first: bigint | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const d = (entries[i] as LogEntryDraft).delta;
+      const seq = stampsOf(d.clientId)?.get(d.hlc);
+      if (seq === undefined) return null;
+      if (first === null) first = seq;
+      if (seq !== first + BigInt(i)) return null;
+    }
+    if (first === null) return null;
+    const got = await this.client.send(
+      new GetItemCommand({ TableName: this.table, Key: { pk: S(this.logPk), sk: S(pad(first)) }, ConsistentRead: true }),
+    );
+    return got.Item?.t?.S === token ? first + BigInt(entries.length) - 1n : null;
   }
 
   /** After a committed append: materialize the index when the tail has grown long enough. */

@@ -511,6 +511,28 @@ describe('DynamoDB buffer, review findings', () => {
     expect(await idle.append([draft(delta('a', 'h6', 'x'))], [])).toEqual({ ok: true, lastSeq: 6n });
   });
 
+  it('a put whose answer was lost, then indexed by another Lambda before the retry, is still ok', async () => {
+    const table = await freshTable();
+    // A tail longer than 2 x materializeEvery: this buffer reads meta (ix) afresh on each attempt.
+    for (let i = 0; i < 3; i++) expect((await open(table).append([draft(delta('pre', `pre-${i}`, 'x'))], [])).ok).toBe(true);
+    const b = new DynamoDbBuffer({ client: client(), table, materializeEvery: 1, materializeOnAppend: false });
+    const indexer = new DynamoDbBuffer({ client: client(), table, materializeEvery: 1 });
+    const send = b['client'].send.bind(b['client']) as (cmd: unknown) => Promise<unknown>;
+    let puts = 0;
+    b['client'].send = (async (cmd: { constructor: { name: string }; input: { Item?: Record<string, AttributeValue> } }) => {
+      if (cmd.constructor.name === 'PutItemCommand' && cmd.input.Item?.pk?.S === 'L#0' && puts++ === 0) {
+        await send(cmd); // written, but the answer is lost ...
+        await indexer.materializeIndex(); // ... and indexed before the SDK sends it again
+      }
+      return send(cmd);
+    }) as typeof b['client']['send'];
+    const ds = Array.from({ length: 3 }, (_, i) => delta('lost2', `m-${i}`, 'x'));
+    expect(await b.append(ds.map(draft), [])).toEqual({ ok: true, lastSeq: 6n });
+    expect((await b.read(3n, 100)).entries.map((e) => e.delta)).toEqual(ds);
+    // A real re-send of the same deltas (a new token) is still a conflict.
+    expect((await open(table).append(ds.map(draft), [])).ok).toBe(false);
+  });
+
   it('a put that meets a transaction in flight on its key (TransactionConflictException) reads again and retries', async () => {
     const table = await freshTable();
     const b = new DynamoDbBuffer({ client: client(), table });
