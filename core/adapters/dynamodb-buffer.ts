@@ -85,6 +85,8 @@ export interface DynamoDbBufferOptions {
 
 /** Largest log item body: under the 400 KB item limit, with room for keys and attributes. */
 const SEGMENT_BYTES = 350_000;
+/** Largest packed row state: its row item (with key and attributes) must stay under the 400 KB item limit. */
+const ROW_BYTES = 380_000;
 /** Row-write descriptors and explicit states ride in the first log item of an append. */
 const WRITES_BYTES = 40_000;
 /** DynamoDB's limits per TransactWriteItems, with a margin for the size. */
@@ -750,6 +752,13 @@ export class DynamoDbBuffer implements DeltaBuffer {
       const k = rowKey(w.state.table, w.state.rowId);
       const list = byKey.get(k);
       const mine = packed(w.state);
+      // Refused up front: a committed row too large for its row item would block materialization (and trim) forever.
+      if (mine.length + k.length > ROW_BYTES) {
+        throw new LakeSyncError(
+          'BODY_TOO_LARGE',
+          `row ${w.state.table}/${w.state.rowId} would be ${mine.length} bytes packed, over DynamoDB's item limit`,
+        );
+      }
       if (list !== undefined) {
         let state = current.get(k)?.state;
         for (const i of list) state = applyDelta(state, (entries[i] as LogEntryDraft).delta);

@@ -5,6 +5,7 @@ import { createDynamoDbBufferTable, DynamoDbBuffer } from '../../core/adapters/d
 import { makeDelta, type Delta } from '../../core/delta.ts';
 import { MemoryBuffer } from '../../core/adapters/memory-buffer.ts';
 import { applyDelta, type RowState } from '../../core/merge.ts';
+import { LakeSyncError } from '../../core/errors.ts';
 import { FORGOTTEN, type DeltaBuffer, type LogEntryDraft, type RowWrite } from '../../core/engine/ports.ts';
 import { Gateway } from '../../core/engine/gateway.ts';
 import { encodeHlc, HybridLogicalClock } from '../../core/hlc.ts';
@@ -531,6 +532,31 @@ describe('DynamoDB buffer, review findings', () => {
     expect((await b.read(3n, 100)).entries.map((e) => e.delta)).toEqual(ds);
     // A real re-send of the same deltas (a new token) is still a conflict.
     expect((await open(table).append(ds.map(draft), [])).ok).toBe(false);
+  });
+
+  it('refuses an append whose merged row would not fit in a row item, so materialization and trim never block', async () => {
+    const table = await freshTable();
+    const b = open(table);
+    let state: RowState | undefined;
+    let version = 0;
+    const push = (i: number): Promise<unknown> => {
+      n += 1;
+      const d = makeDelta({ table: 'todos', rowId: 'fat', op: i === 0 ? 'insert' : 'update', columns: { [`c${i}`]: 'x'.repeat(100_000) }, hlc: BigInt(9_000_000 + n), clientId: 'fat' });
+      const next = applyDelta(state, d);
+      return b.append([draft(d)], [{ state: next, expectedVersion: version }]).then((r) => {
+        state = next;
+        version += 1;
+        return r;
+      });
+    };
+    for (let i = 0; i < 3; i++) expect(await push(i)).toEqual({ ok: true, lastSeq: BigInt(i + 1) });
+    const err = await push(3).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LakeSyncError);
+    expect((err as LakeSyncError).code).toBe('BODY_TOO_LARGE');
+    expect(await b.head()).toBe(3n);
+    await b.markFlushed(3n);
+    await b.trim(3n); // materializes the 300 KB row
+    expect((await open(table).loadRows([{ table: 'todos', rowId: 'fat' }]))[0]).toEqual({ state, version: 3 });
   });
 
   it('a put that meets a transaction in flight on its key (TransactionConflictException) reads again and retries', async () => {
