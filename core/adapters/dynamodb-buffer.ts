@@ -47,7 +47,8 @@ import { decodeRowWrites, decodeStamps, encodeRowWrites, encodeStamps, type RowW
  * key head + 1 is taken, the put fails and the appender reads again. Log
  * keys are never freed while a writer could still aim at them (trim leaves
  * a stub; TTL deletes only items days old), so a stale head cannot reuse a
- * seq. Readers see an append all at once (one item), and seqs without gaps.
+ * seq; a buffer whose cache is older than the TTL treats a gap as a stale
+ * view and never puts below `flushed` (docs/dynamodb.md). Readers see an append all at once (one item), and seqs without gaps.
  *
  * Rows and stamps are an index materialized from the log in batches (every
  * `materializeEvery` entries, and before a trim), not per append: row items
@@ -84,6 +85,8 @@ export interface DynamoDbBufferOptions {
 
 /** Largest log item body: under the 400 KB item limit, with room for keys and attributes. */
 const SEGMENT_BYTES = 350_000;
+/** Largest packed row state: its row item (with key and attributes) must stay under the 400 KB item limit. */
+const ROW_BYTES = 380_000;
 /** Row-write descriptors and explicit states ride in the first log item of an append. */
 const WRITES_BYTES = 40_000;
 /** DynamoDB's limits per TransactWriteItems, with a margin for the size. */
@@ -139,7 +142,13 @@ function lostRace(err: unknown): boolean {
   return reasons.some((r) => r.Code === 'ConditionalCheckFailed');
 }
 
+/**
+ * A write met a transaction in flight on one of its keys: a plain put gets
+ * TransactionConflictException, a transaction is cancelled with a
+ * TransactionConflict reason. Either way: wait a little, read again.
+ */
 function isTransactionConflict(err: unknown): boolean {
+  if (errorName(err) === 'TransactionConflictException') return true;
   if (errorName(err) !== 'TransactionCanceledException') return false;
   const reasons = (err as { CancellationReasons?: { Code?: string }[] }).CancellationReasons ?? [];
   return reasons.some((r) => r.Code === 'TransactionConflict');
@@ -211,14 +220,25 @@ function logItem(item: Item): LogItem {
   return { first, count, appendFirst, appendLast, item };
 }
 
+interface WholeAppends {
+  readonly appends: LogItem[][];
+  /** The log was taken through this seq (start - 1 when nothing). */
+  readonly end: bigint;
+  /** A key right after what was taken is gone while later items exist: only TTL deletes log items. */
+  readonly gap: boolean;
+}
+
 /**
  * Whole appends from items sorted by first seq, starting with the append
- * that begins at `start`: stops at a gap or at an append with a part not
- * (yet) visible. Stubs (trimmed items) come back as appends without body.
+ * that begins at `start`: stops at an append with a part not (yet) visible,
+ * and at a gap unless `skipGaps` (then what TTL deleted is stepped over:
+ * its seqs were handed out, they must never be taken again). Stubs
+ * (trimmed items) come back as appends without body.
  */
-function wholeAppends(items: readonly LogItem[], start: bigint): LogItem[][] {
+function wholeAppends(items: readonly LogItem[], start: bigint, skipGaps = false): WholeAppends {
   const out: LogItem[][] = [];
   let expected = start;
+  let gap = false;
   let i = 0;
   while (i < items.length) {
     const head = items[i] as LogItem;
@@ -226,7 +246,15 @@ function wholeAppends(items: readonly LogItem[], start: bigint): LogItem[][] {
       i++;
       continue;
     }
-    if (head.first !== expected || head.appendFirst !== head.first) break;
+    if (head.first !== expected || head.appendFirst !== head.first) {
+      // The first part of the next append is not visible yet (a transaction in flight): the end for now.
+      if (head.appendFirst === expected) break;
+      gap = true;
+      if (!skipGaps) break;
+      // To this append's start when it is visible, else past the append (its start expired).
+      expected = head.appendFirst === head.first ? head.first : head.appendLast + 1n;
+      continue;
+    }
     const parts = [head];
     let end = head.first + BigInt(head.count) - 1n;
     let j = i + 1;
@@ -241,7 +269,7 @@ function wholeAppends(items: readonly LogItem[], start: bigint): LogItem[][] {
     expected = end + 1n;
     i = j;
   }
-  return out;
+  return { appends: out, end: expected - 1n, gap };
 }
 
 function isStub(item: Item): boolean {
@@ -263,6 +291,8 @@ export class DynamoDbBuffer implements DeltaBuffer {
   private tailEnd = 0n;
   /** The meta item as last read: its values only grow, so an old view is a safe lower bound. */
   private meta: Meta | null = null;
+  /** When `meta` was last read (ms): with TTL, an old view may miss keys TTL freed since. */
+  private metaReadAt = 0;
   /** Write units DynamoDB reported (real DynamoDB reports them for single-item writes). */
   consumedWriteUnits = 0;
 
@@ -285,7 +315,9 @@ export class DynamoDbBuffer implements DeltaBuffer {
   // ---- meta ----
 
   private async readMeta(): Promise<Meta> {
+    const at = Date.now();
     const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: this.metaKey, ConsistentRead: true }));
+    this.metaReadAt = at;
     const v = (name: string): bigint => BigInt(got.Item?.[name]?.N ?? '0');
     const meta = { flushed: v('flushed'), floor: v('floor'), ix: v('ix') };
     this.remember(meta);
@@ -310,11 +342,17 @@ export class DynamoDbBuffer implements DeltaBuffer {
    * read: the index read may have missed it, so read again with a fresh ix.
    */
   private async view<T>(read: (meta: Meta) => Promise<T>): Promise<{ meta: Meta; tail: TailAppend[]; head: bigint; value: T }> {
-    let fresh = this.meta === null || this.tailEnd - this.meta.ix > BigInt(2 * this.every);
+    let fresh =
+      this.meta === null ||
+      this.tailEnd - this.meta.ix > BigInt(2 * this.every) ||
+      (this.ttl !== null && Date.now() - this.metaReadAt > (this.ttl.seconds * 1000) / 4);
     for (let round = 0; ; round++) {
       const meta = fresh || this.meta === null ? await this.readMeta() : this.meta;
-      const [value, t] = await Promise.all([read(meta), this.fetchTail(meta.ix)]);
-      if (!t.stale) return { meta, tail: t.tail, head: t.head, value };
+      // Gaps (TTL) are stepped over only against a fresh meta: then they lie after ix, long expired.
+      const [value, t] = await Promise.all([read(meta), this.fetchTail(meta.ix, fresh)]);
+      // With TTL, even the newest items may have expired: every seq through `flushed` was handed out.
+      const head = this.ttl !== null && meta.flushed > t.head ? meta.flushed : t.head;
+      if (!t.stale) return { meta, tail: t.tail, head, value };
       if (round > 100) throw new Error('DynamoDB buffer: the log keeps being trimmed under this reader');
       fresh = true;
     }
@@ -344,7 +382,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
    * the index items they combine with this tail: whatever the index missed
    * then lies after ix, so it is here.
    */
-  private async fetchTail(ix: bigint): Promise<{ tail: TailAppend[]; head: bigint; stale: boolean }> {
+  private async fetchTail(ix: bigint, skipGaps: boolean): Promise<{ tail: TailAppend[]; head: bigint; stale: boolean }> {
     for (let round = 0; ; round++) {
       if (this.tailStart > ix + 1n || this.tailEnd < ix) {
         this.tail = [];
@@ -368,13 +406,18 @@ export class DynamoDbBuffer implements DeltaBuffer {
         start = page.LastEvaluatedKey;
       } while (start !== undefined);
       // Another call may have moved the cache meanwhile: take what continues it.
-      for (const parts of wholeAppends(items, this.tailEnd + 1n)) {
-        if (isStub((parts[0] as LogItem).item)) return { tail: [], head: this.tailEnd, stale: true };
+      const whole = wholeAppends(items, this.tailEnd + 1n, skipGaps);
+      // A gap: TTL deleted keys after our cached tail (it is older than the TTL): read meta again.
+      if (whole.gap && !skipGaps) return { tail: [], head: this.tailEnd, stale: true };
+      for (const parts of whole.appends) {
+        // Trim stubs an append's items in no fixed order: any stubbed part stubs the whole append.
+        if (parts.some((p) => isStub(p.item))) return { tail: [], head: this.tailEnd, stale: true };
         const a = this.decodeAppend(parts);
-        if (a.first !== this.tailEnd + 1n) break;
+        if (a.first <= this.tailEnd) break;
         this.tail.push(a);
         this.tailEnd = a.last;
       }
+      if (whole.end > this.tailEnd) this.tailEnd = whole.end; // expired seqs, stepped over
       if (this.tailStart <= ix + 1n && this.tailEnd >= ix) {
         // Keep the cache small: what precedes ix is in the index now.
         if (this.tail.length > 0 && (this.tail[0] as TailAppend).last <= ix) {
@@ -391,7 +434,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
     const first = (parts[0] as LogItem).first;
     const head = (parts[0] as LogItem).item;
     const entries: LogEntry[] = [];
-    if (!isStub(head)) {
+    if (!parts.some((p) => isStub(p.item))) {
       for (const p of parts) {
         const reader = new SegmentReader(p.item.b?.B as Uint8Array);
         let seq = p.first;
@@ -612,7 +655,15 @@ export class DynamoDbBuffer implements DeltaBuffer {
         const ours = tail.find((a) => a.token === token);
         if (ours !== undefined) return this.appended(ours.last, meta.ix);
       }
-      if (indexed.some((m) => m.size > 0)) return { ok: false, reason: 'conflict' };
+      if (indexed.some((m) => m.size > 0)) {
+        // Or it went through and was indexed since: its stamps, at consecutive seqs, under our token.
+        if (attempt > 0) {
+          const clients = [...byClient.keys()];
+          const last = await this.indexedAppend(entries, (c) => indexed[clients.indexOf(c)], token);
+          if (last !== null) return this.appended(last, meta.ix);
+        }
+        return { ok: false, reason: 'conflict' };
+      }
       for (const a of tail) for (const e of a.entries) if (stampKeys.has(`${e.delta.clientId}\u0000${e.delta.hlc}`)) return { ok: false, reason: 'conflict' };
       this.applyTail(current, tail, wanted);
       for (const w of rows) {
@@ -632,6 +683,32 @@ export class DynamoDbBuffer implements DeltaBuffer {
       return this.appended(head + BigInt(entries.length), meta.ix);
     }
     throw new Error('DynamoDB append: too much contention on the log head');
+  }
+
+  /**
+   * The last seq of our own earlier put, found through the stamp index: the
+   * batch's stamps at consecutive seqs, and the log item there holds our
+   * token. Null otherwise (also when that item was trimmed: a stub keeps no
+   * token, and the append answers `conflict`).
+   */
+  private async indexedAppend(
+    entries: readonly LogEntryDraft[],
+    stampsOf: (clientId: string) => Map<Hlc, bigint> | undefined,
+    token: string,
+  ): Promise<bigint | null> {
+    let first: bigint | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const d = (entries[i] as LogEntryDraft).delta;
+      const seq = stampsOf(d.clientId)?.get(d.hlc);
+      if (seq === undefined) return null;
+      if (first === null) first = seq;
+      if (seq !== first + BigInt(i)) return null;
+    }
+    if (first === null) return null;
+    const got = await this.client.send(
+      new GetItemCommand({ TableName: this.table, Key: { pk: S(this.logPk), sk: S(pad(first)) }, ConsistentRead: true }),
+    );
+    return got.Item?.t?.S === token ? first + BigInt(entries.length) - 1n : null;
   }
 
   /** After a committed append: materialize the index when the tail has grown long enough. */
@@ -675,6 +752,13 @@ export class DynamoDbBuffer implements DeltaBuffer {
       const k = rowKey(w.state.table, w.state.rowId);
       const list = byKey.get(k);
       const mine = packed(w.state);
+      // Refused up front: a committed row too large for its row item would block materialization (and trim) forever.
+      if (mine.length + k.length > ROW_BYTES) {
+        throw new LakeSyncError(
+          'BODY_TOO_LARGE',
+          `row ${w.state.table}/${w.state.rowId} would be ${mine.length} bytes packed, over DynamoDB's item limit`,
+        );
+      }
       if (list !== undefined) {
         let state = current.get(k)?.state;
         for (const i of list) state = applyDelta(state, (entries[i] as LogEntryDraft).delta);
@@ -923,7 +1007,9 @@ export class DynamoDbBuffer implements DeltaBuffer {
     } while (page !== undefined && (available <= BigInt(limit) || partial));
     let more = false;
     let last = after;
-    for (const parts of wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start)) {
+    for (const parts of wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start).appends) {
+      // Trim stubs an append's items in no fixed order: one stubbed part stubs the whole append.
+      const stub = parts.some((p) => isStub(p.item));
       for (const p of parts) {
         const end = p.first + BigInt(p.count) - 1n;
         if (end < from) continue;
@@ -931,7 +1017,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
           more = true;
           break;
         }
-        if (isStub(p.item)) {
+        if (stub) {
           // Trimmed: below the floor, which no reader is promised. Skip it.
           last = end;
           continue;

@@ -1,10 +1,11 @@
-import { DynamoDBClient, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBufferConformance } from '../../core/adapters/buffer.conformance.ts';
 import { createDynamoDbBufferTable, DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
 import { makeDelta, type Delta } from '../../core/delta.ts';
 import { MemoryBuffer } from '../../core/adapters/memory-buffer.ts';
 import { applyDelta, type RowState } from '../../core/merge.ts';
+import { LakeSyncError } from '../../core/errors.ts';
 import { FORGOTTEN, type DeltaBuffer, type LogEntryDraft, type RowWrite } from '../../core/engine/ports.ts';
 import { Gateway } from '../../core/engine/gateway.ts';
 import { encodeHlc, HybridLogicalClock } from '../../core/hlc.ts';
@@ -462,5 +463,139 @@ describe('DynamoDB buffer', () => {
     const rows = await b.loadRows(refs);
     const merged = refs.map((r) => all.filter((d) => d.rowId === r.rowId).reduce<RowState | undefined>((s, d) => applyDelta(s, d), undefined));
     expect(rows.map((r) => r?.state)).toEqual(merged);
+  });
+});
+
+/** Found by review: TTL gaps, transaction conflicts on plain puts, partly stubbed appends. */
+describe('DynamoDB buffer, review findings', () => {
+  const logKey = (seq: number): Record<string, AttributeValue> => ({ pk: { S: 'L#0' }, sk: { S: String(seq).padStart(20, '0') } });
+  const expire = async (table: string, seqs: number[]): Promise<void> => {
+    const c = client();
+    for (const s of seqs) await c.send(new DeleteItemCommand({ TableName: table, Key: logKey(s) })); // as TTL would
+  };
+
+  it('TTL: a buffer idle past the TTL whose cached tail ends before expired items never reuses a seq', async () => {
+    const table = await freshTable();
+    const idle = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl' });
+    const busy = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl' });
+    expect(await idle.append([draft(delta('a', 'x1', 'x'))], [])).toEqual({ ok: true, lastSeq: 1n });
+    for (let i = 2; i <= 5; i++) expect((await busy.append([draft(delta('b', `y${i}`, 'y'))], [])).ok).toBe(true);
+    await busy.markFlushed(5n);
+    await busy.trim(5n); // TTL mode: only raises the floor (and materializes)
+    await expire(table, [2, 3]); // the oldest items expire first; 4 and 5 are still there
+    const mine = delta('a', 'x2', 'x');
+    expect(await idle.append([draft(mine)], [])).toEqual({ ok: true, lastSeq: 6n });
+    expect((await busy.read(5n, 10)).entries.map((e) => [e.seq, e.delta.deltaId])).toEqual([[6n, mine.deltaId]]);
+    expect(await busy.append([draft(delta('b', 'y6', 'y'))], [])).toEqual({ ok: true, lastSeq: 7n });
+  });
+
+  it('TTL: a gap left by expired items that were never indexed is stepped over, not filled', async () => {
+    const table = await freshTable();
+    const idle = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', materializeEvery: 1000 });
+    const busy = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', materializeEvery: 1000 });
+    expect(await idle.append([draft(delta('a', 'g1', 'x'))], [])).toEqual({ ok: true, lastSeq: 1n });
+    for (let i = 2; i <= 5; i++) expect((await busy.append([draft(delta('b', `g${i}`, 'y'))], [])).ok).toBe(true);
+    await expire(table, [1, 2, 3]); // ix is still 0: the gap lies in the tail itself
+    expect(await idle.append([draft(delta('a', 'g6', 'x'))], [])).toEqual({ ok: true, lastSeq: 6n });
+    expect(await open(table).append([draft(delta('c', 'g7', 'x'))], [])).toEqual({ ok: true, lastSeq: 7n });
+  });
+
+  it('TTL: when every item after its view expired, a buffer with an old view still goes past the flushed mark', async () => {
+    const table = await freshTable();
+    const idle = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', ttlSeconds: 86_400 });
+    const busy = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', ttlSeconds: 86_400 });
+    expect(await idle.append([draft(delta('a', 'h1', 'x'))], [])).toEqual({ ok: true, lastSeq: 1n });
+    for (let i = 2; i <= 5; i++) expect((await busy.append([draft(delta('b', `h${i}`, 'y'))], [])).ok).toBe(true);
+    await busy.markFlushed(5n);
+    await expire(table, [2, 3, 4, 5]);
+    idle['metaReadAt'] = Date.now() - 86_400_000; // idle for a day (this test cannot wait that long)
+    expect(await idle.append([draft(delta('a', 'h6', 'x'))], [])).toEqual({ ok: true, lastSeq: 6n });
+  });
+
+  it('a put whose answer was lost, then indexed by another Lambda before the retry, is still ok', async () => {
+    const table = await freshTable();
+    // A tail longer than 2 x materializeEvery: this buffer reads meta (ix) afresh on each attempt.
+    for (let i = 0; i < 3; i++) expect((await open(table).append([draft(delta('pre', `pre-${i}`, 'x'))], [])).ok).toBe(true);
+    const b = new DynamoDbBuffer({ client: client(), table, materializeEvery: 1, materializeOnAppend: false });
+    const indexer = new DynamoDbBuffer({ client: client(), table, materializeEvery: 1 });
+    const send = b['client'].send.bind(b['client']) as (cmd: unknown) => Promise<unknown>;
+    let puts = 0;
+    b['client'].send = (async (cmd: { constructor: { name: string }; input: { Item?: Record<string, AttributeValue> } }) => {
+      if (cmd.constructor.name === 'PutItemCommand' && cmd.input.Item?.pk?.S === 'L#0' && puts++ === 0) {
+        await send(cmd); // written, but the answer is lost ...
+        await indexer.materializeIndex(); // ... and indexed before the SDK sends it again
+      }
+      return send(cmd);
+    }) as typeof b['client']['send'];
+    const ds = Array.from({ length: 3 }, (_, i) => delta('lost2', `m-${i}`, 'x'));
+    expect(await b.append(ds.map(draft), [])).toEqual({ ok: true, lastSeq: 6n });
+    expect((await b.read(3n, 100)).entries.map((e) => e.delta)).toEqual(ds);
+    // A real re-send of the same deltas (a new token) is still a conflict.
+    expect((await open(table).append(ds.map(draft), [])).ok).toBe(false);
+  });
+
+  it('refuses an append whose merged row would not fit in a row item, so materialization and trim never block', async () => {
+    const table = await freshTable();
+    const b = open(table);
+    let state: RowState | undefined;
+    let version = 0;
+    const push = (i: number): Promise<unknown> => {
+      n += 1;
+      const d = makeDelta({ table: 'todos', rowId: 'fat', op: i === 0 ? 'insert' : 'update', columns: { [`c${i}`]: 'x'.repeat(100_000) }, hlc: BigInt(9_000_000 + n), clientId: 'fat' });
+      const next = applyDelta(state, d);
+      return b.append([draft(d)], [{ state: next, expectedVersion: version }]).then((r) => {
+        state = next;
+        version += 1;
+        return r;
+      });
+    };
+    for (let i = 0; i < 3; i++) expect(await push(i)).toEqual({ ok: true, lastSeq: BigInt(i + 1) });
+    const err = await push(3).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(LakeSyncError);
+    expect((err as LakeSyncError).code).toBe('BODY_TOO_LARGE');
+    expect(await b.head()).toBe(3n);
+    await b.markFlushed(3n);
+    await b.trim(3n); // materializes the 300 KB row
+    expect((await open(table).loadRows([{ table: 'todos', rowId: 'fat' }]))[0]).toEqual({ state, version: 3 });
+  });
+
+  it('a put that meets a transaction in flight on its key (TransactionConflictException) reads again and retries', async () => {
+    const table = await freshTable();
+    const b = new DynamoDbBuffer({ client: client(), table });
+    const send = b['client'].send.bind(b['client']) as (cmd: unknown) => Promise<unknown>;
+    let conflicts = 0;
+    b['client'].send = (async (cmd: { constructor: { name: string }; input: { Item?: Record<string, AttributeValue> } }) => {
+      if (cmd.constructor.name === 'PutItemCommand' && cmd.input.Item?.pk?.S === 'L#0' && conflicts++ === 0) {
+        throw Object.assign(new Error('Transaction is ongoing for the item'), { name: 'TransactionConflictException' });
+      }
+      return send(cmd);
+    }) as typeof b['client']['send'];
+    expect(await b.append([draft(delta('tc', 't1', 'x'))], [])).toEqual({ ok: true, lastSeq: 1n });
+    expect(conflicts).toBe(2);
+  });
+
+  it('an append whose items were only partly stubbed by a trim reads as trimmed, whole', async () => {
+    const table = await freshTable();
+    const old = open(table);
+    expect(await old.head()).toBe(0n); // caches ix = 0
+    const b = new DynamoDbBuffer({ client: client(), table });
+    const big = 'v'.repeat(2048);
+    const ds = Array.from({ length: 1000 }, (_, i) => delta('part', `p-${i}`, `${i}:${big}`));
+    expect(await b.append(ds.map(draft), [])).toEqual({ ok: true, lastSeq: 1000n });
+    await b.markFlushed(1000n);
+    // The trim's Lambda dies while stubbing: every item but the first lost its body.
+    const send = b['client'].send.bind(b['client']) as (cmd: unknown) => Promise<unknown>;
+    b['client'].send = (async (cmd: { constructor: { name: string }; input: { Key?: Record<string, AttributeValue>; UpdateExpression?: string } }) => {
+      if (cmd.constructor.name === 'UpdateItemCommand' && cmd.input.Key?.pk?.S === 'L#0' && cmd.input.Key.sk?.S === logKey(1).sk?.S) {
+        throw new Error('the Lambda died');
+      }
+      return send(cmd);
+    }) as typeof b['client']['send'];
+    await expect(b.trim(1000n)).rejects.toThrow('the Lambda died');
+    const raw = await client().send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: 'L#0' } } }));
+    expect((raw.Items ?? []).map((i) => i.b === undefined)).toEqual([false, ...Array.from({ length: (raw.Items?.length ?? 1) - 1 }, () => true)]);
+    expect(await open(table).read(0n, 10)).toEqual({ entries: [], lastSeq: 0n, hasMore: false });
+    expect(await old.existing('part', [ds[0]?.hlc as bigint, ds[999]?.hlc as bigint])).toEqual([FORGOTTEN, FORGOTTEN]);
+    expect(await old.append([draft(delta('part', 'after', 'x'))], [])).toEqual({ ok: true, lastSeq: 1001n });
   });
 });
