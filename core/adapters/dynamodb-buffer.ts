@@ -111,8 +111,11 @@ function rowPk(table: string, rowId: string): string {
   return `R#${table.length}:${table}:${rowId}`;
 }
 
-/** Create the table (on-demand capacity). For tests and first deployments. */
-export async function createDynamoDbBufferTable(client: DynamoDBClient, table: string): Promise<void> {
+/**
+ * Create the table (on-demand capacity). For tests and first deployments;
+ * `stream` adds the NEW_IMAGE stream the AWS deployment's flush trigger reads.
+ */
+export async function createDynamoDbBufferTable(client: DynamoDBClient, table: string, options: { stream?: boolean } = {}): Promise<void> {
   await client.send(
     new CreateTableCommand({
       TableName: table,
@@ -125,6 +128,7 @@ export async function createDynamoDbBufferTable(client: DynamoDBClient, table: s
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },
       ],
+      ...(options.stream === true ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' } } : {}),
     }),
   );
 }

@@ -1,10 +1,10 @@
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateDatabaseCommand, GlueClient } from '@aws-sdk/client-glue';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
-import { DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
+import { DynamoDbBuffer, createDynamoDbBufferTable } from '../../core/adapters/dynamodb-buffer.ts';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
 import type { FanoutTarget } from '../../core/lake/fanout.ts';
 import type { FlushStep } from '../../core/lake/flush.ts';
@@ -78,21 +78,7 @@ interface Stack {
 /** What the CDK app deploys, made directly on moto: the table with its stream, bucket, Glue database, queues with DLQs. */
 async function deploy(name: string, tuning: Partial<AwsSettings> = {}): Promise<Stack> {
   const table = `${name}-buffer`;
-  await clients.dynamodb.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' },
-    }),
-  );
+  await createDynamoDbBufferTable(clients.dynamodb, table, { stream: true });
   const bucket = `${name}-lake`;
   await clients.s3.send(new CreateBucketCommand({ Bucket: bucket }));
   const database = name.replace(/-/g, '_');
