@@ -5,7 +5,7 @@ import { CorsHttpMethod, HttpApi, HttpMethod, LogGroupLogDestination, type HttpS
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, TreatMissingData, type IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption, type ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { Rule, Schedule } from 'aws-cdk-lib/aws-events';
+import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { CfnDatabase } from 'aws-cdk-lib/aws-glue';
 import { PolicyStatement, type IGrantable } from 'aws-cdk-lib/aws-iam';
@@ -274,6 +274,14 @@ export class LakeSync extends Construct {
       description: 'LakeSync maintenance (compaction, snapshot expiry, orphan removal, checkpoint refresh)',
       schedule: props.maintenanceSchedule ?? Schedule.rate(Duration.hours(1)),
       targets: [new LambdaFunction(maintenance, { retryAttempts: 2 })],
+    });
+    // The stream consumer only runs when records arrive: this tick flushes the
+    // last deltas before writes go quiet within the flush max age.
+    const tick = Math.max(60, (props.flushMaxAge ?? Duration.minutes(1)).toSeconds());
+    new Rule(this, 'FlushSchedule', {
+      description: 'LakeSync: flush what the buffer still holds once writes go quiet',
+      schedule: Schedule.rate(Duration.seconds(tick)),
+      targets: [new LambdaFunction(maintenance, { retryAttempts: 2, event: RuleTargetInput.fromObject({ lakesync: 'flush' }) })],
     });
 
     // The HTTP API with access logs on its default stage.

@@ -13,6 +13,12 @@ import { jsonLog, lambda, perContainer, type Log } from './lambda.ts';
  * anything was flushed since the newest one) and a `flush` on the flush
  * queue, which catches deltas the stream consumer saw arrive but whose
  * thresholds were never crossed. This function does no lake work itself.
+ *
+ * A second schedule (every flush max age, a minute by default) invokes it
+ * with the input `{"lakesync": "flush"}`: then it only sends a flush. The
+ * stream consumer sees records only when they arrive, so without this the
+ * last deltas before writes go quiet would wait for the hourly maintenance;
+ * a flush with nothing to do only reads the buffer's marks.
  */
 export interface MaintenanceDeps {
   readonly flushQueue: JobQueue;
@@ -20,7 +26,12 @@ export interface MaintenanceDeps {
   readonly log?: Log;
 }
 
-export type MaintenanceHandler = (event: ScheduledEvent, context: Context) => Promise<{ readonly jobs: number }>;
+/** The flush schedule's input (EventBridge passes it instead of the scheduled event). */
+export interface FlushTick {
+  readonly lakesync: 'flush';
+}
+
+export type MaintenanceHandler = (event: ScheduledEvent | FlushTick, context: Context) => Promise<{ readonly jobs: number }>;
 
 export function maintenanceJobs(schema: Schema): LakeJob[] {
   const jobs: LakeJob[] = [];
@@ -34,6 +45,12 @@ export function maintenanceJobs(schema: Schema): LakeJob[] {
 export function createMaintenanceHandler(deps: MaintenanceDeps, settings: { readonly schema: Schema }): MaintenanceHandler {
   const log = deps.log ?? jsonLog;
   return lambda(async (event) => {
+    if ('lakesync' in event && event.lakesync === 'flush') {
+      // One flush per minute at most: a repeated tick within it is the same FIFO message.
+      await deps.flushQueue.send([{ kind: 'flush', ref: `tick-${Math.floor(Date.now() / 60_000)}` }]);
+      return { jobs: 1 };
+    }
+    if (!('id' in event)) throw new Error(`maintenance: unexpected event ${JSON.stringify(event).slice(0, 200)}`);
     // The flush goes first: the checkpoint job then finds the newest deltas in the lake more often.
     await deps.flushQueue.send([{ kind: 'flush', ref: `m${event.id}` }]);
     const jobs = maintenanceJobs(settings.schema);

@@ -235,6 +235,14 @@ describe('LakeSync construct', () => {
     });
   });
 
+  it('ticks the maintenance function every flush max age (at least a minute) to flush what went quiet', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [functionId('Maintenance'), 'Arn'] }, Input: '{"lakesync":"flush"}' })],
+    });
+  });
+
   it('alarms on every dead-letter queue and on every function’s errors', () => {
     const alarms = resources('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     expect(alarms.filter((a) => a['MetricName'] === 'ApproximateNumberOfMessagesVisible')).toHaveLength(3);
