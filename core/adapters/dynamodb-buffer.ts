@@ -1065,7 +1065,14 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   async trim(upTo: bigint): Promise<void> {
     let meta = await this.readMeta();
-    const to = upTo < meta.flushed ? upTo : meta.flushed;
+    let to = upTo < meta.flushed ? upTo : meta.flushed;
+    // With a TTL, items expire by age, whatever the retention window keeps:
+    // raise the floor over flushed items that expire soon, so a pull never
+    // meets a hole above the floor (it gets CURSOR_EXPIRED and a checkpoint).
+    if (this.ttl !== null) {
+      const expiring = await this.expiringThrough(meta.floor, meta.flushed);
+      if (expiring > to) to = expiring;
+    }
     if (to <= meta.floor) return;
     // Row states and stamps must outlive the log bodies: index them first.
     if (meta.ix < to) {
@@ -1118,6 +1125,43 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   async floor(): Promise<bigint> {
     return (await this.readMeta()).floor;
+  }
+
+  /**
+   * TTL mode: the last seq (at most `cap`) of the run of log items above
+   * `floor` that expire within a quarter of the TTL. Items expire in append
+   * order (each gets append time + TTL), so the scan stops at the first one
+   * that does not. Trim runs far more often than a quarter of the TTL (at
+   * least a day), so the floor passes items well before they go.
+   */
+  private async expiringThrough(floor: bigint, cap: bigint): Promise<bigint> {
+    const ttl = this.ttl;
+    if (ttl === null || cap <= floor) return floor;
+    const soon = Math.floor(Date.now() / 1000) + Math.floor(ttl.seconds / 4);
+    let through = floor;
+    let start: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          ConsistentRead: true,
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+          ExpressionAttributeValues: { ':pk': S(this.logPk), ':lo': S(pad(floor + 1n)), ':hi': S(pad(cap)) },
+          ExpressionAttributeNames: { '#ttl': ttl.attribute },
+          ProjectionExpression: 'sk, n, #ttl',
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        const expires = item[ttl.attribute]?.N;
+        if (expires === undefined || Number(expires) > soon) return through;
+        const end = BigInt(item.sk?.S as string) + BigInt(item.n?.N as string) - 1n;
+        if (end > cap) return through;
+        through = end;
+      }
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return through;
   }
 
   close(): Promise<void> {

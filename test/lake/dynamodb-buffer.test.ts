@@ -1,4 +1,4 @@
-import { DeleteItemCommand, DynamoDBClient, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DeleteItemCommand, DynamoDBClient, QueryCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBufferConformance } from '../../core/adapters/buffer.conformance.ts';
 import { createDynamoDbBufferTable, DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
@@ -510,6 +510,31 @@ describe('DynamoDB buffer, review findings', () => {
     await expire(table, [2, 3, 4, 5]);
     idle['metaReadAt'] = Date.now() - 86_400_000; // idle for a day (this test cannot wait that long)
     expect(await idle.append([draft(delta('a', 'h6', 'x'))], [])).toEqual({ ok: true, lastSeq: 6n });
+  });
+
+  it('TTL: trim raises the floor over flushed items that expire soon, even inside the retention window', async () => {
+    const table = await freshTable();
+    const b = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl', ttlSeconds: 86_400 });
+    for (let i = 1; i <= 5; i++) expect((await b.append([draft(delta('a', `e${i}`, 'x'))], [])).ok).toBe(true);
+    await b.markFlushed(4n);
+    // Items 1-3 were appended long ago: they expire within the hour, 4 and 5 in a day.
+    const soon = Math.floor(Date.now() / 1000) + 3600;
+    for (const seq of [1, 2, 3]) {
+      await client().send(
+        new UpdateItemCommand({ TableName: table, Key: logKey(seq), UpdateExpression: 'SET #t = :t', ExpressionAttributeNames: { '#t': 'ttl' }, ExpressionAttributeValues: { ':t': { N: String(soon) } } }),
+      );
+    }
+    await b.trim(0n); // the retention window alone would keep everything
+    expect(await b.floor()).toBe(3n);
+    // Not past the flushed mark, however soon items expire.
+    for (const seq of [4, 5]) {
+      await client().send(
+        new UpdateItemCommand({ TableName: table, Key: logKey(seq), UpdateExpression: 'SET #t = :t', ExpressionAttributeNames: { '#t': 'ttl' }, ExpressionAttributeValues: { ':t': { N: String(soon) } } }),
+      );
+    }
+    await b.trim(0n);
+    expect(await b.floor()).toBe(4n);
+    expect((await b.read(4n, 10)).entries.map((e) => e.seq)).toEqual([5n]);
   });
 
   it('a put whose answer was lost, then indexed by another Lambda before the retry, is still ok', async () => {
