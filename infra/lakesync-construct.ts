@@ -90,7 +90,7 @@ interface FunctionSettings {
 const FUNCTIONS: Readonly<Record<FunctionName, FunctionSettings>> = {
   // 29 s: API Gateway gives up on an integration after 30 s.
   http: { memoryMiB: 1024, timeout: Duration.seconds(29), description: 'LakeSync /v1 API (push, pull, checkpoint, admin, health)' },
-  stream: { memoryMiB: 256, timeout: Duration.minutes(1), description: 'LakeSync buffer stream consumer: queues a flush past size/age thresholds' },
+  stream: { memoryMiB: 256, timeout: Duration.minutes(1), description: 'LakeSync buffer stream consumer: queues a flush past size/age thresholds, materializes the buffer index' },
   flush: { memoryMiB: 2048, timeout: Duration.minutes(5), description: 'LakeSync flush: buffer to Parquet on S3, committed in Glue' },
   jobs: { memoryMiB: 2048, timeout: Duration.minutes(15), description: 'LakeSync jobs: compact, checkpoint, lifecycle, fanout' },
   maintenance: { memoryMiB: 256, timeout: Duration.minutes(1), description: 'LakeSync maintenance: queues compact/lifecycle/checkpoint jobs' },
@@ -232,6 +232,7 @@ export class LakeSync extends Construct {
     this.flushQueue.grantSendMessages(http); // POST /v1/admin/flush
 
     this.flushQueue.grantSendMessages(stream); // it counts from the records; the stream read is granted by the mapping
+    this.table.grantReadWriteData(stream); // it materializes the buffer's row and stamp index
 
     this.table.grantReadWriteData(flush);
     this.bucket.grantRead(flush);

@@ -77,8 +77,10 @@ export interface DynamoDbBufferOptions {
   readonly materializeEvery?: number;
   /**
    * Let the append that crosses `materializeEvery` materialize (default
-   * true). False leaves it to `materialize()` calls elsewhere (e.g. the
-   * stream consumer) and to trim: pushes never pay that latency.
+   * true). False leaves it to `materializeIndex()` calls elsewhere (e.g. the
+   * stream consumer) and to trim, so pushes do not pay that latency; as a
+   * backstop an append still materializes once the tail is 8 times
+   * `materializeEvery` long (the other caller has stopped).
    */
   readonly materializeOnAppend?: boolean;
 }
@@ -101,6 +103,8 @@ const STAMP_GROUP = 15_000;
 const CLAIM_MS = 30_000;
 const MIN_TTL_SECONDS = 86_400;
 const MAX_APPEND_ATTEMPTS = 1000;
+/** Without materializeOnAppend, an append still materializes past this many windows of tail. */
+const BACKSTOP = 8n;
 
 const pad = (n: bigint | number): string => n.toString().padStart(20, '0');
 const N = (n: bigint | number): AttributeValue => ({ N: n.toString() });
@@ -717,7 +721,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   /** After a committed append: materialize the index when the tail has grown long enough. */
   private async appended(last: bigint, ix: bigint): Promise<AppendResult> {
-    if (this.onAppend && last - ix >= BigInt(this.every)) {
+    if (last - ix >= BigInt(this.every) * (this.onAppend ? 1n : BACKSTOP)) {
       try {
         await this.materialize(false);
       } catch {

@@ -1,7 +1,9 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
 import type { JobQueue } from '../../core/lake/queue.ts';
+import { openBuffer } from './buffer.ts';
 import { settingsFromEnv, type AwsSettings } from './env.ts';
 import { errorText, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
 
@@ -13,10 +15,14 @@ import { errorText, jsonLog, lambda, perContainer, type Log } from './lambda.ts'
  * `flushMaxAgeMs` old. The count lives in the container: a new container
  * starts from zero, a duplicated record counts twice; both only move a
  * flush earlier or later, and a flush job is idempotent. Deltas that arrive
- * and are followed by silence are flushed by the scheduled maintenance.
+ * and are followed by silence are flushed by the scheduled flush tick.
+ * It also materializes the buffer's row and stamp index once the log tail is
+ * long enough, so that no push waits for it.
  */
 export interface StreamDeps {
   readonly flushQueue: JobQueue;
+  /** Materializes the buffer's row and stamp index off the push path (a no-op until the tail is long enough). */
+  readonly index?: { materializeIndex(): Promise<void> };
   readonly log?: Log;
   readonly now?: () => number;
 }
@@ -44,6 +50,14 @@ export function createStreamHandler(deps: StreamDeps, settings: Pick<AwsSettings
       const at = (r.dynamodb?.ApproximateCreationDateTime ?? now() / 1000) * 1000;
       if (at < oldest) oldest = at;
     }
+    if (deps.index !== undefined) {
+      try {
+        await deps.index.materializeIndex();
+      } catch (e) {
+        // Not this batch's failure: the next batch, an append's backstop or trim materializes.
+        log({ level: 'warn', msg: 'index materialization failed', error: errorText(e) });
+      }
+    }
     const before = { counted, oldestMs };
     counted += deltas;
     oldestMs = oldestMs === null ? oldest : Math.min(oldestMs, oldest);
@@ -68,5 +82,11 @@ export function createStreamHandler(deps: StreamDeps, settings: Pick<AwsSettings
 
 export const handler: StreamHandler = perContainer(() => {
   const settings = settingsFromEnv(process.env);
-  return createStreamHandler({ flushQueue: new SqsJobQueue({ client: new SQSClient({}), queueUrl: settings.flushQueueUrl }) }, settings);
+  return createStreamHandler(
+    {
+      flushQueue: new SqsJobQueue({ client: new SQSClient({}), queueUrl: settings.flushQueueUrl }),
+      index: openBuffer(new DynamoDBClient({}), settings),
+    },
+    settings,
+  );
 });

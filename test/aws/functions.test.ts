@@ -135,7 +135,9 @@ async function wire(stack: Stack, overrides: { flushQueue?: JobQueue; flushTimeo
   const jobsQueue = new SqsJobQueue({ client: clients.sqs, queueUrl: settings.jobsQueueUrl });
   const http = await startHttpBridge(createHttpHandler({ dynamodb: clients.dynamodb, s3: clients.s3, flushQueue, log: quiet }, settings));
   bridges.push(http);
-  const stream = await driver.stream(settings.table, createStreamHandler({ flushQueue, log: quiet }, settings));
+  // The stream consumer materializes the buffer's index (small windows here, so the e2e exercises it).
+  const index = new DynamoDbBuffer({ client: clients.dynamodb, table: settings.table, materializeEvery: 5, materializeOnAppend: false });
+  const stream = await driver.stream(settings.table, createStreamHandler({ flushQueue, index, log: quiet }, settings));
   const lakeClients = { ...clients, ...(overrides.s3 !== undefined ? { s3: overrides.s3 } : {}) };
   const lakeOverrides = { log: quiet, ...(overrides.fanout !== undefined ? { fanout: overrides.fanout } : {}) };
   const flush = await driver.queue(settings.flushQueueUrl, createFlushHandler(lakeClients, settings, lakeOverrides), {

@@ -332,6 +332,15 @@ describe('DynamoDB buffer', () => {
     expect(await open(table).existing('mi', ds.map((d) => d.hlc))).toEqual(ds.map((d) => d.deltaId));
   });
 
+  it('with materialization off the append path, an append still materializes once the tail is 8 windows long', async () => {
+    const table = await freshTable();
+    const b = new DynamoDbBuffer({ client: client(), table, materializeEvery: 2, materializeOnAppend: false });
+    for (let i = 0; i < 15; i++) expect((await b.append([draft(delta('bs', `bs${i}`, 'x'))], [])).ok).toBe(true);
+    expect((await b['readMeta']()).ix).toBe(0n); // 15 < 8 x 2: still left to materializeIndex()
+    expect((await b.append([draft(delta('bs', 'bs15', 'x'))], [])).ok).toBe(true);
+    expect((await b['readMeta']()).ix).toBe(16n);
+  });
+
   it('concurrent materializers leave one consistent index', async () => {
     const table = await freshTable();
     const bs = [0, 1, 2].map(() => new DynamoDbBuffer({ client: client(), table, materializeEvery: 1_000_000 }));
