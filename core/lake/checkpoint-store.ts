@@ -1,5 +1,4 @@
 import { isLakeError } from './errors.ts';
-import { parseJson } from './json.ts';
 import type { ObjectStore } from './ports.ts';
 
 /**
@@ -49,7 +48,7 @@ export class CheckpointStore {
   async latest(): Promise<CheckpointManifest | null> {
     let pointer: { checkpointId: string };
     try {
-      pointer = parseJson(new TextDecoder().decode(await this.store.get(this.latestUri()))) as { checkpointId: string };
+      pointer = JSON.parse(new TextDecoder().decode(await this.store.get(this.latestUri()))) as { checkpointId: string };
     } catch (e) {
       if (isLakeError(e, 'NOT_FOUND')) return null;
       throw e;
@@ -64,7 +63,10 @@ export class CheckpointStore {
     if (cached !== undefined) return cached;
     try {
       const bytes = await this.store.get(`${this.root}/${checkpointId}/manifest.json`);
-      const m = parseJson(new TextDecoder().decode(bytes)) as CheckpointManifest;
+      // Plain JSON.parse is exact here: every 64-bit value in a manifest
+      // (cursor, snapshot ids) is a string. It keeps lossless-json out of the
+      // http function's bundle.
+      const m = JSON.parse(new TextDecoder().decode(bytes)) as CheckpointManifest;
       if (this.manifests.size >= 8) this.manifests.delete(this.manifests.keys().next().value as string);
       this.manifests.set(checkpointId, m);
       return m;

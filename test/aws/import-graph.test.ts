@@ -1,5 +1,6 @@
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { bundleSpec } from '../../infra/bundling.ts';
 import { ROOT } from '../support/server.ts';
 
 /**
@@ -37,5 +38,26 @@ describe('function import graphs', () => {
 
   it('the flush function does load them (the check above is not vacuous)', async () => {
     expect((await inputs('functions/aws/flush.ts')).some((i) => HEAVY.test(i))).toBe(true);
+  });
+
+  it('the http function bundles, as the CDK construct builds it, to at most 250 KB, the issue target', async () => {
+    const spec = bundleSpec();
+    const r = await build({
+      absWorkingDir: ROOT,
+      entryPoints: ['functions/aws/http.ts'],
+      bundle: true,
+      platform: spec.platform,
+      format: spec.format,
+      target: spec.target,
+      minify: spec.minify,
+      mainFields: [...spec.mainFields],
+      banner: { js: spec.banner },
+      external: [...spec.external],
+      outfile: 'index.mjs',
+      write: false,
+      logLevel: 'silent',
+    });
+    const bytes = r.outputFiles.reduce((n, f) => n + f.contents.length, 0);
+    expect(bytes).toBeLessThanOrEqual(250_000);
   });
 });
