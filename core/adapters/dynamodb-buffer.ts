@@ -607,17 +607,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   /** The delta id stored at a seq; FORGOTTEN when its log item was trimmed meanwhile. */
   private async deltaIdAt(seq: bigint): Promise<string> {
-    const got = await this.client.send(
-      new QueryCommand({
-        TableName: this.table,
-        ConsistentRead: true,
-        KeyConditionExpression: 'pk = :pk AND sk <= :seq',
-        ExpressionAttributeValues: { ':pk': S(this.logPk), ':seq': S(pad(seq)) },
-        ScanIndexForward: false,
-        Limit: 1,
-      }),
-    );
-    const item = got.Items?.[0];
+    const item = await this.itemAtOrBefore(seq);
     if (item === undefined || isStub(item)) return FORGOTTEN;
     const { first } = logItem(item);
     const reader = new SegmentReader(item.b?.B as Uint8Array);
@@ -964,22 +954,27 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   // ---- read ----
 
+  /** The log item that starts at or last before `seq` (consistent read), if any. */
+  private async itemAtOrBefore(seq: bigint): Promise<Item | undefined> {
+    const got = await this.client.send(
+      new QueryCommand({
+        TableName: this.table,
+        ConsistentRead: true,
+        KeyConditionExpression: 'pk = :pk AND sk <= :seq',
+        ExpressionAttributeValues: { ':pk': S(this.logPk), ':seq': S(pad(seq)) },
+        ScanIndexForward: false,
+        Limit: 1,
+      }),
+    );
+    return got.Items?.[0];
+  }
+
   async read(after: bigint, limit: number): Promise<ReadResult> {
     const entries: LogEntry[] = [];
     if (limit <= 0) return { entries, lastSeq: after, hasMore: false };
     const from = after + 1n;
     // The item holding `from`: the last one starting at or before it; then its append's first item.
-    const before = await this.client.send(
-      new QueryCommand({
-        TableName: this.table,
-        ConsistentRead: true,
-        KeyConditionExpression: 'pk = :pk AND sk <= :from',
-        ExpressionAttributeValues: { ':pk': S(this.logPk), ':from': S(pad(from)) },
-        ScanIndexForward: false,
-        Limit: 1,
-      }),
-    );
-    const hit = before.Items?.[0];
+    const hit = await this.itemAtOrBefore(from);
     let start: bigint;
     if (hit === undefined) start = 0n; // nothing at or before `from`: the log's first item
     else {
