@@ -399,20 +399,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
       }
       const from = this.tailEnd + 1n;
       const items: LogItem[] = [];
-      let start: Item | undefined;
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            ConsistentRead: true,
-            KeyConditionExpression: 'pk = :pk AND sk >= :from',
-            ExpressionAttributeValues: { ':pk': S(this.logPk), ':from': S(pad(from)) },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of page.Items ?? []) items.push(logItem(item));
-        start = page.LastEvaluatedKey;
-      } while (start !== undefined);
+      for await (const item of this.query(this.logPk, pad(from), null)) items.push(logItem(item));
       // Another call may have moved the cache meanwhile: take what continues it.
       const whole = wholeAppends(items, this.tailEnd + 1n, skipGaps);
       // A gap: TTL deleted keys after our cached tail (it is older than the TTL): read meta again.
@@ -553,22 +540,9 @@ export class DynamoDbBuffer implements DeltaBuffer {
     }
     for (const [lo, hi] of clusters) {
       const from = lo > STAMP_SPAN ? lo - STAMP_SPAN : 0n;
-      let start: Item | undefined;
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            ConsistentRead: true,
-            KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-            ExpressionAttributeValues: { ':pk': S(`S#${clientId}`), ':lo': S(pad(from)), ':hi': S(`${pad(hi)}$`) },
-            ExclusiveStartKey: start,
-          }),
-        );
-        for (const item of page.Items ?? []) {
-          for (const s of decodeStamps(item.b?.B as Uint8Array)) if (want.has(s.hlc)) found.set(s.hlc, s.seq);
-        }
-        start = page.LastEvaluatedKey;
-      } while (start !== undefined);
+      for await (const item of this.query(`S#${clientId}`, pad(from), `${pad(hi)}$`)) {
+        for (const s of decodeStamps(item.b?.B as Uint8Array)) if (want.has(s.hlc)) found.set(s.hlc, s.seq);
+      }
     }
     return found;
   }
@@ -954,6 +928,36 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   // ---- read ----
 
+  /**
+   * Items of partition `pk` with sort keys from `lo` (to `hi` when given),
+   * in order, consistent reads, page by page; a consumer that has enough
+   * breaks out and no further page is read.
+   */
+  private async *query(
+    pk: string,
+    lo: string,
+    hi: string | null,
+    options: { projection?: string; names?: Record<string, string>; pageSize?: number } = {},
+  ): AsyncGenerator<Item> {
+    let start: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          ConsistentRead: true,
+          KeyConditionExpression: hi === null ? 'pk = :pk AND sk >= :lo' : 'pk = :pk AND sk BETWEEN :lo AND :hi',
+          ExpressionAttributeValues: { ':pk': S(pk), ':lo': S(lo), ...(hi === null ? {} : { ':hi': S(hi) }) },
+          ...(options.projection !== undefined ? { ProjectionExpression: options.projection } : {}),
+          ...(options.names !== undefined ? { ExpressionAttributeNames: options.names } : {}),
+          ...(options.pageSize !== undefined ? { Limit: options.pageSize } : {}),
+          ExclusiveStartKey: start,
+        }),
+      );
+      yield* page.Items ?? [];
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+  }
+
   /** The log item that starts at or last before `seq` (consistent read), if any. */
   private async itemAtOrBefore(seq: bigint): Promise<Item | undefined> {
     const got = await this.client.send(
@@ -984,30 +988,14 @@ export class DynamoDbBuffer implements DeltaBuffer {
     // Items from there on, until they hold more than `limit` entries after `after`.
     const items: LogItem[] = [];
     let available = 0n;
-    let partial = false;
-    let page: Item | undefined;
-    do {
-      const got = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          ConsistentRead: true,
-          KeyConditionExpression: 'pk = :pk AND sk >= :start',
-          ExpressionAttributeValues: { ':pk': S(this.logPk), ':start': S(pad(start)) },
-          Limit: 16,
-          ExclusiveStartKey: page,
-        }),
-      );
-      for (const item of got.Items ?? []) {
-        const li = logItem(item);
-        items.push(li);
-        const end = li.first + BigInt(li.count) - 1n;
-        if (end >= from && !isStub(item)) available += BigInt(li.count) - (li.first < from ? from - li.first : 0n);
-      }
-      page = got.LastEvaluatedKey;
+    for await (const item of this.query(this.logPk, pad(start), null, { pageSize: 16 })) {
+      const li = logItem(item);
+      items.push(li);
+      const end = li.first + BigInt(li.count) - 1n;
+      if (end >= from && !isStub(item)) available += BigInt(li.count) - (li.first < from ? from - li.first : 0n);
       // Go on while short of entries, or to the end of a multi-item append (readers take whole appends).
-      const tip = items[items.length - 1];
-      partial = tip !== undefined && tip.first + BigInt(tip.count) - 1n < tip.appendLast;
-    } while (page !== undefined && (available <= BigInt(limit) || partial));
+      if (available > BigInt(limit) && end >= li.appendLast) break;
+    }
     let more = false;
     let last = after;
     for (const parts of wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start).appends) {
@@ -1064,44 +1052,32 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   async trim(upTo: bigint): Promise<void> {
     let meta = await this.readMeta();
-    let to = upTo < meta.flushed ? upTo : meta.flushed;
+    const to = upTo < meta.flushed ? upTo : meta.flushed;
     // With a TTL, items expire by age, whatever the retention window keeps:
-    // raise the floor over flushed items that expire soon, so a pull never
-    // meets a hole above the floor (it gets CURSOR_EXPIRED and a checkpoint).
-    if (this.ttl !== null) {
-      const expiring = await this.expiringThrough(meta.floor, meta.flushed);
-      if (expiring > to) to = expiring;
-    }
-    if (to <= meta.floor) return;
-    // Row states and stamps must outlive the log bodies: index them first.
-    if (meta.ix < to) {
-      await this.materialize(true);
-      meta = await this.readMeta();
-      if (meta.ix < to) throw new Error('DynamoDB buffer: could not materialize before trimming');
-    }
+    // the floor also rises over flushed items that expire within a quarter
+    // of the TTL, so a pull never meets a hole above the floor (it gets
+    // CURSOR_EXPIRED and a checkpoint). Items expire in append order (each
+    // gets append time + TTL), and trim runs far more often than that.
+    const ttl = this.ttl;
+    if (ttl === null && to <= meta.floor) return;
+    const soon = ttl === null ? 0 : Math.floor(Date.now() / 1000) + Math.floor(ttl.seconds / 4);
+    const expiresSoon = (item: Item): boolean => ttl !== null && Number(item[ttl.attribute]?.N ?? Infinity) <= soon;
     const doomed: Item[] = [];
     let floor = meta.floor;
-    let start: Item | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          ConsistentRead: true,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          ExpressionAttributeValues: { ':pk': S(this.logPk), ':lo': S(pad(meta.floor + 1n)), ':hi': S(pad(to)) },
-          ProjectionExpression: 'pk, sk, n, z',
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const end = BigInt(item.sk?.S as string) + BigInt(item.n?.N as string) - 1n;
-        if (end > to) continue;
-        if (item.z === undefined) doomed.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue });
-        if (end > floor) floor = end;
-      }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
+    const projection = { projection: ttl === null ? 'pk, sk, n, z' : 'pk, sk, n, z, #ttl', ...(ttl === null ? {} : { names: { '#ttl': ttl.attribute } }) };
+    for await (const item of this.query(this.logPk, pad(meta.floor + 1n), pad(meta.flushed), projection)) {
+      const end = BigInt(item.sk?.S as string) + BigInt(item.n?.N as string) - 1n;
+      if (end > meta.flushed || (end > to && !expiresSoon(item))) break;
+      if (item.z === undefined) doomed.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue });
+      floor = end;
+    }
     if (floor <= meta.floor) return;
+    // Row states and stamps must outlive the log bodies: index them first.
+    if (meta.ix < floor) {
+      await this.materialize(true);
+      meta = await this.readMeta();
+      if (meta.ix < floor) throw new Error('DynamoDB buffer: could not materialize before trimming');
+    }
     // The floor first: floor() must never promise an entry already gone.
     await this.raiseMeta('floor', floor);
     // With a TTL the items expire by themselves (no write units). Otherwise
@@ -1124,43 +1100,6 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   async floor(): Promise<bigint> {
     return (await this.readMeta()).floor;
-  }
-
-  /**
-   * TTL mode: the last seq (at most `cap`) of the run of log items above
-   * `floor` that expire within a quarter of the TTL. Items expire in append
-   * order (each gets append time + TTL), so the scan stops at the first one
-   * that does not. Trim runs far more often than a quarter of the TTL (at
-   * least a day), so the floor passes items well before they go.
-   */
-  private async expiringThrough(floor: bigint, cap: bigint): Promise<bigint> {
-    const ttl = this.ttl;
-    if (ttl === null || cap <= floor) return floor;
-    const soon = Math.floor(Date.now() / 1000) + Math.floor(ttl.seconds / 4);
-    let through = floor;
-    let start: Item | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          ConsistentRead: true,
-          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          ExpressionAttributeValues: { ':pk': S(this.logPk), ':lo': S(pad(floor + 1n)), ':hi': S(pad(cap)) },
-          ExpressionAttributeNames: { '#ttl': ttl.attribute },
-          ProjectionExpression: 'sk, n, #ttl',
-          ExclusiveStartKey: start,
-        }),
-      );
-      for (const item of page.Items ?? []) {
-        const expires = item[ttl.attribute]?.N;
-        if (expires === undefined || Number(expires) > soon) return through;
-        const end = BigInt(item.sk?.S as string) + BigInt(item.n?.N as string) - 1n;
-        if (end > cap) return through;
-        through = end;
-      }
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
-    return through;
   }
 
   close(): Promise<void> {
