@@ -1,3 +1,5 @@
+import { Packer } from './storage.ts';
+
 /**
  * A packed run of stamps: the (hlc, seq) pairs one append stored for one
  * client, sorted by hlc, as one blob. Buffers keep a run per (client,
@@ -14,43 +16,14 @@
  */
 
 const BIG_STEP = 2 ** 53;
+/** Reused: a run is copied out of it. */
+const packer = new Packer();
 
 export interface StampRun {
   /** Strictly increasing. */
   readonly hlcs: readonly bigint[];
   /** The seq stored under each hlc. */
   readonly seqs: readonly number[];
-}
-
-class Writer {
-  buf = new Uint8Array(256);
-  view = new DataView(this.buf.buffer);
-  pos = 0;
-
-  ensure(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = new Uint8Array(size);
-    next.set(this.buf.subarray(0, this.pos));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
-  }
-
-  varint(v: number): void {
-    this.ensure(8);
-    while (v >= 0x80) {
-      this.buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
-    }
-    this.buf[this.pos++] = v;
-  }
-
-  u64(v: bigint): void {
-    this.ensure(8);
-    this.view.setBigUint64(this.pos, v);
-    this.pos += 8;
-  }
 }
 
 const zigzag = (n: number): number => (n >= 0 ? n * 2 : -n * 2 - 1);
@@ -61,32 +34,33 @@ export function packStamps(run: StampRun): Uint8Array {
   const { hlcs, seqs } = run;
   const n = hlcs.length;
   if (n === 0 || seqs.length !== n) throw new RangeError('a stamp run needs as many seqs as hlcs, at least one');
-  const w = new Writer();
-  w.varint(n);
+  const w = packer;
+  w.reset();
+  w.varint53(n);
   let hlc = hlcs[0] as bigint;
   let seq = seqs[0] as number;
   w.u64(hlc);
-  w.varint(seq);
+  w.varint53(seq);
   for (let i = 1; i < n; i++) {
     const next = hlcs[i] as bigint;
     if (next <= hlc) throw new RangeError('stamp run hlcs must be strictly increasing');
     const step = next - hlc;
-    if (step < BigInt(BIG_STEP)) w.varint(Number(step));
+    if (step < BigInt(BIG_STEP)) w.varint53(Number(step));
     else {
-      w.varint(0);
+      w.varint53(0);
       w.u64(next);
     }
     hlc = next;
     const s = seqs[i] as number;
     const z = zigzag(s - seq);
-    if (z > 0 && z < BIG_STEP) w.varint(z);
+    if (z > 0 && z < BIG_STEP) w.varint53(z);
     else {
-      w.varint(0);
-      w.varint(s);
+      w.varint53(0);
+      w.varint53(s);
     }
     seq = s;
   }
-  return w.buf.slice(0, w.pos);
+  return w.view(0).slice();
 }
 
 export function unpackStamps(bytes: Uint8Array): StampRun {

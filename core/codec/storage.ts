@@ -191,6 +191,16 @@ export class Packer {
     this.buf[this.pos++] = v;
   }
 
+  /** A varint of up to 53 bits (`varint` takes 32). */
+  varint53(v: number): void {
+    this.ensure(8);
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
+  }
+
   u64(v: bigint): void {
     this.ensure(8);
     this.data.setBigUint64(this.pos, v);

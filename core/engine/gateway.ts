@@ -332,8 +332,8 @@ export class Gateway {
     // A trim by another process between the floor check and the read may have
     // removed entries right after the cursor: the read would then skip them.
     // The floor only rises, and rises before entries go, so checking it again
-    // after the read catches that.
-    if (after < (await this.buffer.floor())) throw expired();
+    // after the read catches that. A page that does not move the cursor needs no check.
+    if (page.lastSeq > after && after < (await this.buffer.floor())) throw expired();
 
     // One action per entry first; rows entering the client's view need their
     // current state, loaded in one call before the changes are built.
