@@ -40,6 +40,8 @@ import { decodeRowWrites, decodeStamps, encodeRowWrites, encodeStamps, type RowW
  * | row   | `R#<len>:<table>:<id>` | `-`                    | v: version, s: packRow state, q: through seq        |
  * | stamp | `S#<clientId>`         | first hlc `#` through  | c: count, b: (hlc, seq) pairs                       |
  *
+ * (Row and stamp keys of a shard other than '0' start `R<shard>#`, `S<shard>#`.)
+ *
  * The log is the source of truth. An append is ONE conditional PutItem of
  * its log item at sk = head + 1 (attribute_not_exists): that put is the
  * serialization point of the shard. Before it, the appender reads the
@@ -62,7 +64,10 @@ import { decodeRowWrites, decodeStamps, encodeRowWrites, encodeStamps, type RowW
 export interface DynamoDbBufferOptions {
   readonly client: DynamoDBClient;
   readonly table: string;
-  /** The shard of the meta and log partitions (see docs/dynamodb.md). Default '0'. */
+  /**
+   * This buffer's shard: its log, meta, row and stamp items are its own
+   * (see docs/dynamodb.md#sharding). Letters and digits; default '0'.
+   */
   readonly shard?: string;
   /**
    * Give log items this TTL attribute (epoch seconds), `ttlSeconds` (at
@@ -111,8 +116,13 @@ const N = (n: bigint | number): AttributeValue => ({ N: n.toString() });
 const S = (s: string): AttributeValue => ({ S: s });
 type Item = Record<string, AttributeValue>;
 
-function rowPk(table: string, rowId: string): string {
-  return `R#${table.length}:${table}:${rowId}`;
+/**
+ * Row and stamp items of shard '0' keep their original keys; another shard's
+ * carry its name, so shards on one table never share an index item (a stamp
+ * item names seqs of its own shard's log).
+ */
+function indexPrefix(kind: 'R' | 'S', shard: string): string {
+  return shard === '0' ? `${kind}#` : `${kind}${shard}#`;
 }
 
 /**
@@ -289,6 +299,8 @@ export class DynamoDbBuffer implements DeltaBuffer {
   private readonly table: string;
   private readonly metaKey: Item;
   private readonly logPk: string;
+  private readonly rowPrefix: string;
+  private readonly stampPrefix: string;
   private readonly every: number;
   private readonly onAppend: boolean;
   private readonly ttl: { readonly attribute: string; readonly seconds: number } | null;
@@ -304,12 +316,19 @@ export class DynamoDbBuffer implements DeltaBuffer {
   /** Write units DynamoDB reported (real DynamoDB reports them for single-item writes). */
   consumedWriteUnits = 0;
 
+  private rowPk(table: string, rowId: string): string {
+    return `${this.rowPrefix}${table.length}:${table}:${rowId}`;
+  }
+
   constructor(options: DynamoDbBufferOptions) {
     this.client = options.client;
     this.table = options.table;
     const shard = options.shard ?? '0';
+    if (!/^[0-9A-Za-z]{1,16}$/.test(shard)) throw new RangeError('shard must be 1-16 letters or digits');
     this.metaKey = { pk: S(`M#${shard}`), sk: S('-') };
     this.logPk = `L#${shard}`;
+    this.rowPrefix = indexPrefix('R', shard);
+    this.stampPrefix = indexPrefix('S', shard);
     this.every = Math.max(1, options.materializeEvery ?? 1000);
     this.onAppend = options.materializeOnAppend ?? true;
     const seconds = options.ttlSeconds ?? 30 * 86_400;
@@ -477,7 +496,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
   /** Row items (the materialized index) of these keys, read consistently. */
   private async loadBase(refs: readonly { table: string; rowId: string }[]): Promise<Map<string, CurrentRow>> {
     const byPk = new Map<string, { key: string; table: string; rowId: string }>();
-    for (const r of refs) byPk.set(rowPk(r.table, r.rowId), { key: rowKey(r.table, r.rowId), table: r.table, rowId: r.rowId });
+    for (const r of refs) byPk.set(this.rowPk(r.table, r.rowId), { key: rowKey(r.table, r.rowId), table: r.table, rowId: r.rowId });
     const out = new Map<string, CurrentRow>();
     const items = await this.batchGet([...byPk.keys()].map((pk) => ({ pk: S(pk), sk: S('-') })));
     for (const item of items) {
@@ -540,7 +559,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
     }
     for (const [lo, hi] of clusters) {
       const from = lo > STAMP_SPAN ? lo - STAMP_SPAN : 0n;
-      for await (const item of this.query(`S#${clientId}`, pad(from), `${pad(hi)}$`)) {
+      for await (const item of this.query(`${this.stampPrefix}${clientId}`, pad(from), `${pad(hi)}$`)) {
         for (const s of decodeStamps(item.b?.B as Uint8Array)) if (want.has(s.hlc)) found.set(s.hlc, s.seq);
       }
     }
@@ -850,7 +869,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
         this.client.send(
           new PutItemCommand({
             TableName: this.table,
-            Item: { pk: S(rowPk(ref.table, ref.rowId)), sk: S('-'), v: N(r.version), s: { B: body }, q: N(end) },
+            Item: { pk: S(this.rowPk(ref.table, ref.rowId)), sk: S('-'), v: N(r.version), s: { B: body }, q: N(end) },
             ConditionExpression: 'attribute_not_exists(pk) OR q < :q',
             ExpressionAttributeValues: { ':q': N(end) },
           }),
@@ -885,7 +904,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
         new PutItemCommand({
           TableName: this.table,
           Item: {
-            pk: S(`S#${g.clientId}`),
+            pk: S(`${this.stampPrefix}${g.clientId}`),
             sk: S(`${pad((g.stamps[0] as StampSeq).hlc)}#${pad(end)}`),
             c: N(g.stamps.length),
             b: { B: encodeStamps(g.stamps) },
