@@ -7,6 +7,7 @@ import { RuleSet, type SyncRules } from '../rules.ts';
 import { SchemaRegistry, type Schema } from '../schema.ts';
 import { emptyColumns, type ColumnValue } from '../values.ts';
 import { deltaIdMatches } from './delta-id.ts';
+import { anyAbove, asShards, encodeCursor, parseCursor, type BufferShards } from './shards.ts';
 import {
   rowKey,
   type DeltaBuffer,
@@ -35,7 +36,8 @@ export const DEFAULT_LIMITS: Limits = {
 };
 
 export interface GatewayOptions {
-  readonly buffer: DeltaBuffer;
+  /** One buffer, or the shards of a sharded deployment (core/engine/shards.ts). */
+  readonly buffer: DeltaBuffer | BufferShards;
   readonly schema: Schema;
   readonly rules: SyncRules | null;
   readonly clock: HybridLogicalClock;
@@ -74,15 +76,7 @@ export interface PullResult {
   readonly serverHlc: Hlc;
 }
 
-export function encodeCursor(seq: bigint): string {
-  return seq.toString();
-}
-
-export function parseCursor(cursor: string): bigint {
-  if (cursor === '') return 0n;
-  if (!/^\d{1,19}$/.test(cursor)) throw new LakeSyncError('INVALID_CURSOR', 'cursor is not one this server issued');
-  return BigInt(cursor);
-}
+export { encodeCursor, parseCursor } from './shards.ts';
 
 /**
  * The gateway engine: push and pull written against ports. Every runtime
@@ -92,7 +86,7 @@ export class Gateway {
   readonly limits: Limits;
   readonly registry: SchemaRegistry;
   readonly rules: RuleSet;
-  private readonly buffer: DeltaBuffer;
+  private readonly shards: BufferShards;
   private readonly clock: HybridLogicalClock;
   private readonly ruleColumns = new Map<string, readonly string[]>();
   private readonly maxAppendAttempts: number;
@@ -101,7 +95,7 @@ export class Gateway {
   private guessOffUntil = 0;
 
   constructor(options: GatewayOptions) {
-    this.buffer = options.buffer;
+    this.shards = asShards(options.buffer);
     this.clock = options.clock;
     this.registry = new SchemaRegistry(options.schema);
     this.rules = new RuleSet(options.rules);
@@ -155,25 +149,37 @@ export class Gateway {
     // A client's hlcs only grow, so a batch is almost always strictly increasing: no repeats to look for.
     const batch = increasing ? deltas : dropRepeats(deltas);
     const serverHlc = deltas.length > 0 ? this.clock.receive(maxHlc) : this.clock.now();
-    const hlcs = batch.map((d) => d.hlc);
+    const guess = this.pushes++ >= this.guessOffUntil;
+    const { buffers } = this.shards;
+    if (buffers.length === 1) {
+      const hlcs = batch.map((d) => d.hlc);
+      const r = await this.pushTo(buffers[0] as DeltaBuffer, principal, batch, hlcs, deltas, guess);
+      return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor([r.seq]) };
+    }
+    const r = await this.pushSharded(principal, batch, deltas, guess);
+    return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor(r.position) };
+  }
 
-    let guess = this.pushes++ >= this.guessOffUntil;
+  /**
+   * Push a batch into one shard: drop stored deltas, plan, append; re-plan
+   * when a concurrent push changed a row in between. Returns how many
+   * deltas were appended and the seq of the last one (the head when none).
+   */
+  private async pushTo(
+    buffer: DeltaBuffer,
+    principal: Principal,
+    batch: readonly Delta[],
+    hlcs: readonly Hlc[],
+    original: readonly Delta[],
+    guess: boolean,
+  ): Promise<{ accepted: number; seq: bigint }> {
     for (let attempt = 0; attempt < this.maxAppendAttempts; ) {
-      const fresh = await this.dropStored(principal.clientId, batch, hlcs, deltas);
-      if (fresh.length === 0) {
-        return { accepted: 0, duplicates: deltas.length, serverHlc, cursor: encodeCursor(await this.buffer.head()) };
-      }
-      const plan = await this.plan(principal, fresh, deltas, guess);
+      const fresh = await this.dropStored(buffer, principal.clientId, batch, hlcs, original);
+      if (fresh.length === 0) return { accepted: 0, seq: await buffer.head() };
+      const plan = await this.plan(buffer, principal, fresh, original, guess);
       if (plan !== null) {
-        const result = await this.buffer.append(plan.entries, plan.rows);
-        if (result.ok) {
-          return {
-            accepted: fresh.length,
-            duplicates: deltas.length - fresh.length,
-            serverHlc,
-            cursor: encodeCursor(result.lastSeq),
-          };
-        }
+        const result = await buffer.append(plan.entries, plan.rows);
+        if (result.ok) return { accepted: fresh.length, seq: result.lastSeq };
       }
       if (guess) {
         // The guess was wrong (or collided with a concurrent push): plan again
@@ -188,18 +194,72 @@ export class Gateway {
   }
 
   /**
+   * A push whose tables live in several shards: one append per shard. Every
+   * shard's part is planned before any is written, so a delta the rules
+   * refuse writes nothing anywhere. The appends are atomic per shard, not
+   * across shards: if one fails after another succeeded, the client's retry
+   * finds the written part by stamp and appends only the rest. Components
+   * of shards this push did not write are 0 in the returned position.
+   */
+  private async pushSharded(
+    principal: Principal,
+    batch: readonly Delta[],
+    original: readonly Delta[],
+    guess: boolean,
+  ): Promise<{ accepted: number; position: bigint[] }> {
+    const { buffers } = this.shards;
+    const groups = new Map<number, Delta[]>();
+    for (const d of batch) {
+      const k = this.shards.shardOf(d.table);
+      let g = groups.get(k);
+      if (g === undefined) groups.set(k, (g = []));
+      g.push(d);
+    }
+    const planned = await Promise.all(
+      [...groups].map(async ([k, group]) => {
+        const buffer = buffers[k] as DeltaBuffer;
+        const hlcs = group.map((d) => d.hlc);
+        const fresh = await this.dropStored(buffer, principal.clientId, group, hlcs, original);
+        const plan =
+          fresh.length === 0
+            ? null
+            : ((guess ? await this.plan(buffer, principal, fresh, original, true) : null) ??
+              (await this.plan(buffer, principal, fresh, original, false)));
+        return { k, buffer, group, hlcs, fresh, plan };
+      }),
+    );
+    const position = new Array<bigint>(buffers.length).fill(0n);
+    const accepted = await Promise.all(
+      planned.map(async ({ k, buffer, group, hlcs, fresh, plan }) => {
+        if (plan === null) return 0;
+        const result = await buffer.append(plan.entries, plan.rows);
+        if (result.ok) {
+          position[k] = result.lastSeq;
+          return fresh.length;
+        }
+        // A concurrent push (or a wrong guess) moved a row: this shard alone goes again.
+        const again = await this.pushTo(buffer, principal, group, hlcs, original, false);
+        if (again.accepted > 0) position[k] = again.seq;
+        return again.accepted;
+      }),
+    );
+    return { accepted: accepted.reduce((a, b) => a + b, 0), position };
+  }
+
+  /**
    * Deltas whose stamp the log does not hold yet. A stored stamp under the
    * same delta id is a duplicate; under another id the client reused an hlc
    * for different content, which would break last-writer-wins (equal stamps
    * do not order), so the push is refused.
    */
   private async dropStored(
+    buffer: DeltaBuffer,
     clientId: string,
     batch: readonly Delta[],
     hlcs: readonly Hlc[],
     original: readonly Delta[],
   ): Promise<readonly Delta[]> {
-    const stored = await this.buffer.existing(clientId, hlcs);
+    const stored = await buffer.existing(clientId, hlcs);
     let out: Delta[] | null = null;
     for (let i = 0; i < batch.length; i++) {
       const id = stored[i];
@@ -223,6 +283,7 @@ export class Gateway {
    * null asks the caller to plan again from stored rows.
    */
   private async plan(
+    buffer: DeltaBuffer,
     principal: Principal,
     deltas: readonly Delta[],
     original: readonly Delta[],
@@ -253,13 +314,13 @@ export class Gateway {
       slots[i] = slot;
     }
     let stored: (StoredRow | undefined)[];
-    if (guessed === 0) stored = await this.buffer.loadRows(refs);
+    if (guessed === 0) stored = await buffer.loadRows(refs);
     else {
       stored = new Array<StoredRow | undefined>(refs.length);
       const load: number[] = [];
       for (let s = 0; s < refs.length; s++) if ((refs[s] as Delta).op !== 'insert') load.push(s);
       if (load.length > 0) {
-        const got = await this.buffer.loadRows(load.map((s) => refs[s] as RowRef));
+        const got = await buffer.loadRows(load.map((s) => refs[s] as RowRef));
         for (let k = 0; k < load.length; k++) stored[load[k] as number] = got[k];
       }
     }
@@ -321,19 +382,22 @@ export class Gateway {
    * rules against each row's merged state (see docs/protocol.md#pull).
    */
   async pull(principal: Principal, input: PullInput): Promise<PullResult> {
-    const after = parseCursor(input.cursor);
+    const { buffers } = this.shards;
+    const after = parseCursor(input.cursor, buffers.length);
     const limit = clampLimit(input.limit, this.limits);
-    const head = await this.buffer.head();
-    if (after > head) throw new LakeSyncError('INVALID_CURSOR', 'cursor is ahead of this server');
+    if (anyAbove(after, await this.shards.heads())) throw new LakeSyncError('INVALID_CURSOR', 'cursor is ahead of this server');
     const expired = (): LakeSyncError =>
       new LakeSyncError('CURSOR_EXPIRED', 'this cursor is older than the server keeps: load the checkpoint (GET /v1/checkpoint), then pull from its cursor');
-    if (after < (await this.buffer.floor())) throw expired();
-    const page = await this.buffer.read(after, limit);
+    if (anyAbove(await this.shards.floors(), after)) throw expired();
+    const page = await this.readShards(after, limit);
     // A trim by another process between the floor check and the read may have
     // removed entries right after the cursor: the read would then skip them.
     // The floor only rises, and rises before entries go, so checking it again
-    // after the read catches that. A page that does not move the cursor needs no check.
-    if (page.lastSeq > after && after < (await this.buffer.floor())) throw expired();
+    // after the read catches that. A shard whose page did not move the cursor needs no check.
+    if (page.last.some((seq, k) => seq > (after[k] as bigint))) {
+      const floors = await this.shards.floors();
+      if (page.last.some((seq, k) => seq > (after[k] as bigint) && (after[k] as bigint) < (floors[k] as bigint))) throw expired();
+    }
 
     // One action per entry first; rows entering the client's view need their
     // current state, loaded in one call before the changes are built.
@@ -358,7 +422,7 @@ export class Gateway {
     const current = new Map<string, RowState>();
     if (enterKeys !== null) {
       const refs = [...enterKeys.values()];
-      const rows = await this.buffer.loadRows(refs);
+      const rows = await this.loadRows(refs);
       refs.forEach((ref, i) => {
         const row = rows[i];
         if (row !== undefined) current.set(rowKey(ref.table, ref.rowId), row.state);
@@ -383,7 +447,7 @@ export class Gateway {
     }
     return {
       changes,
-      nextCursor: encodeCursor(page.lastSeq),
+      nextCursor: encodeCursor(page.last),
       hasMore: page.hasMore,
       serverHlc: this.clock.now(),
     };
@@ -392,7 +456,7 @@ export class Gateway {
   /** One row's visible values, if the client's rules let it see the row. */
   async getRow(principal: Principal, table: string, rowId: string): Promise<Record<string, ColumnValue>> {
     if (this.registry.table(table) === undefined) throw new LakeSyncError('UNKNOWN_TABLE', `unknown table "${table}"`);
-    const [stored] = await this.buffer.loadRows([{ table, rowId }]);
+    const [stored] = await this.shards.bufferOf(table).loadRows([{ table, rowId }]);
     const values = stored !== undefined ? visibleValues(stored.state) : null;
     // Excluded and missing look the same, so rules do not leak which rows exist.
     if (values === null || !this.rules.matches(principal.claims, table, values)) {
@@ -401,8 +465,77 @@ export class Gateway {
     return values;
   }
 
-  async head(): Promise<bigint> {
-    return this.buffer.head();
+  /** The newest position of the log, in cursor form. */
+  async head(): Promise<string> {
+    return encodeCursor(await this.shards.heads());
+  }
+
+  /**
+   * Up to `limit` entries after `after`, shard by shard, in each shard's
+   * order (deltas of different tables commute, so shards need no common
+   * order). The limit is shared out evenly; what short shards leave is
+   * read from the others in further rounds.
+   */
+  private async readShards(after: readonly bigint[], limit: number): Promise<{ entries: LogEntry[]; last: bigint[]; hasMore: boolean }> {
+    const { buffers } = this.shards;
+    if (buffers.length === 1) {
+      const page = await (buffers[0] as DeltaBuffer).read(after[0] as bigint, limit);
+      return { entries: page.entries as LogEntry[], last: [page.lastSeq], hasMore: page.hasMore };
+    }
+    const last = [...after];
+    const more = buffers.map(() => true);
+    const stuck = buffers.map(() => false);
+    const parts: LogEntry[][] = buffers.map(() => []);
+    // Shards that do not fit a small limit wait for a later page; starting
+    // where the cursor points rotates which ones go first, so none starves.
+    const start = Number(after.reduce((a, b) => a + b, 0n) % BigInt(buffers.length));
+    const order = buffers.map((_, j) => (start + j) % buffers.length);
+    let budget = limit;
+    // Every round reads or closes at least one shard, so this ends.
+    for (let round = 0; round <= buffers.length && budget > 0; round++) {
+      const open = order.filter((k) => more[k] && !stuck[k]);
+      if (open.length === 0) break;
+      const share = Math.floor(budget / open.length);
+      const extra = budget % open.length;
+      const pages = await Promise.all(
+        open.map((k, j) => {
+          const n = share + (j < extra ? 1 : 0);
+          return n === 0 ? null : (buffers[k] as DeltaBuffer).read(last[k] as bigint, n);
+        }),
+      );
+      pages.forEach((page, j) => {
+        if (page === null) return;
+        const k = open[j] as number;
+        for (const e of page.entries) (parts[k] as LogEntry[]).push(e);
+        // A page that did not move is not read again this time (it would not move either).
+        if (page.lastSeq === last[k]) stuck[k] = true;
+        more[k] = page.hasMore;
+        last[k] = page.lastSeq;
+        budget -= page.entries.length;
+      });
+    }
+    return { entries: parts.flat(), last, hasMore: more.some((m) => m) };
+  }
+
+  /** Rows from the shards that hold them, aligned with `refs`. */
+  private async loadRows(refs: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
+    const { buffers } = this.shards;
+    if (buffers.length === 1) return (buffers[0] as DeltaBuffer).loadRows(refs);
+    const byShard = new Map<number, number[]>();
+    refs.forEach((r, i) => {
+      const k = this.shards.shardOf(r.table);
+      let list = byShard.get(k);
+      if (list === undefined) byShard.set(k, (list = []));
+      list.push(i);
+    });
+    const out = new Array<StoredRow | undefined>(refs.length);
+    await Promise.all(
+      [...byShard].map(async ([k, idx]) => {
+        const rows = await (buffers[k] as DeltaBuffer).loadRows(idx.map((i) => refs[i] as RowRef));
+        idx.forEach((i, j) => (out[i] = rows[j]));
+      }),
+    );
+    return out;
   }
 }
 

@@ -1,4 +1,5 @@
 import { decodeRow } from '../codec/storage.ts';
+import { encodeCursor, type Position } from '../engine/shards.ts';
 import type { RowState } from '../merge.ts';
 import { encodePullResponse } from '../protocol/codec.ts';
 import { CheckpointStore, checkpointRootFor, type CheckpointChunkInfo, type CheckpointManifest } from './checkpoint-store.ts';
@@ -22,8 +23,8 @@ import { deletedPositions } from './state-index.ts';
  */
 
 export interface BuildCheckpointOptions {
-  /** The buffer's flushed mark, read before calling. */
-  readonly cursor: bigint;
+  /** The buffer's flushed mark (one per shard), read before calling. */
+  readonly cursor: bigint | Position;
   readonly schemaVersion: number;
   readonly chunkRows?: number;
   readonly now?: number;
@@ -53,7 +54,7 @@ export class Checkpoints extends CheckpointStore {
     const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
     const chunks: CheckpointChunkInfo[] = [];
     const snapshots: Record<string, string> = {};
-    const cursor = options.cursor.toString();
+    const cursor = typeof options.cursor === 'bigint' ? options.cursor.toString() : encodeCursor(options.cursor);
 
     for (const table of tables) {
       const loaded = await this.lake.catalog.loadTable(this.lake.ident(table));

@@ -9,6 +9,6 @@ import type { LogEntry } from '../engine/ports.ts';
  */
 export interface FanoutTarget {
   readonly name: string;
-  /** Entries of the log range (from, to], in seq order, in pages. */
-  deliver(range: { readonly from: bigint; readonly to: bigint }, entries: readonly LogEntry[]): Promise<void>;
+  /** Entries of one shard's log range (from, to], in seq order, in pages. */
+  deliver(range: { readonly shard: number; readonly from: bigint; readonly to: bigint }, entries: readonly LogEntry[]): Promise<void>;
 }

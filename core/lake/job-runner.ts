@@ -1,10 +1,12 @@
 import type { DeltaBuffer } from '../engine/ports.ts';
+import { anyAbove, asShards, distance, encodeCursor, parseCursor, type BufferShards } from '../engine/shards.ts';
 import type { Checkpoints } from './checkpoint.ts';
 import { isLakeError } from './errors.ts';
 import type { FanoutTarget } from './fanout.ts';
-import type { FlushReport, Lake } from './flush.ts';
+import type { Lake } from './flush.ts';
 import { compactTable, expireSnapshots, removeOrphans } from './maintenance.ts';
 import type { JobQueue, LakeJob } from './queue.ts';
+import { checkpointPosition, flushShards, trimShards, type FlushSummary } from './shard-steps.ts';
 
 /**
  * Runs one queued lake job (see queue.ts) against the buffer and the lake:
@@ -15,7 +17,8 @@ import type { JobQueue, LakeJob } from './queue.ts';
  * checkpoint, so jobs may repeat, arrive late or out of order.
  */
 export interface JobRunnerOptions {
-  readonly buffer: DeltaBuffer;
+  /** One buffer, or the shards of a sharded deployment. */
+  readonly buffer: DeltaBuffer | BufferShards;
   readonly lake: Lake;
   readonly checkpoints: Checkpoints;
   readonly schemaVersion: number;
@@ -23,7 +26,7 @@ export interface JobRunnerOptions {
   readonly jobs?: JobQueue;
   /** Ask for a checkpoint once this many deltas were flushed past the newest one (default 100,000). */
   readonly checkpointEvery?: number;
-  /** Deltas the buffer keeps beyond what the lake and the newest checkpoint hold (default 100,000). */
+  /** Deltas the buffer (each shard) keeps beyond what the lake and the newest checkpoint hold (default 100,000). */
   readonly retainDeltas?: number;
   /** Snapshots younger than this stay (default 7 days); the newest 5 always stay. */
   readonly snapshotRetentionMs?: number;
@@ -36,16 +39,20 @@ export interface JobRunnerOptions {
 }
 
 export type JobResult =
-  | { readonly kind: 'flush'; readonly flush: FlushReport; readonly followUps: readonly LakeJob[] }
-  | { readonly kind: 'checkpoint'; readonly checkpoint: string | null; readonly floor: bigint }
+  | { readonly kind: 'flush'; readonly flush: FlushSummary; readonly followUps: readonly LakeJob[] }
+  | { readonly kind: 'checkpoint'; readonly checkpoint: string | null; readonly floor: string }
   | { readonly kind: 'compact'; readonly table: string; readonly rewritten: number }
-  | { readonly kind: 'lifecycle'; readonly table: string | null; readonly expired: number; readonly orphans: number; readonly floor: bigint }
+  | { readonly kind: 'lifecycle'; readonly table: string | null; readonly expired: number; readonly orphans: number; readonly floor: string }
   | { readonly kind: 'fanout'; readonly delivered: number };
 
 const FANOUT_PAGE = 1000;
 
 export class LakeJobRunner {
-  constructor(private readonly opts: JobRunnerOptions) {}
+  private readonly shards: BufferShards;
+
+  constructor(private readonly opts: JobRunnerOptions) {
+    this.shards = asShards(opts.buffer);
+  }
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
@@ -56,18 +63,18 @@ export class LakeJobRunner {
       case 'flush':
         return this.flush();
       case 'checkpoint':
-        return this.checkpoint(job.cursor === undefined ? null : BigInt(job.cursor));
+        return this.checkpoint(job.cursor === undefined ? null : parseCursor(job.cursor, this.shards.count));
       case 'compact':
         return this.compact(job.table);
       case 'lifecycle':
         return this.lifecycle(job.table ?? null);
       case 'fanout':
-        return this.fanout(BigInt(job.from), BigInt(job.to));
+        return this.fanout(Number(job.shard ?? '0'), BigInt(job.from), BigInt(job.to));
     }
   }
 
-  private async latestCursor(): Promise<bigint> {
-    return BigInt((await this.opts.checkpoints.latest())?.cursor ?? '0');
+  private latestCheckpoint(): Promise<bigint[]> {
+    return checkpointPosition(this.opts.checkpoints, this.shards);
   }
 
   /**
@@ -76,28 +83,32 @@ export class LakeJobRunner {
    * still sends the checkpoint job it owes (the decision is re-read).
    */
   private async flush(): Promise<JobResult> {
-    const { buffer, lake } = this.opts;
-    const report = await lake.flush(buffer);
-    const flushed = await buffer.flushedThrough();
+    const { lake } = this.opts;
+    const report = await flushShards(lake, this.shards);
+    const flushed = await this.shards.flushed();
     const followUps: LakeJob[] = [];
-    if (flushed - (await this.latestCursor()) >= BigInt(this.opts.checkpointEvery ?? 100_000)) {
-      followUps.push({ kind: 'checkpoint', cursor: flushed.toString() });
+    if (distance(flushed, await this.latestCheckpoint()) >= BigInt(this.opts.checkpointEvery ?? 100_000)) {
+      followUps.push({ kind: 'checkpoint', cursor: encodeCursor(flushed) });
     }
-    if (this.opts.fanout != null && report.to > report.from) {
-      followUps.push({ kind: 'fanout', from: report.from.toString(), to: report.to.toString() });
+    if (this.opts.fanout != null) {
+      report.shards.forEach((r, k) => {
+        if (r.to <= r.from) return;
+        const range = { kind: 'fanout', from: r.from.toString(), to: r.to.toString() } as const;
+        followUps.push(this.shards.count === 1 ? range : { ...range, shard: String(k) });
+      });
     }
     if (followUps.length > 0 && this.opts.jobs !== undefined) await this.opts.jobs.send(followUps);
     return { kind: 'flush', flush: report, followUps };
   }
 
   /** Build unless the newest checkpoint already holds `wanted` (or everything flushed); then trim. */
-  private async checkpoint(wanted: bigint | null): Promise<JobResult> {
-    const { buffer, lake, checkpoints } = this.opts;
+  private async checkpoint(wanted: bigint[] | null): Promise<JobResult> {
+    const { lake, checkpoints } = this.opts;
     // The cursor is read before the state tables: they hold at least everything up to it.
-    const flushed = await buffer.flushedThrough();
-    const latest = await this.latestCursor();
+    const flushed = await this.shards.flushed();
+    const latest = await this.latestCheckpoint();
     let id: string | null = null;
-    if (flushed > latest && (wanted === null || wanted > latest)) {
+    if (anyAbove(flushed, latest) && (wanted === null || anyAbove(wanted, latest))) {
       const m = await checkpoints.build(lake.stateTables(), { cursor: flushed, schemaVersion: this.opts.schemaVersion, now: this.now() });
       id = m.checkpointId;
       await checkpoints.gc({ keepLast: 2, olderThanMs: this.now() - 10 * 60_000 });
@@ -106,16 +117,9 @@ export class LakeJobRunner {
   }
 
   /** Forget only what both the lake and the newest checkpoint hold, minus a window kept for pulls. */
-  private async trim(): Promise<bigint> {
-    const { buffer } = this.opts;
-    const flushed = await buffer.flushedThrough();
-    const latest = await this.latestCursor();
-    const head = await buffer.head();
-    let upTo = latest < flushed ? latest : flushed;
-    const keep = head - BigInt(this.opts.retainDeltas ?? 100_000);
-    if (keep < upTo) upTo = keep;
-    if (upTo > 0n) await buffer.trim(upTo);
-    return buffer.floor();
+  private async trim(): Promise<string> {
+    const floors = await trimShards(this.shards, await this.latestCheckpoint(), BigInt(this.opts.retainDeltas ?? 100_000));
+    return encodeCursor(floors);
   }
 
   private async compact(table: string): Promise<JobResult> {
@@ -148,17 +152,18 @@ export class LakeJobRunner {
    * trimmed cannot be delivered any more: that is reported as an error (the
    * message goes to the DLQ after its retries), never skipped silently.
    */
-  private async fanout(from: bigint, to: bigint): Promise<JobResult> {
+  private async fanout(shard: number, from: bigint, to: bigint): Promise<JobResult> {
     const target = this.opts.fanout;
     if (target == null) return { kind: 'fanout', delivered: 0 };
-    const { buffer } = this.opts;
+    const buffer = this.shards.buffers[shard];
+    if (buffer === undefined) throw new Error(`fan-out job names shard ${shard}, but there are ${this.shards.count}`);
     if ((await buffer.floor()) > from) throw new Error(`fan-out range (${from}, ${to}] was trimmed from the buffer`);
     let after = from;
     let delivered = 0;
     while (after < to) {
       const page = await buffer.read(after, FANOUT_PAGE);
       const entries = page.entries.filter((e) => e.seq <= to);
-      if (entries.length > 0) await target.deliver({ from, to }, entries);
+      if (entries.length > 0) await target.deliver({ shard, from, to }, entries);
       delivered += entries.length;
       if (page.lastSeq <= after || !page.hasMore) break;
       after = page.lastSeq;

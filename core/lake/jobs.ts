@@ -1,7 +1,9 @@
 import type { DeltaBuffer } from '../engine/ports.ts';
+import { asShards, distance, encodeCursor, type BufferShards } from '../engine/shards.ts';
 import type { Checkpoints } from './checkpoint.ts';
-import type { FlushReport, Lake } from './flush.ts';
+import type { Lake } from './flush.ts';
 import { compactTable, expireSnapshots, removeOrphans } from './maintenance.ts';
+import { checkpointPosition, flushShards, trimShards, type FlushSummary } from './shard-steps.ts';
 
 /**
  * The background work every runtime schedules its own way (a timer on the
@@ -10,25 +12,27 @@ import { compactTable, expireSnapshots, removeOrphans } from './maintenance.ts';
  * checkpoint hold; and, less often, maintenance.
  */
 export interface LakeJobOptions {
-  readonly buffer: DeltaBuffer;
+  /** One buffer, or the shards of a sharded deployment. */
+  readonly buffer: DeltaBuffer | BufferShards;
   readonly lake: Lake;
   readonly checkpoints: Checkpoints;
   readonly schemaVersion: number;
   /** Build a new checkpoint once this many deltas were flushed since the last one (default 10,000). */
   readonly checkpointEvery?: number;
-  /** Deltas the buffer keeps beyond the checkpoint, so briefly offline clients just pull (default 100,000). */
+  /** Deltas the buffer (each shard) keeps beyond the checkpoint, so briefly offline clients just pull (default 100,000). */
   readonly retainDeltas?: number;
   readonly now?: () => number;
 }
 
 export interface CycleReport {
-  readonly flush: FlushReport;
+  readonly flush: FlushSummary;
   readonly checkpoint: string | null;
-  readonly floor: bigint;
+  /** The buffer's floor after trimming, in cursor form. */
+  readonly floor: string;
 }
 
 export class LakeJobs {
-  private lastCheckpointCursor: bigint | null = null;
+  private lastCheckpoint: bigint[] | null = null;
   private running: Promise<CycleReport> | null = null;
 
   constructor(private readonly opts: LakeJobOptions) {}
@@ -42,28 +46,25 @@ export class LakeJobs {
   }
 
   private async runCycle(): Promise<CycleReport> {
-    const { buffer, lake, checkpoints } = this.opts;
-    const flush = await lake.flush(buffer);
-    const flushed = await buffer.flushedThrough();
-    if (this.lastCheckpointCursor === null) this.lastCheckpointCursor = BigInt((await checkpoints.latest())?.cursor ?? '0');
+    const { lake, checkpoints } = this.opts;
+    const shards = asShards(this.opts.buffer);
+    const flush = await flushShards(lake, shards);
+    const flushed = await shards.flushed();
+    this.lastCheckpoint ??= await checkpointPosition(checkpoints, shards);
     let checkpoint: string | null = null;
-    if (flushed - this.lastCheckpointCursor >= BigInt(this.opts.checkpointEvery ?? 10_000)) {
+    if (distance(flushed, this.lastCheckpoint) >= BigInt(this.opts.checkpointEvery ?? 10_000)) {
       // The cursor is read before the state tables: they hold at least everything up to it.
       const m = await checkpoints.build(
         lake.stateTables(),
         { cursor: flushed, schemaVersion: this.opts.schemaVersion, now: (this.opts.now ?? Date.now)() },
       );
-      this.lastCheckpointCursor = flushed;
+      this.lastCheckpoint = flushed;
       checkpoint = m.checkpointId;
       await checkpoints.gc({ keepLast: 2, olderThanMs: (this.opts.now ?? Date.now)() - 10 * 60_000 });
     }
     // Forget only what both the lake and the newest checkpoint hold, minus a window kept for pulls.
-    const keep = BigInt(this.opts.retainDeltas ?? 100_000);
-    const head = await buffer.head();
-    let upTo = this.lastCheckpointCursor < flushed ? this.lastCheckpointCursor : flushed;
-    if (head - keep < upTo) upTo = head - keep;
-    if (upTo > 0n) await buffer.trim(upTo);
-    return { flush, checkpoint, floor: await buffer.floor() };
+    const floors = await trimShards(shards, this.lastCheckpoint, BigInt(this.opts.retainDeltas ?? 100_000));
+    return { flush, checkpoint, floor: encodeCursor(floors) };
   }
 
   /** Resolves once no cycle is running (for shutdown). */

@@ -14,14 +14,15 @@ import { LakeSyncError } from '../errors.ts';
  * - `compact`: rewrite one table's small files (a no-op when nothing is small).
  * - `lifecycle`: trim the buffer behind the lake and the newest checkpoint,
  *   expire old snapshots and remove orphan files of one table (or only trim).
- * - `fanout`: hand the log range (from, to] to the configured fan-out target.
+ * - `fanout`: hand the log range (from, to] of one shard (default 0) to the
+ *   configured fan-out target.
  */
 export type LakeJob =
   | { readonly kind: 'flush'; readonly ref?: string }
   | { readonly kind: 'checkpoint'; readonly cursor?: string }
   | { readonly kind: 'compact'; readonly table: string }
   | { readonly kind: 'lifecycle'; readonly table?: string }
-  | { readonly kind: 'fanout'; readonly from: string; readonly to: string };
+  | { readonly kind: 'fanout'; readonly from: string; readonly to: string; readonly shard?: string };
 
 export type LakeJobKind = LakeJob['kind'];
 
@@ -43,11 +44,14 @@ export function jobKey(job: LakeJob): string {
     case 'lifecycle':
       return `lifecycle-${job.table ?? '*'}`;
     case 'fanout':
-      return `fanout-${job.from}-${job.to}`;
+      return job.shard === undefined ? `fanout-${job.from}-${job.to}` : `fanout-${job.shard}:${job.from}-${job.to}`;
   }
 }
 
 const DIGITS = /^[0-9]{1,20}$/;
+/** A cursor: one seq per shard, joined by '.' (core/engine/shards.ts). */
+const CURSOR = /^[0-9]{1,19}(\.[0-9]{1,19}){0,255}$/;
+const SHARD = /^[0-9]{1,3}$/;
 const REF = /^[A-Za-z0-9_.:-]{1,100}$/;
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
@@ -73,13 +77,18 @@ export function parseLakeJob(body: string): LakeJob {
     case 'flush':
       return { kind: 'flush', ...opt('ref', field(r, 'ref', REF, true)) };
     case 'checkpoint':
-      return { kind: 'checkpoint', ...opt('cursor', field(r, 'cursor', DIGITS, true)) };
+      return { kind: 'checkpoint', ...opt('cursor', field(r, 'cursor', CURSOR, true)) };
     case 'compact':
       return { kind: 'compact', table: field(r, 'table', NAME, false) as string };
     case 'lifecycle':
       return { kind: 'lifecycle', ...opt('table', field(r, 'table', NAME, true)) };
     case 'fanout':
-      return { kind: 'fanout', from: field(r, 'from', DIGITS, false) as string, to: field(r, 'to', DIGITS, false) as string };
+      return {
+        kind: 'fanout',
+        from: field(r, 'from', DIGITS, false) as string,
+        to: field(r, 'to', DIGITS, false) as string,
+        ...opt('shard', field(r, 'shard', SHARD, true)),
+      };
     default:
       throw new LakeSyncError('INVALID_REQUEST', `unknown job kind ${JSON.stringify(r['kind'])}`);
   }
