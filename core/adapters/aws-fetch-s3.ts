@@ -51,14 +51,14 @@ export class S3FetchReader implements ObjectStore {
     const m = /^s3[an]?:\/\/([^/]+)\/(.+)$/s.exec(uri);
     if (m === null) throw new LakeError('STORE_ERROR', `not an s3:// object uri: ${uri}`);
     const [, bucket = '', key = ''] = m;
-    const e = this.aws.endpoint;
     const path = key.split('/').map(escapeUri).join('/');
-    const url = this.aws.custom || !/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket)
-      ? new URL(`${e.origin}${e.pathname.replace(/\/$/, '')}/${bucket}/${path}`)
-      : new URL(`${e.protocol}//${bucket}.${e.host}/${path}`);
+    const at = (e: URL, custom: boolean): URL =>
+      custom || !/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/.test(bucket)
+        ? new URL(`${e.origin}${e.pathname.replace(/\/$/, '')}/${bucket}/${path}`)
+        : new URL(`${e.protocol}//${bucket}.${e.host}/${path}`);
     try {
       // S3 wants the payload hash as a header; a GET has none: the empty string's.
-      return await this.aws.send(() => ({ method, url, headers: { 'x-amz-content-sha256': EMPTY_SHA256 } }), readError);
+      return await this.aws.send((e, custom) => ({ method, url: at(e, custom), headers: { 'x-amz-content-sha256': EMPTY_SHA256 } }), readError);
     } catch (err) {
       const name = (err as { name?: string }).name;
       if (name === 'NoSuchKey' || name === 'NotFound') throw new LakeError('NOT_FOUND', `no object ${uri}`, { cause: err });

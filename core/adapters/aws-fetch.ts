@@ -115,34 +115,33 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** One service's requests: signing, endpoint, retries with backoff (and a retry quota), clock skew correction. */
 export class AwsFetch {
-  readonly service: string;
-  readonly region: string;
-  /** Where requests go: the override, or https://<service>.<region>.amazonaws.com. */
-  readonly endpoint: URL;
-  readonly custom: boolean;
-  private readonly credentials: AwsFetchOptions['credentials'];
-  private readonly attempts: number;
+  private readonly options: Promise<AwsFetchOptions>;
   private quota = QUOTA;
   /** Server time minus ours, learnt from a clock skew error. */
   private skew = 0;
   private readonly keys = new Map<string, Buffer>();
 
-  constructor(o: AwsFetchOptions) {
-    this.service = o.service;
-    this.region = o.region;
-    this.custom = o.endpoint !== undefined;
-    this.endpoint = new URL(o.endpoint ?? `https://${o.service}.${o.region}.amazonaws.com`);
-    this.credentials = o.credentials;
-    this.attempts = Math.max(1, o.maxAttempts ?? 3);
+  /** Options may come later (an SDK client's resolve asynchronously): requests wait for them. */
+  constructor(options: AwsFetchOptions | Promise<AwsFetchOptions>) {
+    this.options = Promise.resolve(options);
+    this.options.catch(() => undefined); // reported by the first request, not as an unhandled rejection
   }
 
-  /** The answer when it is a success (2xx); else the error `read` makes of it, after the retries it deserves. */
-  async send(req: () => AwsRequest, read: ErrorReader): Promise<Response> {
+  /**
+   * The answer when it is a success (2xx); else the error `read` makes of
+   * it, after the retries it deserves. `req` builds the request (again for
+   * each attempt) for the endpoint: the override, or
+   * https://<service>.<region>.amazonaws.com (`custom` false).
+   */
+  async send(req: (endpoint: URL, custom: boolean, region: string) => AwsRequest, read: ErrorReader): Promise<Response> {
+    const o = await this.options;
+    const endpoint = new URL(o.endpoint ?? `https://${o.service}.${o.region}.amazonaws.com`);
+    const attempts = Math.max(1, o.maxAttempts ?? 3);
     let cost = 0;
     for (let attempt = 1; ; attempt++) {
-      const r = req();
-      const c = this.credentials;
-      signRequest(r, this.service, this.region, typeof c === 'function' ? await c() : c, new Date(Date.now() + this.skew), this.keys);
+      const r = req(endpoint, o.endpoint !== undefined, o.region);
+      const c = o.credentials;
+      signRequest(r, o.service, o.region, typeof c === 'function' ? await c() : c, new Date(Date.now() + this.skew), this.keys);
       let err: unknown;
       let base = 100;
       let price = 5;
@@ -167,7 +166,7 @@ export class AwsFetch {
         err = e;
         price = 10;
       }
-      if (attempt >= this.attempts || this.quota < price) throw err;
+      if (attempt >= attempts || this.quota < price) throw err;
       this.quota -= cost = price;
       await sleep(Math.floor(Math.min(20_000, Math.random() * 2 ** (attempt - 1) * base)));
     }

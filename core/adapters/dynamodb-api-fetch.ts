@@ -8,12 +8,11 @@ import type { DynamoDbApi } from './dynamodb-api.ts';
  * (AwsFetch).
  */
 export function fetchDynamoDbApi(aws: AwsFetch): DynamoDbApi {
-  const url = aws.endpoint;
   return {
     async call(op, input) {
       const body = JSON.stringify(input, toWire);
       const res = await aws.send(
-        () => ({ method: 'POST', url, headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${op}` }, body }),
+        (url) => ({ method: 'POST', url, headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${op}` }, body }),
         readError,
       );
       return JSON.parse(await res.text(), fromWire) as never;
