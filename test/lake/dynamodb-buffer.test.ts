@@ -640,11 +640,16 @@ function suite(impl: Impl): void {
       expect(await b.append(ds.map(draft), [])).toEqual({ ok: true, lastSeq: 1000n });
       await b.markFlushed(1000n);
       // The trim's Lambda dies while stubbing: every item but the first lost its body.
+      const inFlight: Promise<unknown>[] = [];
       intercept(b, async (send, op, input) => {
         if (op === 'UpdateItem' && input.Key?.pk?.S === 'L#0' && input.Key.sk?.S === logKey(1).sk?.S) throw new Error('the Lambda died');
-        return send(op, input);
+        const sent = send(op, input);
+        inFlight.push(sent);
+        return sent;
       });
       await expect(b.trim(1000n)).rejects.toThrow('the Lambda died');
+      // The other stubs were sent alongside the failed one: let them land before looking.
+      await Promise.allSettled(inFlight);
       const raw = await sdkClient().send(new QueryCommand({ TableName: table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: 'L#0' } } }));
       expect((raw.Items ?? []).map((i) => i.b === undefined)).toEqual([false, ...Array.from({ length: (raw.Items?.length ?? 1) - 1 }, () => true)]);
       expect(await open(table).read(0n, 10)).toEqual({ entries: [], lastSeq: 0n, hasMore: false });
