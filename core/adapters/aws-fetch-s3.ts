@@ -31,11 +31,11 @@ export class S3FetchReader implements ObjectStore {
     }
   }
 
-  put(uri: string): Promise<void> {
+  put(uri: string, _bytes?: Uint8Array): Promise<void> {
     return Promise.reject(readOnly('put', uri));
   }
 
-  putIfAbsent(uri: string): Promise<boolean> {
+  putIfAbsent(uri: string, _bytes?: Uint8Array): Promise<boolean> {
     return Promise.reject(readOnly('putIfAbsent', uri));
   }
 

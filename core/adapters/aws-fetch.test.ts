@@ -19,11 +19,12 @@ import { fetchDynamoDbApi } from './dynamodb-api-fetch.ts';
 /** The SDK's Checksum interface over node:crypto (what @smithy/hash-node does). */
 class Sha256 {
   private readonly h: Hash | Hmac;
-  constructor(secret?: string | Uint8Array) {
-    this.h = secret === undefined ? createHash('sha256') : createHmac('sha256', secret);
+  constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
+    const key = secret === undefined || typeof secret === 'string' ? secret : ArrayBuffer.isView(secret) ? new Uint8Array(secret.buffer, secret.byteOffset, secret.byteLength) : new Uint8Array(secret);
+    this.h = key === undefined ? createHash('sha256') : createHmac('sha256', key);
   }
-  update(data: string | Uint8Array): void {
-    this.h.update(data);
+  update(data: string | ArrayBuffer | ArrayBufferView): void {
+    this.h.update(typeof data === 'string' ? data : ArrayBuffer.isView(data) ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength) : new Uint8Array(data));
   }
   digest(): Promise<Uint8Array> {
     return Promise.resolve(new Uint8Array(this.h.digest()));
@@ -59,11 +60,12 @@ describe('SigV4 signing', () => {
           const mine: AwsRequest = { method: c.method, url, headers: { ...headers }, body: c.body };
           const now = new Date(c.time);
           signRequest(mine, c.service, 'eu-west-1', creds, now);
-          const sdk = new SignatureV4({ service: c.service, region: 'eu-west-1', credentials: creds, sha256: Sha256, uriEscapePath: c.service !== 's3', applyChecksum: false });
+          const identity = { accessKeyId: creds.accessKeyId, secretAccessKey: creds.secretAccessKey, ...(c.token === undefined ? {} : { sessionToken: c.token }) };
+          const sdk = new SignatureV4({ service: c.service, region: 'eu-west-1', credentials: identity, sha256: Sha256, uriEscapePath: c.service !== 's3', applyChecksum: false });
           const query: Record<string, string> = {};
           for (const [k, v] of url.searchParams) query[k] = v;
           const signed = await sdk.sign(
-            { method: c.method, protocol: 'https:', hostname: url.hostname, port: c.port, path: url.pathname, query, headers: { ...headers, host: url.host }, body: c.body },
+            { method: c.method, protocol: 'https:', hostname: url.hostname, ...(c.port === undefined ? {} : { port: c.port }), path: url.pathname, query, headers: { ...headers, host: url.host }, body: c.body },
             { signingDate: now },
           );
           expect(mine.headers['authorization']).toBe(signed.headers['authorization']);

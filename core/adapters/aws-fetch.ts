@@ -95,8 +95,8 @@ export function signRequest(req: AwsRequest, service: string, region: string, cr
   const names = all.map((e) => e[0]).join(';');
   const path = service === 's3' ? req.url.pathname : escapeUri(req.url.pathname).replace(/%2F/g, '/');
   const query = [...req.url.searchParams]
-    .map(([k, v]) => [escapeUri(k), escapeUri(v)])
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1))
+    .map(([k, v]): [string, string] => [escapeUri(k), escapeUri(v)])
+    .sort(([k1, v1], [k2, v2]) => (k1 < k2 ? -1 : k1 > k2 ? 1 : v1 < v2 ? -1 : 1))
     .map(([k, v]) => `${k}=${v}`)
     .join('&');
   const canonical = [req.method, path, query, ...all.map(([k, v]) => `${k}:${v.trim().replace(/\s+/g, ' ')}`), '', names, payload].join('\n');
