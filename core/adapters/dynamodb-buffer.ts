@@ -122,18 +122,18 @@ function indexPrefix(kind: 'R' | 'S', shard: string): string {
  */
 export async function createDynamoDbBufferTable(client: DynamoDBClient | DynamoDbApi, table: string, options: { stream?: boolean } = {}): Promise<void> {
   await dynamoDbApi(client).call('CreateTable', {
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      ...(options.stream === true ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' } } : {}),
-    });
+    TableName: table,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    ...(options.stream === true ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' } } : {}),
+  });
 }
 
 function errorName(err: unknown): string | undefined {
@@ -378,13 +378,13 @@ export class DynamoDbBuffer implements DeltaBuffer {
   private raiseMeta(name: 'flushed' | 'floor' | 'ix', value: bigint): Promise<void> {
     return this.ignoreCondition(
       this.api.call('UpdateItem', {
-          TableName: this.table,
-          Key: this.metaKey,
-          UpdateExpression: 'SET #a = :v',
-          ConditionExpression: 'attribute_not_exists(#a) OR #a < :v',
-          ExpressionAttributeNames: { '#a': name },
-          ExpressionAttributeValues: { ':v': N(value) },
-        }),
+        TableName: this.table,
+        Key: this.metaKey,
+        UpdateExpression: 'SET #a = :v',
+        ConditionExpression: 'attribute_not_exists(#a) OR #a < :v',
+        ExpressionAttributeNames: { '#a': name },
+        ExpressionAttributeValues: { ':v': N(value) },
+      }),
     );
   }
 
@@ -780,11 +780,11 @@ export class DynamoDbBuffer implements DeltaBuffer {
     }));
     if (!multi) {
       const out = await this.api.call('PutItem', {
-          TableName: this.table,
-          Item: items[0] as Item,
-          ConditionExpression: 'attribute_not_exists(pk)',
-          ReturnConsumedCapacity: 'TOTAL',
-        });
+        TableName: this.table,
+        Item: items[0] as Item,
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnConsumedCapacity: 'TOTAL',
+      });
       this.consumedWriteUnits += out.ConsumedCapacity?.WriteCapacityUnits ?? out.ConsumedCapacity?.CapacityUnits ?? 0;
       return;
     }
@@ -850,11 +850,11 @@ export class DynamoDbBuffer implements DeltaBuffer {
       const body = p.view(0).slice();
       await this.ignoreCondition(
         this.api.call('PutItem', {
-            TableName: this.table,
-            Item: { pk: S(this.rowPk(ref.table, ref.rowId)), sk: S('-'), v: N(r.version), s: { B: body }, q: N(end) },
-            ConditionExpression: 'attribute_not_exists(pk) OR q < :q',
-            ExpressionAttributeValues: { ':q': N(end) },
-          }),
+          TableName: this.table,
+          Item: { pk: S(this.rowPk(ref.table, ref.rowId)), sk: S('-'), v: N(r.version), s: { B: body }, q: N(end) },
+          ConditionExpression: 'attribute_not_exists(pk) OR q < :q',
+          ExpressionAttributeValues: { ':q': N(end) },
+        }),
       );
     });
     // Stamps: per client, sorted by hlc, in items of one hlc span each.
@@ -882,14 +882,14 @@ export class DynamoDbBuffer implements DeltaBuffer {
     }
     await this.parallel(groups, async (g) => {
       await this.api.call('PutItem', {
-          TableName: this.table,
-          Item: {
-            pk: S(`${this.stampPrefix}${g.clientId}`),
-            sk: S(`${pad((g.stamps[0] as StampSeq).hlc)}#${pad(end)}`),
-            c: N(g.stamps.length),
-            b: { B: encodeStamps(g.stamps) },
-          },
-        });
+        TableName: this.table,
+        Item: {
+          pk: S(`${this.stampPrefix}${g.clientId}`),
+          sk: S(`${pad((g.stamps[0] as StampSeq).hlc)}#${pad(end)}`),
+          c: N(g.stamps.length),
+          b: { B: encodeStamps(g.stamps) },
+        },
+      });
     });
     await this.raiseMeta('ix', end);
     this.remember({ flushed: 0n, floor: 0n, ix: end });
@@ -909,12 +909,12 @@ export class DynamoDbBuffer implements DeltaBuffer {
     const now = Date.now();
     try {
       await this.api.call('UpdateItem', {
-          TableName: this.table,
-          Key: this.metaKey,
-          UpdateExpression: 'SET mz = :end, mt = :now',
-          ConditionExpression: 'attribute_not_exists(mz) OR (attribute_exists(ix) AND mz <= ix) OR mt < :stale',
-          ExpressionAttributeValues: { ':end': N(end), ':now': N(now), ':stale': N(now - CLAIM_MS) },
-        });
+        TableName: this.table,
+        Key: this.metaKey,
+        UpdateExpression: 'SET mz = :end, mt = :now',
+        ConditionExpression: 'attribute_not_exists(mz) OR (attribute_exists(ix) AND mz <= ix) OR mt < :stale',
+        ExpressionAttributeValues: { ':end': N(end), ':now': N(now), ':stale': N(now - CLAIM_MS) },
+      });
       return true;
     } catch (err) {
       if (errorName(err) === 'ConditionalCheckFailedException') return false;
@@ -938,15 +938,15 @@ export class DynamoDbBuffer implements DeltaBuffer {
     let start: Item | undefined;
     do {
       const page = await this.api.call('Query', {
-          TableName: this.table,
-          ConsistentRead: true,
-          KeyConditionExpression: hi === null ? 'pk = :pk AND sk >= :lo' : 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          ExpressionAttributeValues: { ':pk': S(pk), ':lo': S(lo), ...(hi === null ? {} : { ':hi': S(hi) }) },
-          ...(options.projection !== undefined ? { ProjectionExpression: options.projection } : {}),
-          ...(options.names !== undefined ? { ExpressionAttributeNames: options.names } : {}),
-          ...(options.pageSize !== undefined ? { Limit: options.pageSize } : {}),
-          ExclusiveStartKey: start,
-        });
+        TableName: this.table,
+        ConsistentRead: true,
+        KeyConditionExpression: hi === null ? 'pk = :pk AND sk >= :lo' : 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: { ':pk': S(pk), ':lo': S(lo), ...(hi === null ? {} : { ':hi': S(hi) }) },
+        ...(options.projection !== undefined ? { ProjectionExpression: options.projection } : {}),
+        ...(options.names !== undefined ? { ExpressionAttributeNames: options.names } : {}),
+        ...(options.pageSize !== undefined ? { Limit: options.pageSize } : {}),
+        ExclusiveStartKey: start,
+      });
       yield* page.Items ?? [];
       start = page.LastEvaluatedKey;
     } while (start !== undefined);
@@ -955,13 +955,13 @@ export class DynamoDbBuffer implements DeltaBuffer {
   /** The log item that starts at or last before `seq` (consistent read), if any. */
   private async itemAtOrBefore(seq: bigint): Promise<Item | undefined> {
     const got = await this.api.call('Query', {
-        TableName: this.table,
-        ConsistentRead: true,
-        KeyConditionExpression: 'pk = :pk AND sk <= :seq',
-        ExpressionAttributeValues: { ':pk': S(this.logPk), ':seq': S(pad(seq)) },
-        ScanIndexForward: false,
-        Limit: 1,
-      });
+      TableName: this.table,
+      ConsistentRead: true,
+      KeyConditionExpression: 'pk = :pk AND sk <= :seq',
+      ExpressionAttributeValues: { ':pk': S(this.logPk), ':seq': S(pad(seq)) },
+      ScanIndexForward: false,
+      Limit: 1,
+    });
     return got.Items?.[0];
   }
 
@@ -1078,12 +1078,12 @@ export class DynamoDbBuffer implements DeltaBuffer {
     await this.parallel(doomed, (Key) =>
       this.ignoreCondition(
         this.api.call('UpdateItem', {
-            TableName: this.table,
-            Key,
-            UpdateExpression: 'SET z = :one REMOVE b, w, x, t',
-            ConditionExpression: 'attribute_exists(b)',
-            ExpressionAttributeValues: { ':one': N(1) },
-          }),
+          TableName: this.table,
+          Key,
+          UpdateExpression: 'SET z = :one REMOVE b, w, x, t',
+          ConditionExpression: 'attribute_exists(b)',
+          ExpressionAttributeValues: { ':one': N(1) },
+        }),
       ),
     );
   }
