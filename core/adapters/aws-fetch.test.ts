@@ -36,6 +36,18 @@ describe('SigV4 signing', () => {
   const word = fc.stringMatching(/^[A-Za-z0-9 _.~!*'()/:@=+$,;-]{0,10}$/);
   const headerName = fc.stringMatching(/^x-[a-z0-9-]{1,10}$/).filter((h) => !h.startsWith('x-amz-') && h !== 'x-amzn-trace-id');
 
+  it("signs AWS's documented example request (IAM ListUsers) to its documented signature", () => {
+    const req: AwsRequest = {
+      method: 'GET',
+      url: new URL('https://iam.amazonaws.com/?Action=ListUsers&Version=2010-05-08'),
+      headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
+    };
+    signRequest(req, 'iam', 'us-east-1', { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' }, new Date('2015-08-30T12:36:00Z'));
+    expect(req.headers['authorization']).toBe(
+      'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7',
+    );
+  });
+
   it('equals the SDK signer on random requests (DynamoDB and S3 paths, queries, headers, session tokens)', async () => {
     await fc.assert(
       fc.asyncProperty(
