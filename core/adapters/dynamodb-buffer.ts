@@ -1,15 +1,5 @@
-import {
-  BatchGetItemCommand,
-  CreateTableCommand,
-  GetItemCommand,
-  PutItemCommand,
-  QueryCommand,
-  TransactWriteItemsCommand,
-  UpdateItemCommand,
-  type AttributeValue,
-  type DynamoDBClient,
-  type TransactWriteItem,
-} from '@aws-sdk/client-dynamodb';
+import type { AttributeValue, DynamoDBClient, TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { dynamoDbApi, type DynamoDbApi } from './dynamodb-api.ts';
 import { LakeSyncError } from '../errors.ts';
 import type { Hlc } from '../hlc.ts';
 import {
@@ -62,7 +52,8 @@ import { decodeRowWrites, decodeStamps, encodeRowWrites, encodeStamps, type RowW
  * one TransactWriteItems; readers only take whole appends.
  */
 export interface DynamoDbBufferOptions {
-  readonly client: DynamoDBClient;
+  /** An SDK client, or the operations over anything else (dynamodb-api-fetch.ts: fetch, without the SDK). */
+  readonly client: DynamoDBClient | DynamoDbApi;
   readonly table: string;
   /**
    * This buffer's shard: its log, meta, row and stamp items are its own
@@ -129,22 +120,20 @@ function indexPrefix(kind: 'R' | 'S', shard: string): string {
  * Create the table (on-demand capacity). For tests and first deployments;
  * `stream` adds the NEW_IMAGE stream the AWS deployment's flush trigger reads.
  */
-export async function createDynamoDbBufferTable(client: DynamoDBClient, table: string, options: { stream?: boolean } = {}): Promise<void> {
-  await client.send(
-    new CreateTableCommand({
-      TableName: table,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [
-        { AttributeName: 'pk', AttributeType: 'S' },
-        { AttributeName: 'sk', AttributeType: 'S' },
-      ],
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      ...(options.stream === true ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' } } : {}),
-    }),
-  );
+export async function createDynamoDbBufferTable(client: DynamoDBClient | DynamoDbApi, table: string, options: { stream?: boolean } = {}): Promise<void> {
+  await dynamoDbApi(client).call('CreateTable', {
+    TableName: table,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: 'pk', AttributeType: 'S' },
+      { AttributeName: 'sk', AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    ...(options.stream === true ? { StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_IMAGE' } } : {}),
+  });
 }
 
 function errorName(err: unknown): string | undefined {
@@ -295,7 +284,7 @@ function isStub(item: Item): boolean {
 }
 
 export class DynamoDbBuffer implements DeltaBuffer {
-  private readonly client: DynamoDBClient;
+  private readonly api: DynamoDbApi;
   private readonly table: string;
   private readonly metaKey: Item;
   private readonly logPk: string;
@@ -321,7 +310,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
   }
 
   constructor(options: DynamoDbBufferOptions) {
-    this.client = options.client;
+    this.api = dynamoDbApi(options.client);
     this.table = options.table;
     const shard = options.shard ?? '0';
     if (!/^[0-9A-Za-z]{1,16}$/.test(shard)) throw new RangeError('shard must be 1-16 letters or digits');
@@ -343,7 +332,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   private async readMeta(): Promise<Meta> {
     const at = Date.now();
-    const got = await this.client.send(new GetItemCommand({ TableName: this.table, Key: this.metaKey, ConsistentRead: true }));
+    const got = await this.api.call('GetItem', { TableName: this.table, Key: this.metaKey, ConsistentRead: true });
     this.metaReadAt = at;
     const v = (name: string): bigint => BigInt(got.Item?.[name]?.N ?? '0');
     const meta = { flushed: v('flushed'), floor: v('floor'), ix: v('ix') };
@@ -388,16 +377,14 @@ export class DynamoDbBuffer implements DeltaBuffer {
   /** Raise a meta value, never lower it. */
   private raiseMeta(name: 'flushed' | 'floor' | 'ix', value: bigint): Promise<void> {
     return this.ignoreCondition(
-      this.client.send(
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: this.metaKey,
-          UpdateExpression: 'SET #a = :v',
-          ConditionExpression: 'attribute_not_exists(#a) OR #a < :v',
-          ExpressionAttributeNames: { '#a': name },
-          ExpressionAttributeValues: { ':v': N(value) },
-        }),
-      ),
+      this.api.call('UpdateItem', {
+        TableName: this.table,
+        Key: this.metaKey,
+        UpdateExpression: 'SET #a = :v',
+        ConditionExpression: 'attribute_not_exists(#a) OR #a < :v',
+        ExpressionAttributeNames: { '#a': name },
+        ExpressionAttributeValues: { ':v': N(value) },
+      }),
     );
   }
 
@@ -696,9 +683,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
       if (seq !== first + BigInt(i)) return null;
     }
     if (first === null) return null;
-    const got = await this.client.send(
-      new GetItemCommand({ TableName: this.table, Key: { pk: S(this.logPk), sk: S(pad(first)) }, ConsistentRead: true }),
-    );
+    const got = await this.api.call('GetItem', { TableName: this.table, Key: { pk: S(this.logPk), sk: S(pad(first)) }, ConsistentRead: true });
     return got.Item?.t?.S === token ? first + BigInt(entries.length) - 1n : null;
   }
 
@@ -794,14 +779,12 @@ export class DynamoDbBuffer implements DeltaBuffer {
       ...(i === 0 ? extra : this.ttl !== null ? { [this.ttl.attribute]: extra[this.ttl.attribute] as AttributeValue } : {}),
     }));
     if (!multi) {
-      const out = await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: items[0] as Item,
-          ConditionExpression: 'attribute_not_exists(pk)',
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
+      const out = await this.api.call('PutItem', {
+        TableName: this.table,
+        Item: items[0] as Item,
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnConsumedCapacity: 'TOTAL',
+      });
       this.consumedWriteUnits += out.ConsumedCapacity?.WriteCapacityUnits ?? out.ConsumedCapacity?.CapacityUnits ?? 0;
       return;
     }
@@ -813,7 +796,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
     const tx: TransactWriteItem[] = items.map((Item) => ({
       Put: { TableName: this.table, Item, ConditionExpression: 'attribute_not_exists(pk)' },
     }));
-    const out = await this.client.send(new TransactWriteItemsCommand({ TransactItems: tx, ReturnConsumedCapacity: 'TOTAL' }));
+    const out = await this.api.call('TransactWriteItems', { TransactItems: tx, ReturnConsumedCapacity: 'TOTAL' });
     for (const c of out.ConsumedCapacity ?? []) this.consumedWriteUnits += c.WriteCapacityUnits ?? c.CapacityUnits ?? 0;
   }
 
@@ -866,14 +849,12 @@ export class DynamoDbBuffer implements DeltaBuffer {
       packRow(p, r.state);
       const body = p.view(0).slice();
       await this.ignoreCondition(
-        this.client.send(
-          new PutItemCommand({
-            TableName: this.table,
-            Item: { pk: S(this.rowPk(ref.table, ref.rowId)), sk: S('-'), v: N(r.version), s: { B: body }, q: N(end) },
-            ConditionExpression: 'attribute_not_exists(pk) OR q < :q',
-            ExpressionAttributeValues: { ':q': N(end) },
-          }),
-        ),
+        this.api.call('PutItem', {
+          TableName: this.table,
+          Item: { pk: S(this.rowPk(ref.table, ref.rowId)), sk: S('-'), v: N(r.version), s: { B: body }, q: N(end) },
+          ConditionExpression: 'attribute_not_exists(pk) OR q < :q',
+          ExpressionAttributeValues: { ':q': N(end) },
+        }),
       );
     });
     // Stamps: per client, sorted by hlc, in items of one hlc span each.
@@ -900,17 +881,15 @@ export class DynamoDbBuffer implements DeltaBuffer {
       if (group.length > 0) groups.push({ clientId, stamps: group });
     }
     await this.parallel(groups, async (g) => {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.table,
-          Item: {
-            pk: S(`${this.stampPrefix}${g.clientId}`),
-            sk: S(`${pad((g.stamps[0] as StampSeq).hlc)}#${pad(end)}`),
-            c: N(g.stamps.length),
-            b: { B: encodeStamps(g.stamps) },
-          },
-        }),
-      );
+      await this.api.call('PutItem', {
+        TableName: this.table,
+        Item: {
+          pk: S(`${this.stampPrefix}${g.clientId}`),
+          sk: S(`${pad((g.stamps[0] as StampSeq).hlc)}#${pad(end)}`),
+          c: N(g.stamps.length),
+          b: { B: encodeStamps(g.stamps) },
+        },
+      });
     });
     await this.raiseMeta('ix', end);
     this.remember({ flushed: 0n, floor: 0n, ix: end });
@@ -929,15 +908,13 @@ export class DynamoDbBuffer implements DeltaBuffer {
   private async claim(end: bigint): Promise<boolean> {
     const now = Date.now();
     try {
-      await this.client.send(
-        new UpdateItemCommand({
-          TableName: this.table,
-          Key: this.metaKey,
-          UpdateExpression: 'SET mz = :end, mt = :now',
-          ConditionExpression: 'attribute_not_exists(mz) OR (attribute_exists(ix) AND mz <= ix) OR mt < :stale',
-          ExpressionAttributeValues: { ':end': N(end), ':now': N(now), ':stale': N(now - CLAIM_MS) },
-        }),
-      );
+      await this.api.call('UpdateItem', {
+        TableName: this.table,
+        Key: this.metaKey,
+        UpdateExpression: 'SET mz = :end, mt = :now',
+        ConditionExpression: 'attribute_not_exists(mz) OR (attribute_exists(ix) AND mz <= ix) OR mt < :stale',
+        ExpressionAttributeValues: { ':end': N(end), ':now': N(now), ':stale': N(now - CLAIM_MS) },
+      });
       return true;
     } catch (err) {
       if (errorName(err) === 'ConditionalCheckFailedException') return false;
@@ -960,18 +937,16 @@ export class DynamoDbBuffer implements DeltaBuffer {
   ): AsyncGenerator<Item> {
     let start: Item | undefined;
     do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.table,
-          ConsistentRead: true,
-          KeyConditionExpression: hi === null ? 'pk = :pk AND sk >= :lo' : 'pk = :pk AND sk BETWEEN :lo AND :hi',
-          ExpressionAttributeValues: { ':pk': S(pk), ':lo': S(lo), ...(hi === null ? {} : { ':hi': S(hi) }) },
-          ...(options.projection !== undefined ? { ProjectionExpression: options.projection } : {}),
-          ...(options.names !== undefined ? { ExpressionAttributeNames: options.names } : {}),
-          ...(options.pageSize !== undefined ? { Limit: options.pageSize } : {}),
-          ExclusiveStartKey: start,
-        }),
-      );
+      const page = await this.api.call('Query', {
+        TableName: this.table,
+        ConsistentRead: true,
+        KeyConditionExpression: hi === null ? 'pk = :pk AND sk >= :lo' : 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: { ':pk': S(pk), ':lo': S(lo), ...(hi === null ? {} : { ':hi': S(hi) }) },
+        ...(options.projection !== undefined ? { ProjectionExpression: options.projection } : {}),
+        ...(options.names !== undefined ? { ExpressionAttributeNames: options.names } : {}),
+        ...(options.pageSize !== undefined ? { Limit: options.pageSize } : {}),
+        ExclusiveStartKey: start,
+      });
       yield* page.Items ?? [];
       start = page.LastEvaluatedKey;
     } while (start !== undefined);
@@ -979,16 +954,14 @@ export class DynamoDbBuffer implements DeltaBuffer {
 
   /** The log item that starts at or last before `seq` (consistent read), if any. */
   private async itemAtOrBefore(seq: bigint): Promise<Item | undefined> {
-    const got = await this.client.send(
-      new QueryCommand({
-        TableName: this.table,
-        ConsistentRead: true,
-        KeyConditionExpression: 'pk = :pk AND sk <= :seq',
-        ExpressionAttributeValues: { ':pk': S(this.logPk), ':seq': S(pad(seq)) },
-        ScanIndexForward: false,
-        Limit: 1,
-      }),
-    );
+    const got = await this.api.call('Query', {
+      TableName: this.table,
+      ConsistentRead: true,
+      KeyConditionExpression: 'pk = :pk AND sk <= :seq',
+      ExpressionAttributeValues: { ':pk': S(this.logPk), ':seq': S(pad(seq)) },
+      ScanIndexForward: false,
+      Limit: 1,
+    });
     return got.Items?.[0];
   }
 
@@ -1104,15 +1077,13 @@ export class DynamoDbBuffer implements DeltaBuffer {
     if (this.ttl !== null) return;
     await this.parallel(doomed, (Key) =>
       this.ignoreCondition(
-        this.client.send(
-          new UpdateItemCommand({
-            TableName: this.table,
-            Key,
-            UpdateExpression: 'SET z = :one REMOVE b, w, x, t',
-            ConditionExpression: 'attribute_exists(b)',
-            ExpressionAttributeValues: { ':one': N(1) },
-          }),
-        ),
+        this.api.call('UpdateItem', {
+          TableName: this.table,
+          Key,
+          UpdateExpression: 'SET z = :one REMOVE b, w, x, t',
+          ConditionExpression: 'attribute_exists(b)',
+          ExpressionAttributeValues: { ':one': N(1) },
+        }),
       ),
     );
   }
@@ -1132,9 +1103,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
     for (let i = 0; i < keys.length; i += BATCH_GET) {
       let pending: Item[] = keys.slice(i, i + BATCH_GET);
       for (let attempt = 0; pending.length > 0; attempt++) {
-        const got = await this.client.send(
-          new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } }),
-        );
+        const got = await this.api.call('BatchGetItem', { RequestItems: { [this.table]: { Keys: pending, ConsistentRead: true } } });
         out.push(...(got.Responses?.[this.table] ?? []));
         pending = got.UnprocessedKeys?.[this.table]?.Keys ?? [];
         if (pending.length > 0) await sleep(Math.min(1000, 10 * 2 ** attempt));

@@ -1,3 +1,4 @@
+import { AwsFetch, awsFetchOptionsFromEnv } from '../../core/adapters/aws-fetch.ts';
 import type { JwtAuthOptions } from '../../core/auth/jwt.ts';
 import type { Schema } from '../../core/schema.ts';
 import type { SyncRules } from '../../core/rules.ts';
@@ -116,4 +117,15 @@ export function settingsFromEnv(env: Env): AwsSettings {
     orphanAgeMs: int(env, 'LAKESYNC_ORPHAN_AGE_MS', 3_600_000),
     logTtlDays: int(env, 'LAKESYNC_LOG_TTL_DAYS', 30),
   };
+}
+
+/**
+ * A fetch client of one AWS service (core/adapters/aws-fetch.ts), set up
+ * from the Lambda environment as the SDK would be: AWS_REGION, the
+ * execution role's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
+ * AWS_SESSION_TOKEN, AWS_ENDPOINT_URL(_<SERVICE>) and AWS_MAX_ATTEMPTS.
+ * Read at the first request, so a missing variable fails that request.
+ */
+export function awsFetchFromEnv(env: Env, service: string): AwsFetch {
+  return new AwsFetch(Promise.resolve().then(() => awsFetchOptionsFromEnv(env, service)));
 }

@@ -40,6 +40,25 @@ describe('function import graphs', () => {
     expect((await inputs('functions/aws/flush.ts')).some((i) => HEAVY.test(i))).toBe(true);
   });
 
+  it('the http function loads no AWS SDK at import (DynamoDB and S3 over fetch; SQS only on an admin flush)', async () => {
+    const r = await build({
+      absWorkingDir: ROOT,
+      entryPoints: ['functions/aws/http.ts'],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      external: ['@aws-sdk/*', '@smithy/*'],
+      outfile: 'out.mjs',
+      logLevel: 'silent',
+    });
+    const imports = Object.values(r.metafile.outputs).flatMap((o) => o.imports);
+    const sdk = imports.filter((i) => /^@(aws-sdk|smithy)\//.test(i.path));
+    expect(sdk.filter((i) => i.kind !== 'dynamic-import')).toEqual([]);
+    expect(sdk.map((i) => i.path).sort()).toEqual(['@aws-sdk/client-dynamodb', '@aws-sdk/client-sqs']);
+  });
+
   it('the http function bundles, as the CDK construct builds it, to at most 250 KB, the issue target', async () => {
     const spec = bundleSpec();
     const r = await build({
