@@ -56,7 +56,14 @@ export interface LakeSyncProps {
   readonly flushMaxAge?: Duration;
   /** A new checkpoint after this many flushed deltas (LAKESYNC_CHECKPOINT_EVERY). */
   readonly checkpointEvery?: number;
-  /** Deltas kept in the buffer past the newest checkpoint (LAKESYNC_RETAIN_DELTAS). */
+  /**
+   * Buffer shards (LAKESYNC_SHARDS): tables are spread over this many logs
+   * by a hash of their name, so a hot table only contends with the tables
+   * that share its shard; a pull reads every shard. Fixed once deployed
+   * (changing it would move tables between logs). Default 4.
+   */
+  readonly shards?: number;
+  /** Deltas kept in the buffer past the newest checkpoint, per shard (LAKESYNC_RETAIN_DELTAS). */
   readonly retainDeltas?: number;
   /** Iceberg snapshots younger than this are kept (LAKESYNC_SNAPSHOT_RETENTION_MS). */
   readonly snapshotRetention?: Duration;
@@ -211,6 +218,7 @@ export class LakeSync extends Construct {
       LAKESYNC_JOBS_QUEUE_URL: this.jobsQueue.queueUrl,
       LAKESYNC_CONFIG_JSON: JSON.stringify({ schema: props.config.schema, rules: props.config.rules ?? null }),
       ...('jwksUrl' in props.auth ? { LAKESYNC_JWKS_URL: props.auth.jwksUrl } : { LAKESYNC_JWT_SECRET: props.auth.jwtSecret }),
+      LAKESYNC_SHARDS: String(shardCount(props.shards ?? 4)),
       ...optionalEnv('LAKESYNC_FLUSH_MAX_DELTAS', props.flushMaxDeltas),
       ...optionalEnv('LAKESYNC_FLUSH_MAX_AGE_MS', props.flushMaxAge?.toMilliseconds()),
       ...optionalEnv('LAKESYNC_CHECKPOINT_EVERY', props.checkpointEvery),
@@ -500,3 +508,8 @@ function checkEnvironmentSize(env: Record<string, string>): void {
 
 export { HTTP_ROUTES } from './routes.ts';
 export { FUNCTION_NAMES, type FunctionName } from './bundling.ts';
+
+function shardCount(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 64) throw new Error('LakeSync: shards must be an integer from 1 to 64');
+  return n;
+}

@@ -21,6 +21,8 @@ export interface LakeSyncStackSettings {
   readonly schedule?: string;
   readonly flushMaxDeltas?: number;
   readonly flushMaxAgeSeconds?: number;
+  /** Buffer shards (default 4); fixed once deployed. */
+  readonly shards?: number;
   readonly corsAllowOrigins?: readonly string[];
   /** "destroy" deletes the table and bucket with the stack (for trials). Default retain. */
   readonly removal?: 'retain' | 'destroy';
@@ -50,6 +52,7 @@ export function settingsFromContext(scope: Construct): LakeSyncStackSettings {
     jwtSecretName: get('jwtSecretName'),
     schedule: get('schedule'),
     flushMaxDeltas: num('flushMaxDeltas'),
+    shards: num('shards'),
     flushMaxAgeSeconds: num('flushMaxAgeSeconds'),
     corsAllowOrigins: cors?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
     removal,
@@ -104,6 +107,7 @@ export class LakeSyncStack extends Stack {
       ...(settings.functionsDir !== undefined ? { functionsDir: resolve(settings.functionsDir) } : {}),
       ...(settings.schedule !== undefined ? { maintenanceSchedule: Schedule.expression(settings.schedule) } : {}),
       ...(settings.flushMaxDeltas !== undefined ? { flushMaxDeltas: settings.flushMaxDeltas } : {}),
+      ...(settings.shards !== undefined ? { shards: settings.shards } : {}),
       ...(settings.flushMaxAgeSeconds !== undefined ? { flushMaxAge: Duration.seconds(settings.flushMaxAgeSeconds) } : {}),
       ...(settings.corsAllowOrigins !== undefined ? { corsAllowOrigins: settings.corsAllowOrigins } : {}),
       removalPolicy: destroy ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,

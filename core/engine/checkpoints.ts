@@ -25,7 +25,8 @@ export class CheckpointService {
       cursor: m.cursor,
       schemaVersion: m.schemaVersion,
       createdAtMs: m.createdAtMs,
-      chunks: m.chunks.map((c) => ({ table: c.table, index: c.index, rows: c.rows })),
+      // The chunk route takes the place in this list (older manifests numbered chunks per table).
+      chunks: m.chunks.map((c, index) => ({ table: c.table, index, rows: c.rows })),
     };
   }
 

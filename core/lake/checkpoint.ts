@@ -65,7 +65,6 @@ export class Checkpoints extends CheckpointStore {
       const live = await liveFiles(this.lake.store, loaded.metadata, snap['snapshot-id']);
       const deleted = await deletedPositions(this.lake.store, live);
       let pending: RowState[] = [];
-      let index = 0;
       const writeChunk = async (): Promise<void> => {
         if (pending.length === 0) return;
         const bytes = encodePullResponse('proto', {
@@ -74,10 +73,11 @@ export class Checkpoints extends CheckpointStore {
           hasMore: false,
           serverHlc: 0n,
         });
+        // A chunk's index is its place in the whole checkpoint: GET /v1/checkpoint/{id}/{index} addresses it.
+        const index = chunks.length;
         const uri = `${dir}/${table}-${String(index).padStart(6, '0')}.pb`;
         await this.lake.store.put(uri, bytes);
         chunks.push({ table, index, rows: pending.length, bytes: bytes.length, uri });
-        index++;
         pending = [];
       };
       for (const e of live.data) {

@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDbApi } from '../../core/adapters/dynamodb-api.ts';
 import { DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
+import { BufferShards } from '../../core/engine/shards.ts';
 import type { AwsSettings } from './env.ts';
 
 /**
@@ -9,12 +10,29 @@ import type { AwsSettings } from './env.ts';
  * push never waits for it; appends keep a backstop), the lake jobs trim.
  * The http function passes the fetch client (no SDK), the others an SDK one.
  */
-export function openBuffer(client: DynamoDBClient | DynamoDbApi, settings: Pick<AwsSettings, 'table' | 'logTtlDays'>): DynamoDbBuffer {
+export function openBuffer(client: DynamoDBClient | DynamoDbApi, settings: Pick<AwsSettings, 'table' | 'logTtlDays'>, shard = '0'): DynamoDbBuffer {
   const days = settings.logTtlDays ?? 0;
   return new DynamoDbBuffer({
     client,
     table: settings.table,
+    shard,
     materializeOnAppend: false,
     ...(days > 0 ? { ttlAttribute: 'ttl', ttlSeconds: days * 86_400 } : {}),
   });
+}
+
+/** Every shard of the deployment's buffer (shard k is named String(k)), on one table. */
+export function openShards(client: DynamoDBClient | DynamoDbApi, settings: Pick<AwsSettings, 'table' | 'logTtlDays' | 'shards'>): BufferShards {
+  return new BufferShards(Array.from({ length: settings.shards ?? 1 }, (_, k) => openBuffer(client, settings, String(k))));
+}
+
+/** The stream consumer's index step: materialize the shard a log item names (its pk is `L#<shard>`). */
+export function shardIndexer(shards: BufferShards): (shard: string) => Promise<void> {
+  return async (shard) => {
+    const buffer = shards.buffers[Number(shard)];
+    if (!/^\d+$/.test(shard) || !(buffer instanceof DynamoDbBuffer)) {
+      throw new Error(`a log item of shard ${shard}, but the deployment has ${shards.count} shards`);
+    }
+    await buffer.materializeIndex();
+  };
 }

@@ -37,10 +37,22 @@ export interface AwsSettings {
    * (trim then rewrites each item as a stub). Far above any flush delay.
    */
   readonly logTtlDays?: number;
+  /**
+   * Buffer shards (LAKESYNC_SHARDS, default 1): tables are spread over this
+   * many logs, each its own serialization point. Fixed for the life of a
+   * deployment (see docs/dynamodb.md#sharding).
+   */
+  readonly shards?: number;
 }
 
 export class AwsConfigError extends Error {
   override name = 'AwsConfigError';
+}
+
+/** At most 64 shards: a pull reads every shard, so more only adds read cost. */
+function shardCount(n: number): number {
+  if (n < 1 || n > 64) throw new AwsConfigError('LAKESYNC_SHARDS must be 1 to 64');
+  return n;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -116,6 +128,7 @@ export function settingsFromEnv(env: Env): AwsSettings {
     snapshotRetentionMs: int(env, 'LAKESYNC_SNAPSHOT_RETENTION_MS', 7 * 86_400_000),
     orphanAgeMs: int(env, 'LAKESYNC_ORPHAN_AGE_MS', 3_600_000),
     logTtlDays: int(env, 'LAKESYNC_LOG_TTL_DAYS', 30),
+    shards: shardCount(int(env, 'LAKESYNC_SHARDS', 1)),
   };
 }
 

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { Buffer } from 'node:buffer';
-import { openBuffer } from './buffer.ts';
+import { openShards } from './buffer.ts';
 import { AwsFetch, awsFetchOptionsOf } from '../../core/adapters/aws-fetch.ts';
 import { S3FetchReader } from '../../core/adapters/aws-fetch-s3.ts';
 import { fetchDynamoDbApi } from '../../core/adapters/dynamodb-api-fetch.ts';
@@ -39,9 +39,9 @@ export interface HttpDeps {
 export type HttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResult>;
 
 export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHandler {
-  const buffer = openBuffer('call' in deps.dynamodb ? deps.dynamodb : fetchDynamoDbApi(new AwsFetch(awsFetchOptionsOf(deps.dynamodb, 'dynamodb'))), settings);
+  const shards = openShards('call' in deps.dynamodb ? deps.dynamodb : fetchDynamoDbApi(new AwsFetch(awsFetchOptionsOf(deps.dynamodb, 'dynamodb'))), settings);
   const gateway = new Gateway({
-    buffer,
+    buffer: shards,
     schema: settings.schema,
     rules: settings.rules,
     clock: new HybridLogicalClock({ maxDriftMs: settings.maxDriftMs }),
@@ -72,7 +72,7 @@ export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHa
     log: deps.log ?? jsonLog,
     // The flush itself runs in the flush function; this only asks for one.
     flushNow: async () => {
-      const head = await buffer.head();
+      const head = await gateway.head();
       await (await queue()).send([{ kind: 'flush', ref: `admin-${head}-${Date.now()}` }]);
       return { queued: 'flush', head };
     },

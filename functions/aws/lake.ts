@@ -2,8 +2,8 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { GlueClient } from '@aws-sdk/client-glue';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import type { DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
-import { openBuffer } from './buffer.ts';
+import type { BufferShards } from '../../core/engine/shards.ts';
+import { openShards } from './buffer.ts';
 import { GlueCatalog } from '../../core/adapters/glue-catalog.ts';
 import { S3ObjectStore } from '../../core/adapters/s3-object-store.ts';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
@@ -38,14 +38,14 @@ export interface LakeOverrides {
 }
 
 export interface AwsLake {
-  readonly buffer: DynamoDbBuffer;
+  readonly shards: BufferShards;
   readonly lake: Lake;
   readonly checkpoints: Checkpoints;
   readonly runner: LakeJobRunner;
 }
 
 export function openAwsLake(clients: LakeClients, settings: AwsSettings, overrides: LakeOverrides = {}): AwsLake {
-  const buffer = openBuffer(clients.dynamodb, settings);
+  const shards = openShards(clients.dynamodb, settings);
   const store = new S3ObjectStore(clients.s3);
   const lake = new Lake({
     catalog: new GlueCatalog(clients.glue, store),
@@ -58,7 +58,7 @@ export function openAwsLake(clients: LakeClients, settings: AwsSettings, overrid
   });
   const checkpoints = new Checkpoints(lake, checkpointRootFor(settings.warehouse, lake.namespace));
   const runner = new LakeJobRunner({
-    buffer,
+    buffer: shards,
     lake,
     checkpoints,
     schemaVersion: settings.schema.version,
@@ -70,5 +70,5 @@ export function openAwsLake(clients: LakeClients, settings: AwsSettings, overrid
     fanout: overrides.fanout ?? null,
     ...(overrides.now !== undefined ? { now: overrides.now } : {}),
   });
-  return { buffer, lake, checkpoints, runner };
+  return { shards, lake, checkpoints, runner };
 }

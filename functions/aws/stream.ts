@@ -3,7 +3,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
 import type { JobQueue } from '../../core/lake/queue.ts';
-import { openBuffer } from './buffer.ts';
+import { openShards, shardIndexer } from './buffer.ts';
 import { settingsFromEnv, type AwsSettings } from './env.ts';
 import { errorText, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
 
@@ -21,8 +21,11 @@ import { errorText, jsonLog, lambda, perContainer, type Log } from './lambda.ts'
  */
 export interface StreamDeps {
   readonly flushQueue: JobQueue;
-  /** Materializes the buffer's row and stamp index off the push path (a no-op until the tail is long enough). */
-  readonly index?: { materializeIndex(): Promise<void> };
+  /**
+   * Materializes one shard's row and stamp index off the push path (a no-op
+   * until its tail is long enough); called for each shard the batch wrote.
+   */
+  readonly index?: (shard: string) => Promise<void>;
   readonly log?: Log;
   readonly now?: () => number;
 }
@@ -51,11 +54,14 @@ export function createStreamHandler(deps: StreamDeps, settings: Pick<AwsSettings
       if (at < oldest) oldest = at;
     }
     if (deps.index !== undefined) {
-      try {
-        await deps.index.materializeIndex();
-      } catch (e) {
-        // Not this batch's failure: the next batch, an append's backstop or trim materializes.
-        log({ level: 'warn', msg: 'index materialization failed', error: errorText(e) });
+      const shards = new Set(records.map((r) => (r.dynamodb?.Keys?.['pk']?.S as string).slice(2)));
+      for (const shard of shards) {
+        try {
+          await deps.index(shard);
+        } catch (e) {
+          // Not this batch's failure: the next batch, an append's backstop or trim materializes.
+          log({ level: 'warn', msg: 'index materialization failed', shard, error: errorText(e) });
+        }
       }
     }
     const before = { counted, oldestMs };
@@ -82,10 +88,11 @@ export function createStreamHandler(deps: StreamDeps, settings: Pick<AwsSettings
 
 export const handler: StreamHandler = perContainer(() => {
   const settings = settingsFromEnv(process.env);
+  const shards = openShards(new DynamoDBClient({}), settings);
   return createStreamHandler(
     {
       flushQueue: new SqsJobQueue({ client: new SQSClient({}), queueUrl: settings.flushQueueUrl }),
-      index: openBuffer(new DynamoDBClient({}), settings),
+      index: shardIndexer(shards),
     },
     settings,
   );

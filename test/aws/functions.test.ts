@@ -10,6 +10,8 @@ import type { FanoutTarget } from '../../core/lake/fanout.ts';
 import type { FlushStep } from '../../core/lake/flush.ts';
 import type { JobQueue, LakeJob } from '../../core/lake/queue.ts';
 import type { Schema } from '../../core/schema.ts';
+import { BufferShards } from '../../core/engine/shards.ts';
+import { shardIndexer } from '../../functions/aws/buffer.ts';
 import type { AwsSettings } from '../../functions/aws/env.ts';
 import { createFlushHandler } from '../../functions/aws/flush.ts';
 import { createHttpHandler } from '../../functions/aws/http.ts';
@@ -42,6 +44,8 @@ const SCHEMA: Schema = {
         { name: 'owner', type: 'string' },
       ],
     },
+    // With 3 shards, todos and notes live in different shards (2 and 1).
+    { name: 'notes', columns: [{ name: 'body', type: 'string' }] },
   ],
 };
 
@@ -136,8 +140,10 @@ async function wire(stack: Stack, overrides: { flushQueue?: JobQueue; flushTimeo
   const http = await startHttpBridge(createHttpHandler({ dynamodb: clients.dynamodb, s3: clients.s3, flushQueue, log: quiet }, settings));
   bridges.push(http);
   // The stream consumer materializes the buffer's index (small windows here, so the e2e exercises it).
-  const index = new DynamoDbBuffer({ client: clients.dynamodb, table: settings.table, materializeEvery: 5, materializeOnAppend: false });
-  const stream = await driver.stream(settings.table, createStreamHandler({ flushQueue, index, log: quiet }, settings));
+  const indexed = new BufferShards(
+    Array.from({ length: settings.shards ?? 1 }, (_, k) => new DynamoDbBuffer({ client: clients.dynamodb, table: settings.table, shard: String(k), materializeEvery: 5, materializeOnAppend: false })),
+  );
+  const stream = await driver.stream(settings.table, createStreamHandler({ flushQueue, index: shardIndexer(indexed), log: quiet }, settings));
   const lakeClients = { ...clients, ...(overrides.s3 !== undefined ? { s3: overrides.s3 } : {}) };
   const lakeOverrides = { log: quiet, ...(overrides.fanout !== undefined ? { fanout: overrides.fanout } : {}) };
   const flush = await driver.queue(settings.flushQueueUrl, createFlushHandler(lakeClients, settings, lakeOverrides), {
@@ -190,7 +196,7 @@ cat = GlueCatalog('glue', **args['properties'])
 out = {}
 for name in args['tables']:
     rows = cat.load_table(name).scan().to_arrow().to_pylist()
-    out[name] = [{k: conv(v) for k, v in r.items() if k in ('_row_id', '_delta_id', '_op', 'title', 'done', 'owner')} for r in rows]
+    out[name] = [{k: conv(v) for k, v in r.items() if k in ('_row_id', '_delta_id', '_op', 'title', 'done', 'owner', 'body')} for r in rows]
 print(json.dumps(out))
 `;
 
@@ -213,6 +219,23 @@ function readLake(stack: Stack): LakeView {
     }))
     .sort((x, y) => (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
   return { state, changes: (out[`${ns}.todos_changes`] ?? []) as unknown as LakeView['changes'] };
+}
+
+type Note = { id: string; body: string | null };
+
+function notes(c: LakeSyncClient): Note[] {
+  return c.db.prepare('SELECT id, body FROM notes ORDER BY id').all() as Note[];
+}
+
+const byId = (x: { id: unknown }, y: { id: unknown }): number => (String(x.id) < String(y.id) ? -1 : String(x.id) > String(y.id) ? 1 : 0);
+
+/** One table's state and change rows, as pyiceberg reads them through Glue. */
+function readTable(stack: Stack, table: string): { state: Record<string, unknown>[]; changes: Record<string, unknown>[] } {
+  const ns = stack.settings.namespace;
+  const out = pythonJson<Record<string, Record<string, unknown>[]>>(SCAN, [
+    JSON.stringify({ properties: motoPyicebergProperties(moto), tables: [`${ns}.${table}`, `${ns}.${table}_changes`] }),
+  ]);
+  return { state: out[`${ns}.${table}`] ?? [], changes: out[`${ns}.${table}_changes`] ?? [] };
 }
 
 /** The lake equals the clients, and its change table holds each delta exactly once. */
@@ -410,5 +433,53 @@ describe('the AWS functions on moto', () => {
     expect(rows(b)).toEqual(rows(a));
     expectLakeEquals(stack, rows(a), 18);
     expect(await queueDepth(stack.dlq.flush)).toBe(0);
+  });
+
+  it('a sharded deployment (3 shards): each table in its own log, flushed, checkpointed and trimmed by its own marks; a new client starts from a checkpoint whose cursor names every shard', async () => {
+    const stack = await deploy('sharded', { shards: 3 });
+    const fns = await wire(stack);
+    const a = await client(fns, 'client-a');
+    const b = await client(fns, 'client-b');
+    for (let i = 0; i < 20; i++) a.insert('todos', `t${i}`, { title: `todo ${i}`, done: false, owner: 'user-1' });
+    for (let i = 0; i < 15; i++) a.insert('notes', `n${i}`, { body: `from a ${i}` });
+    for (let i = 0; i < 10; i++) b.insert('notes', `m${i}`, { body: `from b ${i}` });
+    await a.sync();
+    await b.sync();
+    await a.sync();
+    expect(notes(b)).toEqual(notes(a));
+    expect(rows(b)).toEqual(rows(a));
+    expect(notes(a)).toHaveLength(25);
+    expect(a.cursor).toBe('0.25.20');
+    const shards = new BufferShards([0, 1, 2].map((k) => new DynamoDbBuffer({ client: clients.dynamodb, table: stack.settings.table, shard: String(k) })));
+    expect(await shards.heads()).toEqual([0n, 25n, 20n]); // notes in shard 1, todos in shard 2
+
+    // 45 deltas on the stream: a flush of every shard, then a checkpoint and a trim per shard.
+    await fns.driver.pump();
+    expect(fns.driver.invocations.every((i) => i.error === null && i.failed.length === 0)).toBe(true);
+    expectLakeEquals(stack, rows(a), 20);
+    const lakeNotes = readTable(stack, 'notes');
+    expect(lakeNotes.state.map((r) => ({ id: r['_row_id'], body: r['body'] })).sort(byId)).toEqual(notes(a));
+    expect(new Set(lakeNotes.changes.map((r) => r['_delta_id'])).size).toBe(25);
+    expect(lakeNotes.changes).toHaveLength(25);
+    expect(await shards.flushed()).toEqual([0n, 25n, 20n]);
+    const floors = await shards.floors();
+    expect(floors[1]).toBeGreaterThan(0n);
+    expect(floors[2]).toBeGreaterThan(0n);
+
+    // A new client cannot pull from the start any more: it loads the checkpoint, then pulls on from its cursor.
+    const c = await client(fns, 'client-c');
+    await c.sync();
+    expect(notes(c)).toEqual(notes(a));
+    expect(rows(c)).toEqual(rows(a));
+    expect(fns.fetched.some((u) => /\/v1\/checkpoint\/[0-9]{15}-[0-9a-f]{8}\/0$/.test(u))).toBe(true);
+    c.insert('notes', 'c0', { body: 'from c' });
+    c.update('todos', 't3', { done: true });
+    await c.sync();
+    await a.sync();
+    expect(notes(a)).toEqual(notes(c));
+    expect(rows(a)).toEqual(rows(c));
+    expect(a.cursor).toBe('0.26.21');
+    expect(await queueDepth(stack.dlq.flush)).toBe(0);
+    expect(await queueDepth(stack.dlq.jobs)).toBe(0);
   });
 });

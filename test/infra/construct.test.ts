@@ -95,6 +95,7 @@ describe('LakeSync construct', () => {
       expect(JSON.parse(env['LAKESYNC_CONFIG_JSON'] as string)).toEqual({ schema: APP_CONFIG.schema, rules: APP_CONFIG.rules });
       expect(env['LAKESYNC_FLUSH_MAX_DELTAS']).toBe('5000');
       expect(env['LAKESYNC_FLUSH_MAX_AGE_MS']).toBe('30000');
+      expect(env['LAKESYNC_SHARDS']).toBe('4'); // the default
     }
   });
 

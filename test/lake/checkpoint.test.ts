@@ -27,6 +27,9 @@ describe('checkpoints', () => {
     const manifest = await cps.build(['todos', 'notes'], { cursor, schemaVersion: 1, chunkRows: 20 });
     expect(manifest.cursor).toBe(cursor.toString());
     expect(manifest.chunks.filter((c) => c.table === 'todos')).toHaveLength(5); // 85 rows / 20
+    // Chunks are numbered across tables: the chunk route addresses them by this index.
+    expect(manifest.chunks.map((c) => c.index)).toEqual(manifest.chunks.map((_, i) => i));
+    expect(manifest.chunks.map((c) => c.table)).toContain('notes');
     expect((await cps.latest())?.checkpointId).toBe(manifest.checkpointId);
 
     const rows = new Map<string, RowState>();
