@@ -58,7 +58,7 @@ export class LakeJobRunner {
     return (this.opts.now ?? Date.now)();
   }
 
-  run(job: LakeJob): Promise<JobResult> {
+  async run(job: LakeJob): Promise<JobResult> {
     switch (job.kind) {
       case 'flush':
         return this.flush();

@@ -3,7 +3,12 @@ import { checkpointRoot, Checkpoints } from '../../core/lake/checkpoint.ts';
 import type { FanoutTarget } from '../../core/lake/fanout.ts';
 import { LakeJobRunner, type JobResult, type JobRunnerOptions } from '../../core/lake/job-runner.ts';
 import type { LakeJob } from '../../core/lake/queue.ts';
-import { deltaMaker, makeLakeEnv, type LakeEnv } from '../support/lake.ts';
+import { MemoryBuffer } from '../../core/adapters/memory-buffer.ts';
+import { Gateway } from '../../core/engine/gateway.ts';
+import { BufferShards } from '../../core/engine/shards.ts';
+import { HybridLogicalClock } from '../../core/hlc.ts';
+import { scanTable } from '../../core/lake/scan.ts';
+import { deltaMaker, LAKE_SCHEMA, makeLakeEnv, principal, type LakeEnv } from '../support/lake.ts';
 
 /**
  * The queue-driven lake jobs (what the AWS flush and jobs functions run) on
@@ -55,7 +60,7 @@ describe('queued lake jobs', () => {
 
     const first = kind(await r.run({ kind: 'checkpoint', cursor: '12' }), 'checkpoint');
     expect(first.checkpoint).not.toBeNull();
-    expect(first.floor).toBe(12n); // retainDeltas 0: the buffer keeps nothing the checkpoint holds
+    expect(first.floor).toBe('12'); // retainDeltas 0: the buffer keeps nothing the checkpoint holds
     // The duplicate, and a scheduled refresh with nothing new: no new checkpoint.
     expect(kind(await r.run({ kind: 'checkpoint', cursor: '12' }), 'checkpoint').checkpoint).toBeNull();
     expect(kind(await r.run({ kind: 'checkpoint' }), 'checkpoint').checkpoint).toBeNull();
@@ -74,10 +79,10 @@ describe('queued lake jobs', () => {
     await pushTodos(env, 'a', 20);
     await r.run({ kind: 'flush' });
     // No checkpoint yet: nothing may be forgotten.
-    expect(kind(await r.run({ kind: 'lifecycle' }), 'lifecycle').floor).toBe(0n);
+    expect(kind(await r.run({ kind: 'lifecycle' }), 'lifecycle').floor).toBe('0');
     await r.run({ kind: 'checkpoint' });
     await pushTodos(env, 'a', 5, 20); // not flushed
-    expect(kind(await r.run({ kind: 'lifecycle', table: 'todos' }), 'lifecycle').floor).toBe(20n);
+    expect(kind(await r.run({ kind: 'lifecycle', table: 'todos' }), 'lifecycle').floor).toBe('20');
     expect(await r.run({ kind: 'compact', table: 'notes' })).toEqual({ kind: 'compact', table: 'notes', rewritten: 0 });
     expect(await r.run({ kind: 'lifecycle', table: 'notes_changes' })).toMatchObject({ kind: 'lifecycle', expired: 0, orphans: 0 });
   });
@@ -96,5 +101,46 @@ describe('queued lake jobs', () => {
     expect(got).toEqual(Array.from({ length: 1500 }, (_, i) => BigInt(i + 1)));
     await r.run({ kind: 'checkpoint' }); // trims to head - 1000 = 500
     await expect(r.run({ kind: 'fanout', from: '0', to: '1500' })).rejects.toThrow(/trimmed/);
+  });
+
+  it('over 3 shards: flush, checkpoint, trim and fan-out go shard by shard, and the checkpoint cursor names every shard', async () => {
+    const env = makeLakeEnv();
+    const shards = new BufferShards([new MemoryBuffer(), new MemoryBuffer(), new MemoryBuffer()]);
+    expect([shards.shardOf('todos'), shards.shardOf('notes')]).toEqual([2, 1]);
+    const gateway = new Gateway({ buffer: shards, schema: LAKE_SCHEMA, rules: null, clock: new HybridLogicalClock({ maxDriftMs: 60_000 }) });
+    const d = deltaMaker('a');
+    const deltas = [
+      ...Array.from({ length: 8 }, (_, i) => d('todos', `t${i}`, 'insert', { title: `todo ${i}` })),
+      ...Array.from({ length: 5 }, (_, i) => d('notes', `n${i}`, 'insert', { body: `note ${i}` })),
+      d('todos', 't1', 'update', { title: 'edited' }),
+    ];
+    await gateway.push(principal('a'), { clientId: 'a', schemaVersion: 1, deltas });
+    const fanned: string[] = [];
+    const target: FanoutTarget = { name: 'test', deliver: async (range, entries) => void fanned.push(...entries.map((e) => `${range.shard}:${e.seq}`)) };
+    const { runner: r, sent, checkpoints } = runner(env, { buffer: shards, fanout: target });
+
+    const flushed = kind(await r.run({ kind: 'flush' }), 'flush');
+    expect(flushed.flush).toMatchObject({ from: '0.0.0', to: '0.5.9', deltas: 14 });
+    expect(await shards.flushed()).toEqual([0n, 5n, 9n]);
+    expect(sent).toEqual([
+      { kind: 'checkpoint', cursor: '0.5.9' }, // 14 flushed >= 10
+      { kind: 'fanout', from: '0', to: '5', shard: '1' },
+      { kind: 'fanout', from: '0', to: '9', shard: '2' },
+    ]);
+    const lake = env.lake();
+    const titles = (await scanTable(lake, 'todos')).rows.map((row) => row['title']).sort();
+    expect(titles).toEqual(['edited', 'todo 0', 'todo 2', 'todo 3', 'todo 4', 'todo 5', 'todo 6', 'todo 7']);
+    expect((await scanTable(lake, 'notes')).rows).toHaveLength(5);
+
+    for (const job of sent.filter((j) => j.kind === 'fanout')) await r.run(job);
+    expect(fanned.sort()).toEqual([...[1, 2, 3, 4, 5].map((s) => `1:${s}`), ...[1, 2, 3, 4, 5, 6, 7, 8, 9].map((s) => `2:${s}`)].sort());
+
+    const cp = kind(await r.run({ kind: 'checkpoint', cursor: '0.5.9' }), 'checkpoint');
+    expect(cp.checkpoint).not.toBeNull();
+    expect((await checkpoints.latest())?.cursor).toBe('0.5.9');
+    expect(cp.floor).toBe('0.5.9'); // retainDeltas 0: each shard forgets what the lake and the checkpoint hold
+    await expect(r.run({ kind: 'checkpoint', cursor: '5.9' })).rejects.toMatchObject({ code: 'INVALID_CURSOR' });
+    await expect(r.run({ kind: 'fanout', from: '0', to: '5', shard: '1' })).rejects.toThrow(/trimmed/);
+    await expect(r.run({ kind: 'fanout', from: '0', to: '5', shard: '7' })).rejects.toThrow(/shard 7/);
   });
 });
