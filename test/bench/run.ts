@@ -12,6 +12,7 @@
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { benchClientApply } from './client-apply.ts';
 import { benchDdbWcu } from './ddb.ts';
+import { benchDdbShards } from './ddb-shards.ts';
 import { benchEngine } from './engine.ts';
 import { benchHttp } from './http.ts';
 import { benchInitialSync } from './initial-sync.ts';
@@ -31,6 +32,7 @@ const SUITES: Readonly<Record<string, () => Promise<BenchRow[]>>> = {
   lake: () => benchLake(),
   'initial-sync': () => benchInitialSync(),
   'ddb-wcu': () => benchDdbWcu(),
+  'ddb-shards': () => benchDdbShards(),
 };
 
 async function main(): Promise<number> {
