@@ -2,7 +2,7 @@ import type { DeltaBuffer } from '../engine/ports.ts';
 import { anyAbove, asShards, distance, encodeCursor, parseCursor, type BufferShards } from '../engine/shards.ts';
 import type { Checkpoints } from './checkpoint.ts';
 import { isLakeError } from './errors.ts';
-import type { FanoutTarget } from './fanout.ts';
+import type { FanoutMarks, FanoutTarget } from './fanout.ts';
 import type { Lake } from './flush.ts';
 import { compactTable, expireSnapshots, removeOrphans } from './maintenance.ts';
 import type { JobQueue, LakeJob } from './queue.ts';
@@ -35,6 +35,8 @@ export interface JobRunnerOptions {
   readonly compactTargetBytes?: number;
   /** Fan-out target; null/absent: fan-out jobs are acknowledged and do nothing. */
   readonly fanout?: FanoutTarget | null;
+  /** Where the target's delivered marks live; required with a target. */
+  readonly fanoutMarks?: FanoutMarks;
   readonly now?: () => number;
 }
 
@@ -50,8 +52,18 @@ const FANOUT_PAGE = 1000;
 export class LakeJobRunner {
   private readonly shards: BufferShards;
 
+  private readonly marks: FanoutMarks | null;
+
   constructor(private readonly opts: JobRunnerOptions) {
     this.shards = asShards(opts.buffer);
+    this.marks = opts.fanout != null ? (opts.fanoutMarks ?? null) : null;
+    if (opts.fanout != null && this.marks === null) throw new Error('a fan-out target needs fanoutMarks');
+  }
+
+  /** Each shard's delivered mark (null without a target). */
+  private async delivered(): Promise<bigint[] | null> {
+    const marks = this.marks;
+    return marks === null ? null : Promise.all(this.shards.buffers.map((_, k) => marks.get(k)));
   }
 
   private now(): number {
@@ -90,13 +102,14 @@ export class LakeJobRunner {
     if (distance(flushed, await this.latestCheckpoint()) >= BigInt(this.opts.checkpointEvery ?? 100_000)) {
       followUps.push({ kind: 'checkpoint', cursor: encodeCursor(flushed) });
     }
-    if (this.opts.fanout != null) {
-      report.shards.forEach((r, k) => {
-        if (r.to <= r.from) return;
-        const range = { kind: 'fanout', from: r.from.toString(), to: r.to.toString() } as const;
-        followUps.push(this.shards.count === 1 ? range : { ...range, shard: String(k) });
-      });
-    }
+    // Fan-out owed is read from durable marks, not from this flush's report,
+    // so a flush that died before sending is made good by the next one.
+    (await this.delivered())?.forEach((mark, k) => {
+      const to = flushed[k] as bigint;
+      if (to <= mark) return;
+      const range = { kind: 'fanout', from: mark.toString(), to: to.toString() } as const;
+      followUps.push(this.shards.count === 1 ? range : { ...range, shard: String(k) });
+    });
     if (followUps.length > 0 && this.opts.jobs !== undefined) await this.opts.jobs.send(followUps);
     return { kind: 'flush', flush: report, followUps };
   }
@@ -118,7 +131,12 @@ export class LakeJobRunner {
 
   /** Forget only what both the lake and the newest checkpoint hold, minus a window kept for pulls. */
   private async trim(): Promise<string> {
-    const floors = await trimShards(this.shards, await this.latestCheckpoint(), BigInt(this.opts.retainDeltas ?? 100_000));
+    const keep = await this.latestCheckpoint();
+    // Nothing is trimmed that the fan-out target has not been given.
+    (await this.delivered())?.forEach((mark, k) => {
+      if (mark < (keep[k] as bigint)) keep[k] = mark;
+    });
+    const floors = await trimShards(this.shards, keep, BigInt(this.opts.retainDeltas ?? 100_000));
     return encodeCursor(floors);
   }
 
@@ -148,15 +166,20 @@ export class LakeJobRunner {
   }
 
   /**
-   * Deliver (from, to] to the fan-out target. A range the buffer already
-   * trimmed cannot be delivered any more: that is reported as an error (the
-   * message goes to the DLQ after its retries), never skipped silently.
+   * Deliver (from, to] of one shard to the fan-out target, from where its
+   * mark stands, then raise the mark. A range the buffer already trimmed
+   * cannot be delivered any more: that is reported as an error (the message
+   * goes to the DLQ after its retries), never skipped silently.
    */
   private async fanout(shard: number, from: bigint, to: bigint): Promise<JobResult> {
     const target = this.opts.fanout;
-    if (target == null) return { kind: 'fanout', delivered: 0 };
+    const marks = this.marks;
+    if (target == null || marks === null) return { kind: 'fanout', delivered: 0 };
     const buffer = this.shards.buffers[shard];
     if (buffer === undefined) throw new Error(`fan-out job names shard ${shard}, but there are ${this.shards.count}`);
+    const mark = await marks.get(shard);
+    if (mark > from) from = mark;
+    if (from >= to) return { kind: 'fanout', delivered: 0 };
     if ((await buffer.floor()) > from) throw new Error(`fan-out range (${from}, ${to}] was trimmed from the buffer`);
     let after = from;
     let delivered = 0;
@@ -168,6 +191,7 @@ export class LakeJobRunner {
       if (page.lastSeq <= after || !page.hasMore) break;
       after = page.lastSeq;
     }
+    await marks.raise(shard, to);
     return { kind: 'fanout', delivered };
   }
 }

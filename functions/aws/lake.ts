@@ -9,7 +9,7 @@ import { S3ObjectStore } from '../../core/adapters/s3-object-store.ts';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
 import { Checkpoints } from '../../core/lake/checkpoint.ts';
 import { checkpointRootFor } from '../../core/lake/checkpoint-store.ts';
-import type { FanoutTarget } from '../../core/lake/fanout.ts';
+import { FanoutMarks, fanoutRootFor, type FanoutTarget } from '../../core/lake/fanout.ts';
 import { Lake, type LakeOptions } from '../../core/lake/flush.ts';
 import { LakeJobRunner } from '../../core/lake/job-runner.ts';
 import type { JobQueue } from '../../core/lake/queue.ts';
@@ -68,6 +68,7 @@ export function openAwsLake(clients: LakeClients, settings: AwsSettings, overrid
     snapshotRetentionMs: settings.snapshotRetentionMs,
     orphanAgeMs: settings.orphanAgeMs,
     fanout: overrides.fanout ?? null,
+    ...(overrides.fanout != null ? { fanoutMarks: new FanoutMarks(store, fanoutRootFor(settings.warehouse, lake.namespace), overrides.fanout.name) } : {}),
     ...(overrides.now !== undefined ? { now: overrides.now } : {}),
   });
   return { shards, lake, checkpoints, runner };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkpointRoot, Checkpoints } from '../../core/lake/checkpoint.ts';
-import type { FanoutTarget } from '../../core/lake/fanout.ts';
+import { FanoutMarks, fanoutRootFor, type FanoutTarget } from '../../core/lake/fanout.ts';
 import { LakeJobRunner, type JobResult, type JobRunnerOptions } from '../../core/lake/job-runner.ts';
 import type { LakeJob } from '../../core/lake/queue.ts';
 import { MemoryBuffer } from '../../core/adapters/memory-buffer.ts';
@@ -27,6 +27,7 @@ function runner(env: LakeEnv, opts: Partial<JobRunnerOptions> = {}): { runner: L
     jobs: { send: async (jobs) => void sent.push(...jobs) },
     checkpointEvery: 10,
     retainDeltas: 0,
+    ...(opts.fanout != null ? { fanoutMarks: new FanoutMarks(env.store, fanoutRootFor(env.warehouse, lake.namespace), opts.fanout.name) } : {}),
     ...opts,
   });
   return { runner: r, sent, checkpoints };
@@ -99,8 +100,46 @@ describe('queued lake jobs', () => {
     expect(fan).toEqual({ kind: 'fanout', from: '0', to: '1500' });
     expect(await r.run(fan as LakeJob)).toEqual({ kind: 'fanout', delivered: 1500 });
     expect(got).toEqual(Array.from({ length: 1500 }, (_, i) => BigInt(i + 1)));
+    // Delivered: the same job again (a redelivery) has nothing left to give.
+    expect(await r.run(fan as LakeJob)).toEqual({ kind: 'fanout', delivered: 0 });
     await r.run({ kind: 'checkpoint' }); // trims to head - 1000 = 500
-    await expect(r.run({ kind: 'fanout', from: '0', to: '1500' })).rejects.toThrow(/trimmed/);
+    await expect(r.run({ kind: 'fanout', from: '0', to: '1500' })).resolves.toEqual({ kind: 'fanout', delivered: 0 });
+    // A range lost some other way (trimmed behind the runner's back, or expired by TTL) fails loudly.
+    await pushTodos(env, 'a', 10, 1500);
+    await r.run({ kind: 'flush' });
+    await env.buffer.trim(1510n);
+    await expect(r.run({ kind: 'fanout', from: '1500', to: '1510' })).rejects.toThrow(/trimmed/);
+  });
+
+  it('fan-out owed by a flush that died before asking is asked for by the next flush, and trim never passes what was not delivered', async () => {
+    const env = makeLakeEnv();
+    const got: bigint[] = [];
+    const target: FanoutTarget = { name: 'test', deliver: async (_range, entries) => void got.push(...entries.map((e) => e.seq)) };
+    let sendFails = true;
+    const { runner: r, sent } = runner(env, {
+      fanout: target,
+      retainDeltas: 0,
+      checkpointEvery: 1,
+      jobs: { send: async (jobs) => (sendFails ? Promise.reject(new Error('queue down')) : void sent.push(...jobs)) },
+    });
+    await pushTodos(env, 'a', 30);
+    await expect(r.run({ kind: 'flush' })).rejects.toThrow(/queue down/); // committed, then died sending its follow-ups
+    sendFails = false;
+    const again = kind(await r.run({ kind: 'flush' }), 'flush');
+    expect(again.flush.deltas).toBe(0);
+    expect(sent).toEqual([
+      { kind: 'checkpoint', cursor: '30' },
+      { kind: 'fanout', from: '0', to: '30' },
+    ]);
+    // The checkpoint holds everything, retainDeltas is 0, but nothing was delivered yet: nothing is trimmed.
+    expect(kind(await r.run({ kind: 'checkpoint', cursor: '30' }), 'checkpoint').floor).toBe('0');
+    expect(await r.run({ kind: 'fanout', from: '0', to: '30' })).toEqual({ kind: 'fanout', delivered: 30 });
+    expect(got).toHaveLength(30);
+    expect(kind(await r.run({ kind: 'lifecycle' }), 'lifecycle').floor).toBe('30');
+    // Caught up: a flush owes nothing.
+    sent.length = 0;
+    await r.run({ kind: 'flush' });
+    expect(sent).toEqual([]);
   });
 
   it('over 3 shards: flush, checkpoint, trim and fan-out go shard by shard, and the checkpoint cursor names every shard', async () => {
@@ -140,7 +179,7 @@ describe('queued lake jobs', () => {
     expect((await checkpoints.latest())?.cursor).toBe('0.5.9');
     expect(cp.floor).toBe('0.5.9'); // retainDeltas 0: each shard forgets what the lake and the checkpoint hold
     await expect(r.run({ kind: 'checkpoint', cursor: '5.9' })).rejects.toMatchObject({ code: 'INVALID_CURSOR' });
-    await expect(r.run({ kind: 'fanout', from: '0', to: '5', shard: '1' })).rejects.toThrow(/trimmed/);
+    expect(await r.run({ kind: 'fanout', from: '0', to: '5', shard: '1' })).toEqual({ kind: 'fanout', delivered: 0 }); // delivered before
     await expect(r.run({ kind: 'fanout', from: '0', to: '5', shard: '7' })).rejects.toThrow(/shard 7/);
   });
 });
