@@ -185,6 +185,18 @@ describe('DynamoDB over fetch', () => {
     expect(scripted.seen).toHaveLength(2);
   });
 
+  it('gives a transaction an idempotency token, the same on every retry, as the SDK does', async () => {
+    scripted.script(json(500, { __type: 'com.amazon.coral.service#InternalServerError' }), json(200, {}));
+    await dynamo().call('TransactWriteItems', { TransactItems: [] });
+    const tokens = scripted.seen.map((r) => (JSON.parse(r.body) as { ClientRequestToken?: string }).ClientRequestToken);
+    expect(tokens).toHaveLength(2);
+    expect(tokens[0]).toMatch(/^[0-9a-f-]{36}$/);
+    expect(tokens[1]).toBe(tokens[0]);
+    scripted.script(json(200, {}));
+    await dynamo().call('TransactWriteItems', { TransactItems: [], ClientRequestToken: 'mine' });
+    expect(JSON.parse(scripted.seen[0]?.body ?? '')).toMatchObject({ ClientRequestToken: 'mine' });
+  });
+
   it('corrects its clock from a skew error and signs the retry with the server time', async () => {
     const server = new Date(Date.now() + 3_600_000);
     scripted.script(

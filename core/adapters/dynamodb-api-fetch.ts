@@ -10,7 +10,10 @@ import type { DynamoDbApi } from './dynamodb-api.ts';
 export function fetchDynamoDbApi(aws: AwsFetch): DynamoDbApi {
   return {
     async call(op, input) {
-      const body = JSON.stringify(input, toWire);
+      // As the SDK does: a transaction carries an idempotency token, kept across
+      // retries, so a retry after a lost answer succeeds instead of conflicting.
+      const request = op === 'TransactWriteItems' && !('ClientRequestToken' in input) ? { ...input, ClientRequestToken: crypto.randomUUID() } : input;
+      const body = JSON.stringify(request, toWire);
       const res = await aws.send(
         (url) => ({ method: 'POST', url, headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `DynamoDB_20120810.${op}` }, body }),
         readError,

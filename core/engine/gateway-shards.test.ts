@@ -21,6 +21,11 @@ const schema: Schema = {
   ],
 };
 const TABLES = ['todos', 'notes'] as const;
+const OWNER_RULES: SyncRules = {
+  buckets: [
+    { name: 'own', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }], notes: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] } },
+  ],
+};
 const T0 = 1_700_000_000_000;
 
 function who(clientId: string, claims: Record<string, unknown> = {}): Principal {
@@ -146,15 +151,7 @@ describe('Gateway over shards', () => {
   });
 
   it('a delta the rules refuse in one shard writes nothing in any shard', async () => {
-    const ownerRules: SyncRules = {
-      buckets: [
-        {
-          name: 'own',
-          tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }], notes: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] },
-        },
-      ],
-    };
-    const { g, shards } = sharded(3, ownerRules);
+    const { g, shards } = sharded(3, OWNER_RULES);
     const a = who('a');
     const push = g.push(a, {
       clientId: 'a',
@@ -163,6 +160,24 @@ describe('Gateway over shards', () => {
     });
     await expect(push).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
     expect(await shards.heads()).toEqual([0n, 0n, 0n]);
+  });
+
+  it("an insert over another client's row in one shard is refused before the other shard is written (no guessing across shards)", async () => {
+    const { g, shards } = sharded(3, OWNER_RULES);
+    await g.push(who('b'), { clientId: 'b', schemaVersion: 1, deltas: [d('b', 'insert', 'notes', 'n1', { owner: 'b' })] });
+    const push = g.push(who('a'), { clientId: 'a', schemaVersion: 1, deltas: [d('a', 'insert', 'todos', 't1', { owner: 'a' }), d('a', 'insert', 'notes', 'n1', { owner: 'a' })] });
+    await expect(push).rejects.toMatchObject({ code: 'RULE_VIOLATION', deltaIndex: 1 });
+    expect(await shards.heads()).toEqual([0n, 1n, 0n]);
+  });
+
+  it('across shards, a reused stamp is reported before a rule refusal, whichever shard answers first', async () => {
+    const { g } = sharded(3, OWNER_RULES);
+    const a = who('a');
+    const first = d('a', 'insert', 'todos', 't1', { owner: 'a' });
+    await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [first] });
+    const reused = makeDelta({ table: 'todos', rowId: 't2', op: 'insert', columns: { owner: 'a' }, hlc: first.hlc, clientId: 'a' });
+    const refused = d('a', 'insert', 'notes', 'n1', { owner: 'someone-else' });
+    await expect(g.push(a, { clientId: 'a', schemaVersion: 1, deltas: [refused, reused] })).rejects.toMatchObject({ code: 'STAMP_REUSED' });
   });
 
   it('a stalled shard does not hold up pushes and pulls of tables in other shards', async () => {

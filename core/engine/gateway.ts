@@ -156,7 +156,7 @@ export class Gateway {
       const r = await this.pushTo(buffers[0] as DeltaBuffer, principal, batch, hlcs, deltas, guess);
       return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor([r.seq]) };
     }
-    const r = await this.pushSharded(principal, batch, deltas, guess);
+    const r = await this.pushSharded(principal, batch, deltas);
     return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor(r.position) };
   }
 
@@ -195,17 +195,20 @@ export class Gateway {
 
   /**
    * A push whose tables live in several shards: one append per shard. Every
-   * shard's part is planned before any is written, so a delta the rules
-   * refuse writes nothing anywhere. The appends are atomic per shard, not
-   * across shards: if one fails after another succeeded, the client's retry
-   * finds the written part by stamp and appends only the rest. Components
-   * of shards this push did not write are 0 in the returned position.
+   * shard's part is checked and planned before any is written, in the
+   * protocol's order (stamps of every shard, then rules), and without
+   * guessing, so a delta the rules refuse writes nothing anywhere. The
+   * appends are atomic per shard, not across shards: if one fails after
+   * another succeeded, the client's retry finds the written part by stamp
+   * and appends only the rest. The one way a refusal can follow a written
+   * shard: a concurrent push changes a row between this plan and its
+   * append, and the re-plan of that shard is refused. Components of shards
+   * this push did not write are 0 in the returned position.
    */
   private async pushSharded(
     principal: Principal,
     batch: readonly Delta[],
     original: readonly Delta[],
-    guess: boolean,
   ): Promise<{ accepted: number; position: bigint[] }> {
     const { buffers } = this.shards;
     const groups = new Map<number, Delta[]>();
@@ -215,29 +218,25 @@ export class Gateway {
       if (g === undefined) groups.set(k, (g = []));
       g.push(d);
     }
-    const planned = await Promise.all(
-      [...groups].map(async ([k, group]) => {
-        const buffer = buffers[k] as DeltaBuffer;
-        const hlcs = group.map((d) => d.hlc);
-        const fresh = await this.dropStored(buffer, principal.clientId, group, hlcs, original);
-        const plan =
-          fresh.length === 0
-            ? null
-            : ((guess ? await this.plan(buffer, principal, fresh, original, true) : null) ??
-              (await this.plan(buffer, principal, fresh, original, false)));
-        return { k, buffer, group, hlcs, fresh, plan };
+    const parts = [...groups].map(([k, group]) => ({ k, buffer: buffers[k] as DeltaBuffer, group, hlcs: group.map((d) => d.hlc) }));
+    const fresh = await settleAll(parts.map((p) => this.dropStored(p.buffer, principal.clientId, p.group, p.hlcs, original)));
+    const plans = await settleAll(
+      parts.map(async (p, i) => {
+        const todo = fresh[i] as readonly Delta[];
+        return todo.length === 0 ? null : this.plan(p.buffer, principal, todo, original, false);
       }),
     );
     const position = new Array<bigint>(buffers.length).fill(0n);
     const accepted = await Promise.all(
-      planned.map(async ({ k, buffer, group, hlcs, fresh, plan }) => {
-        if (plan === null) return 0;
+      parts.map(async ({ k, buffer, group, hlcs }, i) => {
+        const plan = plans[i];
+        if (plan === null || plan === undefined) return 0;
         const result = await buffer.append(plan.entries, plan.rows);
         if (result.ok) {
           position[k] = result.lastSeq;
-          return fresh.length;
+          return (fresh[i] as readonly Delta[]).length;
         }
-        // A concurrent push (or a wrong guess) moved a row: this shard alone goes again.
+        // A concurrent push moved a row of this shard: this shard alone goes again.
         const again = await this.pushTo(buffer, principal, group, hlcs, original, false);
         if (again.accepted > 0) position[k] = again.seq;
         return again.accepted;
@@ -537,6 +536,23 @@ export class Gateway {
     );
     return out;
   }
+}
+
+/**
+ * Await every promise; if any failed, throw the failure about the earliest
+ * delta of the batch (then the first in order), so the answer does not
+ * depend on which shard answered first.
+ */
+async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  let worst: { reason: unknown; index: number } | null = null;
+  for (const r of settled) {
+    if (r.status === 'fulfilled') continue;
+    const index = r.reason instanceof LakeSyncError && r.reason.deltaIndex >= 0 ? r.reason.deltaIndex : Number.MAX_SAFE_INTEGER;
+    if (worst === null || index < worst.index) worst = { reason: r.reason, index };
+  }
+  if (worst !== null) throw worst.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
 }
 
 function clampLimit(limit: number | undefined, limits: Limits): number {

@@ -1,5 +1,4 @@
 import type { LogEntry } from '../engine/ports.ts';
-import { isLakeError } from './errors.ts';
 import type { ObjectStore } from './ports.ts';
 
 /**
@@ -25,8 +24,12 @@ export function fanoutRootFor(warehouse: string, namespace: readonly string[]): 
  * flush job asks for (mark, flushed] whenever the mark is behind, so a
  * fan-out owed by a flush that died before asking is asked for again by the
  * next one; trim never passes the mark, so nothing is trimmed undelivered.
- * A mark only rises; two jobs racing may leave the lower of their ends,
- * which costs a repeated delivery (targets accept those), never a gap.
+ *
+ * A mark only rises, also under racing jobs: each delivery writes its own
+ * object named by its end (write-if-absent), the mark is the highest name,
+ * and lower ones are pruned. (One read-then-write object could be lowered
+ * by a slower job finishing a shorter range, and then point below what
+ * trim already removed.)
  */
 export class FanoutMarks {
   constructor(
@@ -35,25 +38,34 @@ export class FanoutMarks {
     readonly target: string,
   ) {}
 
-  private uri(shard: number): string {
-    return `${this.root}/${encodeURIComponent(this.target)}-${shard}.json`;
+  private prefix(shard: number): string {
+    return `${this.root}/${encodeURIComponent(this.target)}/${shard}/`;
   }
 
-  async get(shard: number): Promise<bigint> {
-    let bytes: Uint8Array;
-    try {
-      bytes = await this.store.get(this.uri(shard));
-    } catch (e) {
-      if (isLakeError(e, 'NOT_FOUND')) return 0n;
-      throw e;
+  private async ends(shard: number): Promise<{ uri: string; end: bigint }[]> {
+    const out: { uri: string; end: bigint }[] = [];
+    const prefix = this.prefix(shard);
+    for await (const o of this.store.list(prefix)) {
+      const name = o.uri.slice(prefix.length);
+      if (/^\d{20}$/.test(name)) out.push({ uri: o.uri, end: BigInt(name) });
     }
-    const parsed = JSON.parse(new TextDecoder().decode(bytes)) as { delivered?: unknown };
-    if (typeof parsed.delivered !== 'string' || !/^\d{1,19}$/.test(parsed.delivered)) throw new Error(`fan-out mark ${this.uri(shard)} is malformed`);
-    return BigInt(parsed.delivered);
+    return out;
+  }
+
+  /** The delivered mark, or null when this target never delivered from this shard. */
+  async get(shard: number): Promise<bigint | null> {
+    let mark: bigint | null = null;
+    for (const { end } of await this.ends(shard)) if (mark === null || end > mark) mark = end;
+    return mark;
   }
 
   async raise(shard: number, delivered: bigint): Promise<void> {
-    if (delivered <= (await this.get(shard))) return;
-    await this.store.put(this.uri(shard), new TextEncoder().encode(JSON.stringify({ delivered: delivered.toString() })));
+    const current = await this.get(shard);
+    if (current !== null && delivered <= current) return;
+    await this.store.putIfAbsent(`${this.prefix(shard)}${delivered.toString().padStart(20, '0')}`, new Uint8Array(0));
+    const ends = await this.ends(shard);
+    const top = ends.reduce((m, e) => (e.end > m ? e.end : m), delivered);
+    const stale = ends.filter((e) => e.end < top).map((e) => e.uri);
+    if (stale.length > 0) await this.store.delete(stale);
   }
 }

@@ -60,10 +60,23 @@ export class LakeJobRunner {
     if (opts.fanout != null && this.marks === null) throw new Error('a fan-out target needs fanoutMarks');
   }
 
-  /** Each shard's delivered mark (null without a target). */
+  /**
+   * Each shard's delivered mark (null without a target). A target that
+   * never delivered from a shard starts where the buffer starts (its floor):
+   * what is older is in the lake, not in the buffer.
+   */
   private async delivered(): Promise<bigint[] | null> {
     const marks = this.marks;
-    return marks === null ? null : Promise.all(this.shards.buffers.map((_, k) => marks.get(k)));
+    if (marks === null) return null;
+    return Promise.all(
+      this.shards.buffers.map(async (buffer, k) => {
+        const mark = await marks.get(k);
+        if (mark !== null) return mark;
+        const floor = await buffer.floor();
+        await marks.raise(k, floor);
+        return floor;
+      }),
+    );
   }
 
   private now(): number {
@@ -178,7 +191,7 @@ export class LakeJobRunner {
     const buffer = this.shards.buffers[shard];
     if (buffer === undefined) throw new Error(`fan-out job names shard ${shard}, but there are ${this.shards.count}`);
     const mark = await marks.get(shard);
-    if (mark > from) from = mark;
+    if (mark !== null && mark > from) from = mark;
     if (from >= to) return { kind: 'fanout', delivered: 0 };
     if ((await buffer.floor()) > from) throw new Error(`fan-out range (${from}, ${to}] was trimmed from the buffer`);
     let after = from;

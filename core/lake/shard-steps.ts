@@ -51,7 +51,9 @@ export async function trimShards(shards: BufferShards, checkpoint: Position, ret
       let upTo = c < f ? c : f;
       const keep = (heads[k] as bigint) - retain;
       if (keep < upTo) upTo = keep;
-      if (upTo > 0n) await buffer.trim(upTo);
+      // Called even with nothing to forget: a buffer whose log expires by TTL
+      // raises its floor over items about to expire here, whatever upTo is.
+      await buffer.trim(upTo > 0n ? upTo : 0n);
     }),
   );
   return shards.floors();

@@ -73,7 +73,7 @@ export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHa
     // The flush itself runs in the flush function; this only asks for one.
     flushNow: async () => {
       const head = await gateway.head();
-      await (await queue()).send([{ kind: 'flush', ref: `admin-${head}-${Date.now()}` }]);
+      await (await queue()).send([{ kind: 'flush', ref: `admin-${Date.now()}` }]);
       return { queued: 'flush', head };
     },
   });

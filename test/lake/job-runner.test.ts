@@ -182,4 +182,46 @@ describe('queued lake jobs', () => {
     expect(await r.run({ kind: 'fanout', from: '0', to: '5', shard: '1' })).toEqual({ kind: 'fanout', delivered: 0 }); // delivered before
     await expect(r.run({ kind: 'fanout', from: '0', to: '5', shard: '7' })).rejects.toThrow(/shard 7/);
   });
+
+  it('lifecycle calls trim even with nothing to forget (a TTL buffer raises its floor over expiring items there)', async () => {
+    const env = makeLakeEnv();
+    const trims: bigint[] = [];
+    const buffer = new Proxy(env.buffer, {
+      get(target, prop, receiver) {
+        if (prop === 'trim') return (upTo: bigint) => (trims.push(upTo), target.trim(upTo));
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    const { runner: r } = runner(env, { buffer, retainDeltas: 100_000 });
+    await pushTodos(env, 'a', 5);
+    await r.run({ kind: 'lifecycle' }); // no checkpoint, head below the retained window
+    expect(trims).toEqual([0n]);
+  });
+
+  it('fan-out marks only rise, also when jobs for overlapping ranges finish out of order', async () => {
+    const env = makeLakeEnv();
+    const marks = new FanoutMarks(env.store, fanoutRootFor(env.warehouse, ['lakesync']), 'test');
+    expect(await marks.get(0)).toBeNull();
+    await Promise.all([marks.raise(0, 10n), marks.raise(0, 20n)]);
+    expect(await marks.get(0)).toBe(20n);
+    await marks.raise(0, 10n); // the slower job of the shorter range finishes last
+    expect(await marks.get(0)).toBe(20n);
+    expect(await marks.get(1)).toBeNull();
+  });
+
+  it('a target added after the buffer was trimmed starts at the floor instead of failing forever', async () => {
+    const env = makeLakeEnv();
+    await pushTodos(env, 'a', 20);
+    await runner(env).runner.run({ kind: 'flush' });
+    await runner(env).runner.run({ kind: 'checkpoint' }); // retainDeltas 0: floor 20
+    await pushTodos(env, 'a', 5, 20);
+    const got: bigint[] = [];
+    const target: FanoutTarget = { name: 'late', deliver: async (_range, entries) => void got.push(...entries.map((e) => e.seq)) };
+    const { runner: r, sent } = runner(env, { fanout: target });
+    await r.run({ kind: 'flush' });
+    const fan = sent.find((j) => j.kind === 'fanout') as LakeJob;
+    expect(fan).toEqual({ kind: 'fanout', from: '20', to: '25' });
+    expect(await r.run(fan)).toEqual({ kind: 'fanout', delivered: 5 });
+    expect(got).toEqual([21n, 22n, 23n, 24n, 25n]);
+  });
 });
