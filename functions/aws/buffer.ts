@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDbApi } from '../../core/adapters/dynamodb-api.ts';
 import { DynamoDbBuffer } from '../../core/adapters/dynamodb-buffer.ts';
+import { claimShardCount } from '../../core/adapters/dynamodb-shard-count.ts';
 import { BufferShards } from '../../core/engine/shards.ts';
 import type { AwsSettings } from './env.ts';
 
@@ -34,5 +35,27 @@ export function shardIndexer(shards: BufferShards): (shard: string) => Promise<v
       throw new Error(`a log item of shard ${shard}, but the deployment has ${shards.count} shards`);
     }
     await buffer.materializeIndex();
+  };
+}
+
+/**
+ * Check (once per container) that the table is opened with the shard count
+ * it was written with (core/adapters/dynamodb-shard-count.ts). A failure is
+ * not remembered: the next invocation checks again.
+ */
+export function shardGuard(client: DynamoDBClient | DynamoDbApi, settings: Pick<AwsSettings, 'table' | 'shards'>): () => Promise<void> {
+  let checked: Promise<void> | null = null;
+  return () =>
+    (checked ??= claimShardCount(client, settings.table, settings.shards ?? 1).catch((e: unknown) => {
+      checked = null;
+      throw e;
+    }));
+}
+
+/** A handler that runs only once the shard count checked out. */
+export function guarded<E, C, R>(guard: () => Promise<void>, fn: (event: E, context: C) => Promise<R>): (event: E, context: C) => Promise<R> {
+  return async (event, context) => {
+    await guard();
+    return fn(event, context);
   };
 }

@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { settingsFromEnv, type AwsSettings } from './env.ts';
+import { guarded } from './buffer.ts';
 import { openAwsLake, type LakeClients, type LakeOverrides } from './lake.ts';
 import { eachJob, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
 
@@ -17,14 +18,16 @@ import { eachJob, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
 export type FlushHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 export function createFlushHandler(clients: LakeClients, settings: AwsSettings, overrides: LakeOverrides & { log?: Log } = {}): FlushHandler {
-  const { runner } = openAwsLake(clients, settings, overrides);
+  const { runner, guard } = openAwsLake(clients, settings, overrides);
   const log = overrides.log ?? jsonLog;
-  return lambda((event) =>
-    eachJob(
-      event,
-      // Anything else that lands here runs too: the runner knows every kind.
-      (job) => runner.run(job),
-      log,
+  return lambda(
+    guarded(guard, (event: SQSEvent) =>
+      eachJob(
+        event,
+        // Anything else that lands here runs too: the runner knows every kind.
+        (job) => runner.run(job),
+        log,
+      ),
     ),
   );
 }

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { Buffer } from 'node:buffer';
-import { openShards } from './buffer.ts';
+import { guarded, openShards, shardGuard } from './buffer.ts';
 import { AwsFetch, awsFetchOptionsOf } from '../../core/adapters/aws-fetch.ts';
 import { S3FetchReader } from '../../core/adapters/aws-fetch-s3.ts';
 import { fetchDynamoDbApi } from '../../core/adapters/dynamodb-api-fetch.ts';
@@ -39,7 +39,8 @@ export interface HttpDeps {
 export type HttpHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResult>;
 
 export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHandler {
-  const shards = openShards('call' in deps.dynamodb ? deps.dynamodb : fetchDynamoDbApi(new AwsFetch(awsFetchOptionsOf(deps.dynamodb, 'dynamodb'))), settings);
+  const dynamodb = 'call' in deps.dynamodb ? deps.dynamodb : fetchDynamoDbApi(new AwsFetch(awsFetchOptionsOf(deps.dynamodb, 'dynamodb')));
+  const shards = openShards(dynamodb, settings);
   const gateway = new Gateway({
     buffer: shards,
     schema: settings.schema,
@@ -77,7 +78,7 @@ export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHa
       return { queued: 'flush', head };
     },
   });
-  return lambda(apiGatewayV2(app));
+  return lambda(guarded(shardGuard(dynamodb, settings), apiGatewayV2(app)));
 }
 
 /**

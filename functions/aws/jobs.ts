@@ -4,6 +4,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { settingsFromEnv, type AwsSettings } from './env.ts';
+import { guarded } from './buffer.ts';
 import { openAwsLake, type LakeClients, type LakeOverrides } from './lake.ts';
 import { eachJob, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
 
@@ -17,9 +18,9 @@ import { eachJob, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
 export type JobsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
 
 export function createJobsHandler(clients: LakeClients, settings: AwsSettings, overrides: LakeOverrides & { log?: Log } = {}): JobsHandler {
-  const { runner } = openAwsLake(clients, settings, overrides);
+  const { runner, guard } = openAwsLake(clients, settings, overrides);
   const log = overrides.log ?? jsonLog;
-  return lambda((event) => eachJob(event, (job) => runner.run(job), log));
+  return lambda(guarded(guard, (event: SQSEvent) => eachJob(event, (job) => runner.run(job), log)));
 }
 
 export const handler: JobsHandler = perContainer(() =>

@@ -3,7 +3,7 @@ import type { GlueClient } from '@aws-sdk/client-glue';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { BufferShards } from '../../core/engine/shards.ts';
-import { openShards } from './buffer.ts';
+import { openShards, shardGuard } from './buffer.ts';
 import { GlueCatalog } from '../../core/adapters/glue-catalog.ts';
 import { S3ObjectStore } from '../../core/adapters/s3-object-store.ts';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
@@ -42,6 +42,8 @@ export interface AwsLake {
   readonly lake: Lake;
   readonly checkpoints: Checkpoints;
   readonly runner: LakeJobRunner;
+  /** Resolves once the table's shard count matches (see buffer.ts shardGuard). */
+  readonly guard: () => Promise<void>;
 }
 
 export function openAwsLake(clients: LakeClients, settings: AwsSettings, overrides: LakeOverrides = {}): AwsLake {
@@ -71,5 +73,5 @@ export function openAwsLake(clients: LakeClients, settings: AwsSettings, overrid
     ...(overrides.fanout != null ? { fanoutMarks: new FanoutMarks(store, fanoutRootFor(settings.warehouse, lake.namespace), overrides.fanout.name) } : {}),
     ...(overrides.now !== undefined ? { now: overrides.now } : {}),
   });
-  return { shards, lake, checkpoints, runner };
+  return { shards, lake, checkpoints, runner, guard: shardGuard(clients.dynamodb, settings) };
 }

@@ -3,7 +3,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
 import type { JobQueue } from '../../core/lake/queue.ts';
-import { openShards, shardIndexer } from './buffer.ts';
+import { openShards, shardGuard, shardIndexer } from './buffer.ts';
 import { settingsFromEnv, type AwsSettings } from './env.ts';
 import { errorText, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
 
@@ -88,11 +88,17 @@ export function createStreamHandler(deps: StreamDeps, settings: Pick<AwsSettings
 
 export const handler: StreamHandler = perContainer(() => {
   const settings = settingsFromEnv(process.env);
-  const shards = openShards(new DynamoDBClient({}), settings);
+  const client = new DynamoDBClient({});
+  const shards = openShards(client, settings);
+  const guard = shardGuard(client, settings);
+  const indexer = shardIndexer(shards);
   return createStreamHandler(
     {
       flushQueue: new SqsJobQueue({ client: new SQSClient({}), queueUrl: settings.flushQueueUrl }),
-      index: shardIndexer(shards),
+      index: async (shard) => {
+        await guard();
+        await indexer(shard);
+      },
     },
     settings,
   );
