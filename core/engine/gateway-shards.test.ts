@@ -37,6 +37,19 @@ function sharded(n: number, rules: SyncRules | null = null, wrap?: (b: MemoryBuf
   return { g: new Gateway({ buffer: shards, schema, rules, clock: new HybridLogicalClock({ wallClock: () => T0 }) }), shards };
 }
 
+/** The buffer, with `hook` run (and awaited) before each append. */
+function beforeAppend(b: MemoryBuffer, hook: () => void | Promise<void>): DeltaBuffer {
+  return new Proxy(b, {
+    get(target, prop, receiver) {
+      if (prop !== 'append') return Reflect.get(target, prop, receiver) as unknown;
+      return async (entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> => {
+        await hook();
+        return target.append(entries, rows);
+      };
+    },
+  });
+}
+
 let tick = 0;
 function d(clientId: string, op: Op, table: string, rowId: string, columns: Record<string, ColumnValue> = {}): Delta {
   tick += 1;
@@ -128,16 +141,8 @@ describe('Gateway over shards', () => {
     const { g, shards } = sharded(3, null, (b, k) =>
       k !== 1
         ? b
-        : new Proxy(b, {
-            get(target, prop, receiver) {
-              if (prop === 'append') {
-                return async (entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> => {
-                  if (failNotes) throw new Error('shard 1 unavailable');
-                  return target.append(entries, rows);
-                };
-              }
-              return Reflect.get(target, prop, receiver) as unknown;
-            },
+        : beforeAppend(b, () => {
+            if (failNotes) throw new Error('shard 1 unavailable');
           }),
     );
     const a = who('a');
@@ -183,21 +188,7 @@ describe('Gateway over shards', () => {
   it('a stalled shard does not hold up pushes and pulls of tables in other shards', async () => {
     let release: () => void = () => undefined;
     const stalled = new Promise<void>((resolve) => (release = resolve));
-    const { g } = sharded(3, null, (b, k) =>
-      k !== 2
-        ? b
-        : new Proxy(b, {
-            get(target, prop, receiver) {
-              if (prop === 'append') {
-                return async (entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult> => {
-                  await stalled;
-                  return target.append(entries, rows);
-                };
-              }
-              return Reflect.get(target, prop, receiver) as unknown;
-            },
-          }),
-    );
+    const { g } = sharded(3, null, (b, k) => (k !== 2 ? b : beforeAppend(b, () => stalled)));
     const hot = g.push(who('a'), { clientId: 'a', schemaVersion: 1, deltas: [d('a', 'insert', 'todos', 't1')] });
     // todos (shard 2) is stuck; notes (shard 1) goes through meanwhile.
     expect(await g.push(who('b'), { clientId: 'b', schemaVersion: 1, deltas: [d('b', 'insert', 'notes', 'n1')] })).toMatchObject({ accepted: 1 });
