@@ -2,6 +2,8 @@ import * as arrow from 'apache-arrow';
 import * as pw from 'parquet-wasm';
 import { compareUtf8, serializeSingleValue, truncateLower, truncateUpper, type LakeValue } from './iceberg/values.ts';
 import type { PrimitiveType } from './iceberg/types.ts';
+import { parquetEncodePool } from './parquet-encode-pool.ts';
+import { joinParquetPieces } from './parquet-encode-merge.ts';
 
 /**
  * Parquet through parquet-wasm (Rust's parquet crate) and apache-arrow.
@@ -42,6 +44,11 @@ export interface ParquetWriteOptions {
    * default: some older readers only handle version 1 data pages.
    */
   readonly dataPageV2?: boolean;
+  /**
+   * Files of at least twice this many rows are cut into pieces that worker
+   * threads encode at once (writeParquetFileParallel); tests lower it.
+   */
+  readonly minPieceRows?: number;
 }
 
 export interface ParquetFileOut {
@@ -372,16 +379,11 @@ function lessThan(type: PrimitiveType, a: LakeValue, b: LakeValue): boolean {
   return (a as number | bigint) < (b as number | bigint);
 }
 
-/**
- * Write one Parquet file from column-major values (`values[i]` belongs to
- * `columns[i]`), split into batches of at most `batchRows` so callers can hand
- * over large files without one giant Arrow batch.
- */
-export function writeParquetFile(
+/** Arrow record batches (and their metrics) for column-major value batches; empty ones left out. */
+function buildBatches(
   columns: readonly ParquetColumn[],
   batches: readonly (readonly (readonly unknown[])[])[],
-  options: ParquetWriteOptions = {},
-): ParquetFileOut {
+): { table: arrow.Table; built: Built[][]; rows: number } {
   const built: Built[][] = [];
   const recordBatches: arrow.RecordBatch[] = [];
   let rows = 0;
@@ -392,9 +394,69 @@ export function writeParquetFile(
     built.push(b);
     rows += batch.numRows;
   }
-  const table = new arrow.Table(arrowSchema(columns), recordBatches);
-  const wasmTable = pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
-  const bytes = pw.writeParquet(wasmTable, writerProperties(columns, options));
+  return { table: new arrow.Table(arrowSchema(columns), recordBatches), built, rows };
+}
+
+/**
+ * Write one Parquet file from column-major values (`values[i]` belongs to
+ * `columns[i]`), split into batches of at most `batchRows` so callers can hand
+ * over large files without one giant Arrow batch. On the calling thread.
+ */
+export function writeParquetFile(
+  columns: readonly ParquetColumn[],
+  batches: readonly (readonly (readonly unknown[])[])[],
+  options: ParquetWriteOptions = {},
+): ParquetFileOut {
+  const { table, built, rows } = buildBatches(columns, batches);
+  const bytes = encodeArrowTable(table, writerSpec(columns, options));
+  return { bytes, recordCount: rows, metrics: metricsOf(columns, built, rows) };
+}
+
+/** Arrow table -> Parquet bytes on this thread. */
+export function encodeArrowTable(table: arrow.Table, spec: WriterSpec): Uint8Array {
+  return pw.writeParquet(pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')), propertiesFromSpec(spec));
+}
+
+/** Rows below which a piece is not worth a thread of its own. */
+const MIN_PIECE_ROWS = 65_536;
+
+/**
+ * Arrow table -> Parquet bytes, the rows split into consecutive pieces that
+ * worker threads encode at once (parquet-wasm is single-threaded); the
+ * pieces' row groups are joined into one file. Small tables, and runtimes
+ * without worker threads, are encoded on this thread.
+ */
+export async function encodeArrowTableParallel(table: arrow.Table, spec: WriterSpec, minPieceRows = MIN_PIECE_ROWS): Promise<Uint8Array> {
+  const pool = parquetEncodePool();
+  const rows = table.numRows;
+  const pieces = pool === null ? 1 : Math.min(pool.size, Math.floor(rows / Math.max(1, minPieceRows)));
+  if (pool === null || pieces < 2) return encodeArrowTable(table, spec);
+  // Cut at multiples of 64 rows: validity bitmaps of the slices stay byte-aligned (no bit shifting in IPC).
+  const per = Math.ceil(rows / pieces / 64) * 64;
+  const jobs: Promise<Uint8Array>[] = [];
+  for (let from = 0; from < rows; from += per) {
+    const ipc = arrow.tableToIPC(table.slice(from, Math.min(rows, from + per)), 'stream');
+    jobs.push(pool.encode(ipc, spec));
+  }
+  let parts: Uint8Array[];
+  try {
+    parts = await Promise.all(jobs);
+  } catch {
+    // A worker that failed to start (e.g. a bundle without the worker script) or died: this thread does it.
+    await Promise.allSettled(jobs);
+    return encodeArrowTable(table, spec);
+  }
+  return joinParquetPieces(parts);
+}
+
+/** writeParquetFile, with the encoding spread over worker threads where there are some. */
+export async function writeParquetFileParallel(
+  columns: readonly ParquetColumn[],
+  batches: readonly (readonly (readonly unknown[])[])[],
+  options: ParquetWriteOptions = {},
+): Promise<ParquetFileOut> {
+  const { table, built, rows } = buildBatches(columns, batches);
+  const bytes = await encodeArrowTableParallel(table, writerSpec(columns, options), options.minPieceRows);
   return { bytes, recordCount: rows, metrics: metricsOf(columns, built, rows) };
 }
 
@@ -402,28 +464,68 @@ export function writeParquetFile(
 const INTEGER_TYPES: ReadonlySet<ParquetColumnType> = new Set(['int', 'long', 'date', 'timestamp', 'timestamptz']);
 
 /**
- * parquet-wasm writer settings for these columns. Dictionary encoding only
- * where asked: on unique ids it doubles the write time and grows the file.
+ * parquet-wasm writer settings as plain data, so a worker thread can apply
+ * them too (core/lake/parquet-encode-worker.mjs mirrors propertiesFromSpec).
+ */
+export interface WriterSpec {
+  readonly compression: pw.Compression;
+  readonly statistics: pw.EnabledStatistics;
+  readonly dictionary: boolean;
+  readonly rowGroupBytes: number;
+  readonly rowGroupRows: number;
+  readonly createdBy: string;
+  readonly columns: readonly { readonly name: string; readonly dictionary?: boolean; readonly encoding?: pw.Encoding }[];
+  readonly writerVersion?: pw.WriterVersion;
+  readonly keyValueMetadata?: readonly [string, string][];
+}
+
+/**
+ * The writer settings for these columns. Dictionary encoding only where
+ * asked: on unique ids it doubles the write time and grows the file.
  * Integers are DELTA_BINARY_PACKED, also in version 1 data pages: on
  * sequences, clocks and timestamps it is a third faster to write than PLAIN
  * + ZSTD and the columns shrink to almost nothing. Statistics per column
  * chunk (row group).
  */
-export function writerProperties(columns: readonly ParquetColumn[], options: ParquetWriteOptions = {}): pw.WriterProperties {
-  let builder = new pw.WriterPropertiesBuilder()
-    .setCompression(pw.Compression.ZSTD)
-    .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
-    .setDictionaryEnabled(false)
-    .setMaxRowGroupBytes(options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES)
-    .setMaxRowGroupSize(1 << 30)
-    .setCreatedBy('lakesync');
+export function writerSpec(columns: readonly ParquetColumn[], options: ParquetWriteOptions = {}): WriterSpec {
+  const cols: { name: string; dictionary?: boolean; encoding?: pw.Encoding }[] = [];
   for (const c of columns) {
-    if (c.dictionary === true) builder = builder.setColumnDictionaryEnabled(c.name, true);
-    else if (INTEGER_TYPES.has(c.type)) builder = builder.setColumnEncoding(c.name, pw.Encoding.DELTA_BINARY_PACKED);
+    if (c.dictionary === true) cols.push({ name: c.name, dictionary: true });
+    else if (INTEGER_TYPES.has(c.type)) cols.push({ name: c.name, encoding: pw.Encoding.DELTA_BINARY_PACKED });
   }
-  if (options.dataPageV2 === true) builder = builder.setWriterVersion(pw.WriterVersion.V2);
-  if (options.keyValueMetadata !== undefined) builder = builder.setKeyValueMetadata(new Map(options.keyValueMetadata));
-  return builder.build();
+  return {
+    compression: pw.Compression.ZSTD,
+    statistics: pw.EnabledStatistics.Chunk,
+    dictionary: false,
+    rowGroupBytes: options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES,
+    rowGroupRows: 1 << 30,
+    createdBy: 'lakesync',
+    columns: cols,
+    ...(options.dataPageV2 === true ? { writerVersion: pw.WriterVersion.V2 } : {}),
+    ...(options.keyValueMetadata !== undefined ? { keyValueMetadata: [...options.keyValueMetadata] } : {}),
+  };
+}
+
+export function propertiesFromSpec(spec: WriterSpec): pw.WriterProperties {
+  let b = new pw.WriterPropertiesBuilder()
+    .setCompression(spec.compression)
+    .setStatisticsEnabled(spec.statistics)
+    .setDictionaryEnabled(spec.dictionary)
+    .setMaxRowGroupBytes(spec.rowGroupBytes)
+    .setMaxRowGroupSize(spec.rowGroupRows)
+    .setCreatedBy(spec.createdBy);
+  for (const c of spec.columns) {
+    if (c.dictionary !== undefined) b = b.setColumnDictionaryEnabled(c.name, c.dictionary);
+    if (c.encoding !== undefined) b = b.setColumnEncoding(c.name, c.encoding);
+  }
+  if (spec.writerVersion !== undefined) b = b.setWriterVersion(spec.writerVersion);
+  if (spec.keyValueMetadata !== undefined) b = b.setKeyValueMetadata(new Map(spec.keyValueMetadata));
+  return b.build();
+}
+
+/** The parquet-wasm writer properties for these columns (writerSpec, applied). */
+export function writerProperties(columns: readonly ParquetColumn[], options: ParquetWriteOptions = {}): pw.WriterProperties {
+  return propertiesFromSpec(writerSpec(columns, options));
 }
 
 /** Read some columns of a Parquet file as an Arrow table. */
