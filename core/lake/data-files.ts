@@ -41,7 +41,7 @@ export async function writeTableFile(
   file: TableFile,
   options: ParquetWriteOptions = {},
 ): Promise<DataFile> {
-  const out = await writeParquetFileParallel(file.columns, [file.values], options);
+  const out = await writeParquetFileParallel(file.columns, file.values, options);
   const path = `${table.metadata.location}/data/${partitionPath(spec, file.partition)}${file.tag}-${crypto.randomUUID()}.parquet`;
   await store.put(path, out.bytes);
   return {

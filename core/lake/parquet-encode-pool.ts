@@ -1,3 +1,4 @@
+import type * as arrow from 'apache-arrow';
 import type { WriterSpec } from './parquet.ts';
 
 /**
@@ -41,8 +42,25 @@ const MAX_THREADS = 4;
 
 class Slot {
   worker: NodeWorker | null = null;
+  /** True once the worker has loaded parquet-wasm, false if it failed to. */
+  ready: Promise<boolean> = Promise.resolve(false);
   readonly jobs = new Map<number, Job>();
   recycle = false;
+}
+
+/** An Arrow Data tree as plain parts (buffers by Arrow's BufferType index) that can cross to a worker. */
+export interface DataParts {
+  readonly length: number;
+  readonly nullCount: number;
+  readonly buffers: readonly (ArrayBufferView | undefined)[];
+  readonly children: readonly DataParts[];
+}
+
+function dataParts(d: arrow.Data, transfer: Set<ArrayBuffer>): DataParts {
+  if (d.offset !== 0) throw new RangeError('a sliced Arrow batch cannot be handed to an encoder thread');
+  const buffers = [d.valueOffsets, d.values, d.nullBitmap] as (ArrayBufferView | undefined)[];
+  for (const b of buffers) if (b !== undefined && b !== null) transfer.add(b.buffer as ArrayBuffer);
+  return { length: d.length, nullCount: d.nullCount, buffers, children: d.children.map((c) => dataParts(c, transfer)) };
 }
 
 export class ParquetEncodePool {
@@ -69,10 +87,20 @@ export class ParquetEncodePool {
     for (const s of this.slots) this.start(s);
   }
 
+  /** Whether every worker loaded: until then nothing is handed over (a failed start costs no data). */
+  async ready(): Promise<boolean> {
+    if (this.broken) return false;
+    const ok = await Promise.all(this.slots.map((s) => (this.start(s), s.ready)));
+    return ok.every(Boolean) && !this.broken;
+  }
+
   private start(slot: Slot): NodeWorker {
     if (slot.worker !== null) return slot.worker;
     const w = new this.Worker(new URL('./parquet-encode-worker.mjs', import.meta.url));
+    let loaded: (ok: boolean) => void = () => {};
+    slot.ready = new Promise<boolean>((resolve) => (loaded = resolve));
     w.on('message', (m) => {
+      if (m.ready === true) loaded(true);
       if (m.id === undefined) return;
       const job = slot.jobs.get(m.id);
       slot.jobs.delete(m.id);
@@ -91,6 +119,7 @@ export class ParquetEncodePool {
       }
     });
     const fail = (e: Error): void => {
+      loaded(false);
       if (slot.worker !== w) return;
       this.broken = true;
       slot.worker = null;
@@ -105,17 +134,21 @@ export class ParquetEncodePool {
     return w;
   }
 
-  /** Parquet bytes for one Arrow IPC stream; the stream's buffer is transferred (unusable afterwards). */
-  encode(ipc: Uint8Array, spec: WriterSpec): Promise<Uint8Array> {
+  /**
+   * Parquet bytes for one record batch (`schemaIpc`: its schema as an Arrow
+   * IPC stream). The batch's buffers are transferred, not copied: the batch
+   * is unusable afterwards. The worker does the IPC serialization itself.
+   */
+  encodeBatch(schemaIpc: Uint8Array, batch: arrow.RecordBatch, spec: WriterSpec): Promise<Uint8Array> {
     const slot = this.slots.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a));
     const w = this.start(slot);
     const id = this.nextId++;
+    const transfer = new Set<ArrayBuffer>();
+    const parts = dataParts(batch.data, transfer);
     return new Promise<Uint8Array>((resolve, reject) => {
       if (slot.jobs.size === 0) w.ref(); // a pending job does keep it alive
       slot.jobs.set(id, { resolve, reject });
-      const whole = ipc.byteOffset === 0 && ipc.byteLength === ipc.buffer.byteLength;
-      const own = whole ? ipc : ipc.slice();
-      w.postMessage({ id, ipc: own, spec }, [own.buffer as ArrayBuffer]);
+      w.postMessage({ id, schema: schemaIpc, parts, spec }, [...transfer]);
     });
   }
 

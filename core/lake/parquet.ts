@@ -420,44 +420,78 @@ export function encodeArrowTable(table: arrow.Table, spec: WriterSpec): Uint8Arr
 /** Rows below which a piece is not worth a thread of its own. */
 const MIN_PIECE_ROWS = 65_536;
 
-/**
- * Arrow table -> Parquet bytes, the rows split into consecutive pieces that
- * worker threads encode at once (parquet-wasm is single-threaded); the
- * pieces' row groups are joined into one file. Small tables, and runtimes
- * without worker threads, are encoded on this thread.
- */
-export async function encodeArrowTableParallel(table: arrow.Table, spec: WriterSpec, minPieceRows = MIN_PIECE_ROWS): Promise<Uint8Array> {
+/** Arrow record batches for a file, cut into pieces that threads can encode at once. */
+export interface ArrowPieces {
+  readonly schema: arrow.Schema;
+  /** Consecutive row ranges of the file; each batch owns its buffers (nothing shared, no slices). */
+  readonly pieces: readonly arrow.RecordBatch[];
+  readonly rows: number;
+  readonly metrics: ColumnMetrics;
+}
+
+/** How many pieces a file of this many rows is cut into: one per encoder thread, none below `minPieceRows`. */
+function pieceCount(rows: number, minPieceRows: number): number {
   const pool = parquetEncodePool();
-  const rows = table.numRows;
-  const pieces = pool === null ? 1 : Math.min(pool.size, Math.floor(rows / Math.max(1, minPieceRows)));
-  if (pool === null || pieces < 2) return encodeArrowTable(table, spec);
-  // Cut at multiples of 64 rows: validity bitmaps of the slices stay byte-aligned (no bit shifting in IPC).
-  const per = Math.ceil(rows / pieces / 64) * 64;
-  const jobs: Promise<Uint8Array>[] = [];
-  for (let from = 0; from < rows; from += per) {
-    const ipc = arrow.tableToIPC(table.slice(from, Math.min(rows, from + per)), 'stream');
-    jobs.push(pool.encode(ipc, spec));
+  return pool === null ? 1 : Math.max(1, Math.min(pool.size, Math.floor(rows / Math.max(1, minPieceRows))));
+}
+
+/**
+ * Column-major values -> Arrow pieces (and the file's metrics). Each piece
+ * is built from its own slice of the values, so its buffers can be handed
+ * to a worker thread without copying.
+ */
+export function buildArrowPieces(
+  columns: readonly ParquetColumn[],
+  values: readonly (readonly unknown[])[],
+  minPieceRows = MIN_PIECE_ROWS,
+): ArrowPieces {
+  const rows = values[0]?.length ?? 0;
+  const count = pieceCount(rows, minPieceRows);
+  const per = Math.ceil(rows / count);
+  const pieces: arrow.RecordBatch[] = [];
+  const built: Built[][] = [];
+  for (let from = 0; from < rows || pieces.length === 0; from += per) {
+    const slice = count === 1 ? values : values.map((col) => col.slice(from, from + per));
+    const { batch, built: b } = buildRecordBatch(columns, slice);
+    pieces.push(batch);
+    built.push(b);
+    if (rows === 0) break;
   }
-  let parts: Uint8Array[];
-  try {
-    parts = await Promise.all(jobs);
-  } catch {
-    // A worker that failed to start (e.g. a bundle without the worker script) or died: this thread does it.
-    await Promise.allSettled(jobs);
-    return encodeArrowTable(table, spec);
-  }
+  return { schema: arrowSchema(columns), pieces, rows, metrics: metricsOf(columns, built, rows) };
+}
+
+/**
+ * Arrow pieces -> one Parquet file. With several pieces, worker threads
+ * encode them at once (parquet-wasm is single-threaded; each thread has its
+ * own instance) and their row groups are joined into one file. The pieces'
+ * buffers are transferred to the threads: the pieces are unusable afterwards.
+ * Without usable worker threads everything is encoded on this thread.
+ */
+export async function encodeArrowPieces(p: ArrowPieces, spec: WriterSpec): Promise<Uint8Array> {
+  const pool = p.pieces.length > 1 ? parquetEncodePool() : null;
+  if (pool === null || !(await pool.ready())) return encodeArrowTable(new arrow.Table(p.schema, [...p.pieces]), spec);
+  const schemaIpc = arrow.tableToIPC(new arrow.Table(p.schema), 'stream');
+  const parts = await Promise.all(p.pieces.map((batch) => pool.encodeBatch(schemaIpc, batch, spec)));
   return joinParquetPieces(parts);
 }
 
-/** writeParquetFile, with the encoding spread over worker threads where there are some. */
+/** writeParquetFile, with large files encoded in pieces on worker threads where there are some. */
 export async function writeParquetFileParallel(
   columns: readonly ParquetColumn[],
-  batches: readonly (readonly (readonly unknown[])[])[],
+  values: readonly (readonly unknown[])[],
   options: ParquetWriteOptions = {},
 ): Promise<ParquetFileOut> {
-  const { table, built, rows } = buildBatches(columns, batches);
-  const bytes = await encodeArrowTableParallel(table, writerSpec(columns, options), options.minPieceRows);
-  return { bytes, recordCount: rows, metrics: metricsOf(columns, built, rows) };
+  const pieces = buildArrowPieces(columns, values, options.minPieceRows);
+  const spec = writerSpec(columns, options);
+  let bytes: Uint8Array;
+  try {
+    bytes = await encodeArrowPieces(pieces, spec);
+  } catch (e) {
+    // A worker died with our pieces (their buffers went with it): encode again on this thread.
+    if (pieces.pieces.length < 2) throw e;
+    return writeParquetFile(columns, [values], options);
+  }
+  return { bytes, recordCount: pieces.rows, metrics: pieces.metrics };
 }
 
 /** Integer column types: DELTA_BINARY_PACKED suits them (all Parquet readers we target decode it). */
