@@ -38,7 +38,8 @@ interface Job {
 
 /** A worker whose wasm memory grew past this is replaced once idle (wasm memory never shrinks). */
 const RECYCLE_BYTES = 384 * 1024 * 1024;
-const MAX_THREADS = 4;
+/** Worker threads besides the calling thread, which encodes a piece too. */
+const MAX_WORKERS = 3;
 
 class Slot {
   worker: NodeWorker | null = null;
@@ -100,7 +101,10 @@ export class ParquetEncodePool {
     let loaded: (ok: boolean) => void = () => {};
     slot.ready = new Promise<boolean>((resolve) => (loaded = resolve));
     w.on('message', (m) => {
-      if (m.ready === true) loaded(true);
+      if (m.ready === true) {
+        loaded(true);
+        if (slot.jobs.size === 0) w.unref();
+      }
       if (m.id === undefined) return;
       const job = slot.jobs.get(m.id);
       slot.jobs.delete(m.id);
@@ -128,8 +132,9 @@ export class ParquetEncodePool {
     };
     w.on('error', fail);
     w.on('exit', (code) => fail(new Error(`parquet worker exited with code ${code}`)));
-    // An idle pool never keeps the process alive (after the listeners: adding one refs the worker again).
-    w.unref();
+    // Referenced while it loads (someone may be waiting for ready()) and while it has jobs; an idle
+    // pool never keeps the process alive. (Adding a listener refs a worker: this comes after them.)
+    w.ref();
     slot.worker = w;
     return w;
   }
@@ -166,8 +171,8 @@ interface NodeProcess {
 }
 
 /**
- * The process-wide pool: one worker per CPU (at most 4), or null where
- * worker threads are unavailable or there is a single CPU.
+ * The process-wide pool: one worker per CPU besides the calling thread's (at
+ * most 3), or null where worker threads are unavailable or there is a single CPU.
  */
 export function parquetEncodePool(): ParquetEncodePool | null {
   if (shared !== undefined) return shared?.broken === true ? null : shared;
@@ -179,6 +184,6 @@ export function parquetEncodePool(): ParquetEncodePool | null {
   const os = load.call(proc, 'node:os') as { availableParallelism?: () => number } | undefined;
   const cpus = os?.availableParallelism?.() ?? 1;
   if (wt?.Worker === undefined || cpus < 2) return null;
-  shared = new ParquetEncodePool(wt.Worker, Math.min(cpus, MAX_THREADS));
+  shared = new ParquetEncodePool(wt.Worker, Math.min(cpus - 1, MAX_WORKERS));
   return shared;
 }

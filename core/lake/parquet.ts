@@ -429,10 +429,10 @@ export interface ArrowPieces {
   readonly metrics: ColumnMetrics;
 }
 
-/** How many pieces a file of this many rows is cut into: one per encoder thread, none below `minPieceRows`. */
+/** How many pieces a file of this many rows is cut into: one per encoder thread (workers and this one), none below `minPieceRows`. */
 function pieceCount(rows: number, minPieceRows: number): number {
   const pool = parquetEncodePool();
-  return pool === null ? 1 : Math.max(1, Math.min(pool.size, Math.floor(rows / Math.max(1, minPieceRows))));
+  return pool === null ? 1 : Math.max(1, Math.min(pool.size + 1, Math.floor(rows / Math.max(1, minPieceRows))));
 }
 
 /**
@@ -461,9 +461,9 @@ export function buildArrowPieces(
 }
 
 /**
- * Arrow pieces -> one Parquet file. With several pieces, worker threads
- * encode them at once (parquet-wasm is single-threaded; each thread has its
- * own instance) and their row groups are joined into one file. The pieces'
+ * Arrow pieces -> one Parquet file. With several pieces, worker threads and
+ * this thread encode them at once (parquet-wasm is single-threaded; each
+ * thread has its own instance) and their row groups are joined into one file. The pieces'
  * buffers are transferred to the threads: the pieces are unusable afterwards.
  * Without usable worker threads everything is encoded on this thread.
  */
@@ -471,8 +471,15 @@ export async function encodeArrowPieces(p: ArrowPieces, spec: WriterSpec): Promi
   const pool = p.pieces.length > 1 ? parquetEncodePool() : null;
   if (pool === null || !(await pool.ready())) return encodeArrowTable(new arrow.Table(p.schema, [...p.pieces]), spec);
   const schemaIpc = arrow.tableToIPC(new arrow.Table(p.schema), 'stream');
-  const parts = await Promise.all(p.pieces.map((batch) => pool.encodeBatch(schemaIpc, batch, spec)));
-  return joinParquetPieces(parts);
+  // The workers take all pieces but the last, which this thread encodes meanwhile.
+  const jobs = p.pieces.slice(0, -1).map((batch) => pool.encodeBatch(schemaIpc, batch, spec));
+  let own: Uint8Array;
+  try {
+    own = encodeArrowTable(new arrow.Table(p.schema, [p.pieces.at(-1) as arrow.RecordBatch]), spec);
+  } finally {
+    await Promise.allSettled(jobs);
+  }
+  return joinParquetPieces([...(await Promise.all(jobs)), own]);
 }
 
 /** writeParquetFile, with large files encoded in pieces on worker threads where there are some. */

@@ -74,7 +74,7 @@ describe('parquet encoded in pieces on worker threads', () => {
     expect(pool).not.toBeNull(); // the test machine has more than one CPU
     const before = pool?.encoded ?? 0;
     const parallel = await writeParquetFileParallel(COLUMNS, vals, { minPieceRows: 1000, rowGroupBytes: 64 * 1024 });
-    expect(pool?.encoded).toBe(before + (pool?.size ?? 0)); // by the workers, not the fallback
+    expect(pool?.encoded).toBe(before + (pool?.size ?? 0)); // by the workers (and this thread), not the fallback
     const single = writeParquetFile(COLUMNS, [vals]);
     expect(parallel.recordCount).toBe(n);
     expect(parallel.metrics).toEqual(single.metrics);
