@@ -115,7 +115,7 @@ export async function benchLake(): Promise<BenchRow[]> {
       seconds: writeS,
       ratio: pyarrowChangesS / writeS,
       target: 0.5,
-      note: `parquet-wasm, ZSTD, one file of change rows, ${parquetEncodePool()?.size ?? 1} encoder threads; building the Arrow batch from JS values adds ${buildS.toFixed(2)} s`,
+      note: `parquet-wasm, ZSTD, one file of change rows, ${(parquetEncodePool()?.size ?? 0) + 1} encoding threads; building the Arrow batch from JS values adds ${buildS.toFixed(2)} s`,
     },
     { name: 'parquet encode: pyarrow (baseline)', count: N, unit: 'rows', seconds: pyarrowChangesS, note: 'pyarrow.parquet.write_table, ZSTD' },
   ];
