@@ -121,6 +121,24 @@ describe('parquet encoded in pieces on worker threads', () => {
     conn.closeSync();
   });
 
+  it('long and timestamp columns take numbers and bigints alike (values and bounds)', () => {
+    const cols: ParquetColumn[] = [
+      { id: 1, name: 'n', type: 'long', required: false },
+      { id: 2, name: 't', type: 'timestamptz', required: false },
+    ];
+    const n = [1n, 5, null, -3, 2n ** 40n, -(2 ** 40) - 7, 2 ** 53 - 1];
+    const t = [1_732_590_000_000_000, null, 1_732_590_000_000_001n, -1];
+    const out = writeParquetFile(cols, [[n, [...t, null, null, 0]]]);
+    const table = readParquetTable(out.bytes);
+    expect(columnValues(table, cols[0] as ParquetColumn)).toEqual(n.map((v) => (v === null ? null : BigInt(v))));
+    expect(columnValues(table, cols[1] as ParquetColumn)).toEqual([...t, null, null, 0].map((v) => (v === null ? null : BigInt(v))));
+    const view = (b: Uint8Array | undefined): bigint => new DataView((b as Uint8Array).buffer, (b as Uint8Array).byteOffset).getBigInt64(0, true);
+    expect(view(out.metrics.lowerBounds.get(1))).toBe(-(2n ** 40n) - 7n);
+    expect(view(out.metrics.upperBounds.get(1))).toBe(2n ** 53n - 1n);
+    expect(view(out.metrics.lowerBounds.get(2))).toBe(-1n);
+    expect(view(out.metrics.upperBounds.get(2))).toBe(1_732_590_000_000_001n);
+  });
+
   it('leaves a single piece alone', () => {
     const one = writeParquetFile(COLUMNS, [values(10)]);
     expect(joinParquetPieces([one.bytes])).toBe(one.bytes);
