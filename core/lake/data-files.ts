@@ -1,6 +1,6 @@
 import type { FileContent} from './iceberg/types.ts';
 import { type DataFile, type PartitionSpec, type PartitionValue } from './iceberg/types.ts';
-import { writeParquetFile, type ParquetColumn, type ParquetWriteOptions } from './parquet.ts';
+import { writeParquetFileParallel, type ParquetColumn, type ParquetWriteOptions } from './parquet.ts';
 import type { LoadedTable, ObjectStore } from './ports.ts';
 
 /**
@@ -41,7 +41,7 @@ export async function writeTableFile(
   file: TableFile,
   options: ParquetWriteOptions = {},
 ): Promise<DataFile> {
-  const out = writeParquetFile(file.columns, [file.values], options);
+  const out = await writeParquetFileParallel(file.columns, file.values, options);
   const path = `${table.metadata.location}/data/${partitionPath(spec, file.partition)}${file.tag}-${crypto.randomUUID()}.parquet`;
   await store.put(path, out.bytes);
   return {

@@ -71,6 +71,8 @@ export interface LakeOptions {
   readonly rowGroupBytes?: number;
   /** Write Parquet format 2 data pages (see ParquetWriteOptions.dataPageV2); off by default. */
   readonly parquetDataPageV2?: boolean;
+  /** Files of at least twice this many rows are encoded in pieces on worker threads (ParquetWriteOptions.minPieceRows). */
+  readonly parquetPieceRows?: number;
   readonly now?: () => number;
   readonly maxCommitAttempts?: number;
   /** Test hook: called after each step; throwing simulates a crash there. */
@@ -342,6 +344,7 @@ export class Lake {
     return writeTableFile(this.store, table, spec, { content: FileContent.Data, partition, tag, columns, values }, {
       ...(this.opts.rowGroupBytes === undefined ? {} : { rowGroupBytes: this.opts.rowGroupBytes }),
       ...(this.opts.parquetDataPageV2 === true ? { dataPageV2: true } : {}),
+      ...(this.opts.parquetPieceRows === undefined ? {} : { minPieceRows: this.opts.parquetPieceRows }),
     });
   }
 

@@ -2,6 +2,8 @@ import * as arrow from 'apache-arrow';
 import * as pw from 'parquet-wasm';
 import { compareUtf8, serializeSingleValue, truncateLower, truncateUpper, type LakeValue } from './iceberg/values.ts';
 import type { PrimitiveType } from './iceberg/types.ts';
+import { parquetEncodePool } from './parquet-encode-pool.ts';
+import { joinParquetPieces } from './parquet-encode-merge.ts';
 
 /**
  * Parquet through parquet-wasm (Rust's parquet crate) and apache-arrow.
@@ -9,6 +11,8 @@ import type { PrimitiveType } from './iceberg/types.ts';
  * field carries its Iceberg field id, pages are ZSTD-compressed with
  * statistics, and row groups are cut by bytes. The Iceberg metrics a manifest
  * needs (counts, bounds) are computed here while the columns are built.
+ * Large files are encoded in pieces on several threads at once
+ * (parquet-encode-pool.ts) and joined into one file (parquet-encode-merge.ts).
  */
 
 export type ParquetColumnType = PrimitiveType | 'list<string>';
@@ -42,6 +46,11 @@ export interface ParquetWriteOptions {
    * default: some older readers only handle version 1 data pages.
    */
   readonly dataPageV2?: boolean;
+  /**
+   * Files of at least twice this many rows are cut into pieces that worker
+   * threads encode at once (writeParquetFileParallel); tests lower it.
+   */
+  readonly minPieceRows?: number;
 }
 
 export interface ParquetFileOut {
@@ -51,6 +60,7 @@ export interface ParquetFileOut {
 }
 
 const DEFAULT_ROW_GROUP_BYTES = 64 * 1024 * 1024;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const encoder = new TextEncoder();
 
 function fieldMeta(id: number): Map<string, string> {
@@ -224,14 +234,29 @@ function buildFixed(c: ParquetColumn, type: arrow.DataType, values: readonly Lak
     case 'timestamptz':
     case 'timestamp': {
       const out = new BigInt64Array(n);
+      // Numbers (timestamps in microseconds, mostly) go in as two 32-bit halves: a BigInt per
+      // value was a large share of a flush's garbage. Their bounds are kept apart as numbers.
+      const halves = LITTLE_ENDIAN ? new Int32Array(out.buffer) : null;
+      let nmin = Infinity;
+      let nmax = -Infinity;
       for (let i = 0; i < n; i++) {
         const v = values[i];
         if (v === null || v === undefined) continue;
+        if (typeof v === 'number' && halves !== null && Number.isSafeInteger(v)) {
+          const hi = Math.floor(v / 4294967296);
+          halves[2 * i] = v - hi * 4294967296; // wraps to the low word's bits
+          halves[2 * i + 1] = hi;
+          if (v < nmin) nmin = v;
+          if (v > nmax) nmax = v;
+          continue;
+        }
         const b = typeof v === 'bigint' ? v : BigInt(v as number);
         out[i] = b;
         if (min === null || b < (min as bigint)) min = b;
         if (max === null || b > (max as bigint)) max = b;
       }
+      if (nmin !== Infinity && (min === null || BigInt(nmin) < (min as bigint))) min = BigInt(nmin);
+      if (nmax !== -Infinity && (max === null || BigInt(nmax) > (max as bigint))) max = BigInt(nmax);
       data = arrow.makeData({ type: type as arrow.Int64, length: n, nullCount: nulls, nullBitmap: bitmap, data: out as unknown as Int32Array });
       break;
     }
@@ -372,16 +397,11 @@ function lessThan(type: PrimitiveType, a: LakeValue, b: LakeValue): boolean {
   return (a as number | bigint) < (b as number | bigint);
 }
 
-/**
- * Write one Parquet file from column-major values (`values[i]` belongs to
- * `columns[i]`), split into batches of at most `batchRows` so callers can hand
- * over large files without one giant Arrow batch.
- */
-export function writeParquetFile(
+/** Arrow record batches (and their metrics) for column-major value batches; empty ones left out. */
+function buildBatches(
   columns: readonly ParquetColumn[],
   batches: readonly (readonly (readonly unknown[])[])[],
-  options: ParquetWriteOptions = {},
-): ParquetFileOut {
+): { table: arrow.Table; built: Built[][]; rows: number } {
   const built: Built[][] = [];
   const recordBatches: arrow.RecordBatch[] = [];
   let rows = 0;
@@ -392,38 +412,185 @@ export function writeParquetFile(
     built.push(b);
     rows += batch.numRows;
   }
-  const table = new arrow.Table(arrowSchema(columns), recordBatches);
-  const wasmTable = pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream'));
-  const bytes = pw.writeParquet(wasmTable, writerProperties(columns, options));
+  return { table: new arrow.Table(arrowSchema(columns), recordBatches), built, rows };
+}
+
+/**
+ * Write one Parquet file from column-major values (`values[i]` belongs to
+ * `columns[i]`), split into batches of at most `batchRows` so callers can hand
+ * over large files without one giant Arrow batch. On the calling thread.
+ */
+export function writeParquetFile(
+  columns: readonly ParquetColumn[],
+  batches: readonly (readonly (readonly unknown[])[])[],
+  options: ParquetWriteOptions = {},
+): ParquetFileOut {
+  const { table, built, rows } = buildBatches(columns, batches);
+  const bytes = encodeArrowTable(table, writerSpec(columns, options));
   return { bytes, recordCount: rows, metrics: metricsOf(columns, built, rows) };
+}
+
+/** Arrow table -> Parquet bytes on this thread. */
+export function encodeArrowTable(table: arrow.Table, spec: WriterSpec): Uint8Array {
+  return pw.writeParquet(pw.Table.fromIPCStream(arrow.tableToIPC(table, 'stream')), propertiesFromSpec(spec));
+}
+
+/**
+ * Rows below which a piece is not worth a thread of its own. A flush chunk
+ * (50,000 deltas by default) stays on one thread: split in two it was no
+ * faster in the 1M-delta benchmark, and the worker added 20-40 MB to the
+ * flush's peak RSS (bounded at 512 MB). Compaction's large files and big
+ * one-off writes are where the threads pay.
+ */
+const MIN_PIECE_ROWS = 65_536;
+
+/** Arrow record batches for a file, cut into pieces that threads can encode at once. */
+export interface ArrowPieces {
+  readonly schema: arrow.Schema;
+  /** Consecutive row ranges of the file; each batch owns its buffers (nothing shared, no slices). */
+  readonly pieces: readonly arrow.RecordBatch[];
+  readonly rows: number;
+  readonly metrics: ColumnMetrics;
+}
+
+/** How many pieces a file of this many rows is cut into: one per encoder thread (workers and this one), none below `minPieceRows`. */
+function pieceCount(rows: number, minPieceRows: number): number {
+  const pool = parquetEncodePool();
+  return pool === null ? 1 : Math.max(1, Math.min(pool.size + 1, Math.floor(rows / Math.max(1, minPieceRows))));
+}
+
+/**
+ * Column-major values -> Arrow pieces (and the file's metrics). Each piece
+ * is built from its own slice of the values, so its buffers can be handed
+ * to a worker thread without copying.
+ */
+export function buildArrowPieces(
+  columns: readonly ParquetColumn[],
+  values: readonly (readonly unknown[])[],
+  minPieceRows = MIN_PIECE_ROWS,
+): ArrowPieces {
+  const rows = values[0]?.length ?? 0;
+  const count = pieceCount(rows, minPieceRows);
+  const per = Math.ceil(rows / count);
+  const pieces: arrow.RecordBatch[] = [];
+  const built: Built[][] = [];
+  for (let from = 0; from < rows || pieces.length === 0; from += per) {
+    const slice = count === 1 ? values : values.map((col) => col.slice(from, from + per));
+    const { batch, built: b } = buildRecordBatch(columns, slice);
+    pieces.push(batch);
+    built.push(b);
+    if (rows === 0) break;
+  }
+  return { schema: arrowSchema(columns), pieces, rows, metrics: metricsOf(columns, built, rows) };
+}
+
+/**
+ * Arrow pieces -> one Parquet file. With several pieces, worker threads and
+ * this thread encode them at once (parquet-wasm is single-threaded; each
+ * thread has its own instance) and their row groups are joined into one file. The pieces'
+ * buffers are transferred to the threads: the pieces are unusable afterwards.
+ * Without usable worker threads everything is encoded on this thread.
+ */
+export async function encodeArrowPieces(p: ArrowPieces, spec: WriterSpec): Promise<Uint8Array> {
+  const pool = p.pieces.length > 1 ? parquetEncodePool() : null;
+  if (pool === null || !(await pool.ready())) return encodeArrowTable(new arrow.Table(p.schema, [...p.pieces]), spec);
+  const schemaIpc = arrow.tableToIPC(new arrow.Table(p.schema), 'stream');
+  // The workers take all pieces but the last, which this thread encodes meanwhile.
+  const jobs = p.pieces.slice(0, -1).map((batch) => pool.encodeBatch(schemaIpc, batch, spec));
+  let own: Uint8Array;
+  try {
+    own = encodeArrowTable(new arrow.Table(p.schema, [p.pieces.at(-1) as arrow.RecordBatch]), spec);
+  } finally {
+    await Promise.allSettled(jobs);
+  }
+  return joinParquetPieces([...(await Promise.all(jobs)), own]);
+}
+
+/** writeParquetFile, with large files encoded in pieces on worker threads where there are some. */
+export async function writeParquetFileParallel(
+  columns: readonly ParquetColumn[],
+  values: readonly (readonly unknown[])[],
+  options: ParquetWriteOptions = {},
+): Promise<ParquetFileOut> {
+  const pieces = buildArrowPieces(columns, values, options.minPieceRows);
+  const spec = writerSpec(columns, options);
+  let bytes: Uint8Array;
+  try {
+    bytes = await encodeArrowPieces(pieces, spec);
+  } catch (e) {
+    // A worker died with our pieces (their buffers went with it): encode again on this thread.
+    if (pieces.pieces.length < 2) throw e;
+    return writeParquetFile(columns, [values], options);
+  }
+  return { bytes, recordCount: pieces.rows, metrics: pieces.metrics };
 }
 
 /** Integer column types: DELTA_BINARY_PACKED suits them (all Parquet readers we target decode it). */
 const INTEGER_TYPES: ReadonlySet<ParquetColumnType> = new Set(['int', 'long', 'date', 'timestamp', 'timestamptz']);
 
 /**
- * parquet-wasm writer settings for these columns. Dictionary encoding only
- * where asked: on unique ids it doubles the write time and grows the file.
+ * parquet-wasm writer settings as plain data, so a worker thread can apply
+ * them too (core/lake/parquet-encode-worker.mjs mirrors propertiesFromSpec).
+ */
+export interface WriterSpec {
+  readonly compression: pw.Compression;
+  readonly statistics: pw.EnabledStatistics;
+  readonly dictionary: boolean;
+  readonly rowGroupBytes: number;
+  readonly rowGroupRows: number;
+  readonly createdBy: string;
+  readonly columns: readonly { readonly name: string; readonly dictionary?: boolean; readonly encoding?: pw.Encoding }[];
+  readonly writerVersion?: pw.WriterVersion;
+  readonly keyValueMetadata?: readonly [string, string][];
+}
+
+/**
+ * The writer settings for these columns. Dictionary encoding only where
+ * asked: on unique ids it doubles the write time and grows the file.
  * Integers are DELTA_BINARY_PACKED, also in version 1 data pages: on
  * sequences, clocks and timestamps it is a third faster to write than PLAIN
  * + ZSTD and the columns shrink to almost nothing. Statistics per column
  * chunk (row group).
  */
-export function writerProperties(columns: readonly ParquetColumn[], options: ParquetWriteOptions = {}): pw.WriterProperties {
-  let builder = new pw.WriterPropertiesBuilder()
-    .setCompression(pw.Compression.ZSTD)
-    .setStatisticsEnabled(pw.EnabledStatistics.Chunk)
-    .setDictionaryEnabled(false)
-    .setMaxRowGroupBytes(options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES)
-    .setMaxRowGroupSize(1 << 30)
-    .setCreatedBy('lakesync');
+export function writerSpec(columns: readonly ParquetColumn[], options: ParquetWriteOptions = {}): WriterSpec {
+  const cols: { name: string; dictionary?: boolean; encoding?: pw.Encoding }[] = [];
   for (const c of columns) {
-    if (c.dictionary === true) builder = builder.setColumnDictionaryEnabled(c.name, true);
-    else if (INTEGER_TYPES.has(c.type)) builder = builder.setColumnEncoding(c.name, pw.Encoding.DELTA_BINARY_PACKED);
+    if (c.dictionary === true) cols.push({ name: c.name, dictionary: true });
+    else if (INTEGER_TYPES.has(c.type)) cols.push({ name: c.name, encoding: pw.Encoding.DELTA_BINARY_PACKED });
   }
-  if (options.dataPageV2 === true) builder = builder.setWriterVersion(pw.WriterVersion.V2);
-  if (options.keyValueMetadata !== undefined) builder = builder.setKeyValueMetadata(new Map(options.keyValueMetadata));
-  return builder.build();
+  return {
+    compression: pw.Compression.ZSTD,
+    statistics: pw.EnabledStatistics.Chunk,
+    dictionary: false,
+    rowGroupBytes: options.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES,
+    rowGroupRows: 1 << 30,
+    createdBy: 'lakesync',
+    columns: cols,
+    ...(options.dataPageV2 === true ? { writerVersion: pw.WriterVersion.V2 } : {}),
+    ...(options.keyValueMetadata !== undefined ? { keyValueMetadata: [...options.keyValueMetadata] } : {}),
+  };
+}
+
+export function propertiesFromSpec(spec: WriterSpec): pw.WriterProperties {
+  let b = new pw.WriterPropertiesBuilder()
+    .setCompression(spec.compression)
+    .setStatisticsEnabled(spec.statistics)
+    .setDictionaryEnabled(spec.dictionary)
+    .setMaxRowGroupBytes(spec.rowGroupBytes)
+    .setMaxRowGroupSize(spec.rowGroupRows)
+    .setCreatedBy(spec.createdBy);
+  for (const c of spec.columns) {
+    if (c.dictionary !== undefined) b = b.setColumnDictionaryEnabled(c.name, c.dictionary);
+    if (c.encoding !== undefined) b = b.setColumnEncoding(c.name, c.encoding);
+  }
+  if (spec.writerVersion !== undefined) b = b.setWriterVersion(spec.writerVersion);
+  if (spec.keyValueMetadata !== undefined) b = b.setKeyValueMetadata(new Map(spec.keyValueMetadata));
+  return b.build();
+}
+
+/** The parquet-wasm writer properties for these columns (writerSpec, applied). */
+export function writerProperties(columns: readonly ParquetColumn[], options: ParquetWriteOptions = {}): pw.WriterProperties {
+  return propertiesFromSpec(writerSpec(columns, options));
 }
 
 /** Read some columns of a Parquet file as an Arrow table. */
