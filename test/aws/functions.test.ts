@@ -482,4 +482,21 @@ describe('the AWS functions on moto', () => {
     expect(await queueDepth(stack.dlq.flush)).toBe(0);
     expect(await queueDepth(stack.dlq.jobs)).toBe(0);
   });
+
+  it('a deployment opened with another shard count than its table was written with refuses to run, in every function, and writes nothing', async () => {
+    const stack = await deploy('reshard', { shards: 2 });
+    const fns = await wire(stack);
+    const a = await client(fns, 'client-a');
+    a.insert('todos', 't0', { title: 'x', done: false, owner: 'user-1' });
+    await a.sync(); // the first push records 2 shards
+    const wrong = { ...stack.settings, shards: 4 };
+    const http = await startHttpBridge(createHttpHandler({ dynamodb: clients.dynamodb, s3: clients.s3, log: quiet }, wrong));
+    bridges.push(http);
+    const res = await fetch(`${http.url}/v1/pull?cursor=`, { headers: { authorization: `Bearer ${await tokenFor('user-1', 'client-b')}` } });
+    expect(res.status).toBe(500);
+    const flush = createFlushHandler(clients, wrong, { log: quiet });
+    await expect(fns.driver.invoke('flush-wrong', flush, { Records: [] })).rejects.toThrow(/holds a 2-shard buffer; set LAKESYNC_SHARDS to 2, not 4/);
+    const shards = new BufferShards([0, 1, 2, 3].map((k) => new DynamoDbBuffer({ client: clients.dynamodb, table: stack.settings.table, shard: String(k) })));
+    expect(await shards.heads()).toEqual([1n, 0n, 0n, 0n]); // todos is in shard 0 of 2; nothing else was written
+  });
 });
