@@ -301,8 +301,9 @@ const CC_PAGE_INDEX = new Set([4, 5, 6, 7]);
 const CMD_OFFSETS = new Set([9, 10, 11]); // data, index, dictionary page offsets
 const CMD_BLOOM_OFFSET = 14;
 
+/** Shift the offsets among `ids`; 0 is "unset" (parquet-wasm writes ColumnChunk.file_offset as 0) and stays 0. */
 function shiftI64(s: TStruct, ids: ReadonlySet<number>, by: bigint): void {
-  for (const f of s) if (ids.has(f.id) && f.type === T_I64) f.value = (f.value as bigint) + by;
+  for (const f of s) if (ids.has(f.id) && f.type === T_I64 && f.value !== 0n) f.value = (f.value as bigint) + by;
 }
 
 /** The end of a piece's column chunk data: everything after it (page indexes) is left out. */

@@ -159,7 +159,12 @@ export class ParquetEncodePool {
 
   async close(): Promise<void> {
     const workers = this.slots.map((s) => s.worker).filter((w): w is NodeWorker => w !== null);
-    for (const s of this.slots) s.worker = null;
+    for (const s of this.slots) {
+      s.worker = null;
+      // Their exit handlers no longer see them as this slot's: fail their jobs here.
+      for (const job of s.jobs.values()) job.reject(new Error('parquet encode pool closed'));
+      s.jobs.clear();
+    }
     await Promise.all(workers.map((w) => w.terminate()));
   }
 }

@@ -470,6 +470,10 @@ export function buildArrowPieces(
   minPieceRows = MIN_PIECE_ROWS,
 ): ArrowPieces {
   const rows = values[0]?.length ?? 0;
+  // Checked here too: slicing would otherwise hide a column of the wrong length.
+  values.forEach((col, i) => {
+    if (col.length !== rows) throw new RangeError(`column ${columns[i]?.name ?? i} has ${col.length} values, expected ${rows}`);
+  });
   const count = pieceCount(rows, minPieceRows);
   const per = Math.ceil(rows / count);
   const pieces: arrow.RecordBatch[] = [];

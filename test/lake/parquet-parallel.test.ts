@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parquetEncodePool } from '../../core/lake/parquet-encode-pool.ts';
 import { joinParquetPieces, roundTripFooter } from '../../core/lake/parquet-encode-merge.ts';
-import { columnValues, readParquetTable, writeParquetFile, writeParquetFileParallel, type ParquetColumn } from '../../core/lake/parquet.ts';
+import { buildArrowPieces, columnValues, readParquetTable, writeParquetFile, writeParquetFileParallel, type ParquetColumn } from '../../core/lake/parquet.ts';
 import { deltaMaker, makeLakeEnv, pyicebergScan } from '../support/lake.ts';
 import { pythonJson } from '../support/python.ts';
 
@@ -137,6 +137,12 @@ describe('parquet encoded in pieces on worker threads', () => {
     expect(view(out.metrics.upperBounds.get(1))).toBe(2n ** 53n - 1n);
     expect(view(out.metrics.lowerBounds.get(2))).toBe(-1n);
     expect(view(out.metrics.upperBounds.get(2))).toBe(1_732_590_000_000_001n);
+  });
+
+  it('refuses a column of the wrong length, as the one-thread writer does', () => {
+    const cols = values(10);
+    (cols[1] as unknown[]).push('extra', 'more');
+    expect(() => buildArrowPieces(COLUMNS, cols, 4)).toThrow(/column id has 12 values, expected 10/);
   });
 
   it('leaves a single piece alone', () => {
