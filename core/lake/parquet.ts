@@ -4,6 +4,7 @@ import { compareUtf8, serializeSingleValue, truncateLower, truncateUpper, type L
 import type { PrimitiveType } from './iceberg/types.ts';
 import { parquetEncodePool } from './parquet-encode-pool.ts';
 import { joinParquetPieces } from './parquet-encode-merge.ts';
+import { propertiesFromSpec } from './parquet-properties.mjs';
 
 /**
  * Parquet through parquet-wasm (Rust's parquet crate) and apache-arrow.
@@ -534,7 +535,7 @@ const INTEGER_TYPES: ReadonlySet<ParquetColumnType> = new Set(['int', 'long', 'd
 
 /**
  * parquet-wasm writer settings as plain data, so a worker thread can apply
- * them too (core/lake/parquet-encode-worker.mjs mirrors propertiesFromSpec).
+ * them too (both apply it with propertiesFromSpec, core/lake/parquet-properties.mjs).
  */
 export interface WriterSpec {
   readonly compression: pw.Compression;
@@ -575,22 +576,7 @@ export function writerSpec(columns: readonly ParquetColumn[], options: ParquetWr
   };
 }
 
-export function propertiesFromSpec(spec: WriterSpec): pw.WriterProperties {
-  let b = new pw.WriterPropertiesBuilder()
-    .setCompression(spec.compression)
-    .setStatisticsEnabled(spec.statistics)
-    .setDictionaryEnabled(spec.dictionary)
-    .setMaxRowGroupBytes(spec.rowGroupBytes)
-    .setMaxRowGroupSize(spec.rowGroupRows)
-    .setCreatedBy(spec.createdBy);
-  for (const c of spec.columns) {
-    if (c.dictionary !== undefined) b = b.setColumnDictionaryEnabled(c.name, c.dictionary);
-    if (c.encoding !== undefined) b = b.setColumnEncoding(c.name, c.encoding);
-  }
-  if (spec.writerVersion !== undefined) b = b.setWriterVersion(spec.writerVersion);
-  if (spec.keyValueMetadata !== undefined) b = b.setKeyValueMetadata(new Map(spec.keyValueMetadata));
-  return b.build();
-}
+export { propertiesFromSpec };
 
 /** The parquet-wasm writer properties for these columns (writerSpec, applied). */
 export function writerProperties(columns: readonly ParquetColumn[], options: ParquetWriteOptions = {}): pw.WriterProperties {
