@@ -35,7 +35,8 @@ export class ByteWriter {
 
   u64(v: bigint): void {
     this.ensure(8);
-    this.view.setBigUint64(this.length, BigInt.asUintN(64, v));
+    // setBigUint64 takes the value modulo 2^64 itself (no BigInt.asUintN: it allocates).
+    this.view.setBigUint64(this.length, v);
     this.length += 8;
   }
 

@@ -30,6 +30,24 @@ export function avroType(schema: AvroSchema): avro.Type {
   return avro.Type.forSchema(schema as avro.Schema, { registry: { long: LongType } as unknown as Record<string, avro.Type> });
 }
 
+/**
+ * Compiled types by schema text. avsc compiles a reader and writer per type,
+ * which cost a flush more than encoding its manifests did; a table's
+ * manifests all use a handful of schemas.
+ */
+const compiled = new Map<string, avro.Type>();
+const MAX_COMPILED = 64;
+
+function cachedType(text: string, schema: AvroSchema): avro.Type {
+  let type = compiled.get(text);
+  if (type === undefined) {
+    type = avroType(schema);
+    if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value as string);
+    compiled.set(text, type);
+  }
+  return type;
+}
+
 const MAGIC = new Uint8Array([0x4f, 0x62, 0x6a, 0x01]); // "Obj" 1
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
@@ -83,11 +101,12 @@ export function writeAvroFile(
   metadata: Readonly<Record<string, string>>,
   syncMarker: Uint8Array = crypto.getRandomValues(new Uint8Array(16)),
 ): Uint8Array {
-  const type = avroType(schema);
+  const schemaText = JSON.stringify(schema);
+  const type = cachedType(schemaText, schema);
   const out = new Out();
   out.push(MAGIC);
   const meta: [string, string][] = [
-    ['avro.schema', JSON.stringify(schema)],
+    ['avro.schema', schemaText],
     ['avro.codec', 'null'],
     ...Object.entries(metadata),
   ];
@@ -177,7 +196,7 @@ export async function readAvroFile(bytes: Uint8Array): Promise<AvroFile> {
   if (codec !== 'null' && codec !== 'deflate') {
     throw new LakeError('CORRUPT_METADATA', `unsupported avro codec "${codec}"`);
   }
-  const type = avroType(schema);
+  const type = cachedType(schemaText, schema);
   const records: unknown[] = [];
   while (r.pos < bytes.length) {
     const count = r.long();
