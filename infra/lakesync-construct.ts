@@ -14,6 +14,7 @@ import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambd
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership, type IBucket } from 'aws-cdk-lib/aws-s3';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
@@ -27,8 +28,14 @@ import {
 } from './bundling.ts';
 import { HTTP_ROUTES } from './routes.ts';
 
-/** How the /v1 API verifies bearer tokens (the same choice as the local server). */
-export type LakeSyncAuth = { readonly jwksUrl: string } | { readonly jwtSecret: string };
+/**
+ * How the /v1 API verifies bearer tokens (the same choice as the local
+ * server): a JWKS URL, or an HS256 secret. Give the secret as a Secrets
+ * Manager secret: the http function reads it at run time (its ARN is all
+ * its configuration holds). A string is put in the http function's
+ * environment as it is.
+ */
+export type LakeSyncAuth = { readonly jwksUrl: string } | { readonly jwtSecret: string | ISecret };
 
 /** The app config, as in lakesync.config.json. */
 export interface LakeSyncAppConfig {
@@ -41,9 +48,11 @@ export interface LakeSyncProps {
   readonly config: LakeSyncAppConfig;
   /**
    * JWKS URL (RS256/ES256 tokens from your identity provider; preferred) or an
-   * HS256 secret. A secret is stored in the functions' environment (encrypted
-   * at rest, readable with lambda:GetFunctionConfiguration); pass a
-   * Secrets Manager dynamic reference rather than a literal.
+   * HS256 secret. Only the http function verifies tokens, so only it gets
+   * this. A Secrets Manager secret (ISecret) is read by the function at run
+   * time, with read access granted on that secret alone; a string is stored
+   * in the function's environment (encrypted at rest, but readable with
+   * lambda:GetFunctionConfiguration), so use one only for trials.
    */
   readonly auth: LakeSyncAuth;
   /** Directory holding http.ts, stream.ts, flush.ts, jobs.ts, maintenance.ts. Default: this package's functions/aws. */
@@ -217,7 +226,6 @@ export class LakeSync extends Construct {
       LAKESYNC_FLUSH_QUEUE_URL: this.flushQueue.queueUrl,
       LAKESYNC_JOBS_QUEUE_URL: this.jobsQueue.queueUrl,
       LAKESYNC_CONFIG_JSON: JSON.stringify({ schema: props.config.schema, rules: props.config.rules ?? null }),
-      ...('jwksUrl' in props.auth ? { LAKESYNC_JWKS_URL: props.auth.jwksUrl } : { LAKESYNC_JWT_SECRET: props.auth.jwtSecret }),
       LAKESYNC_SHARDS: String(shardCount(props.shards ?? 4)),
       ...optionalEnv('LAKESYNC_FLUSH_MAX_DELTAS', props.flushMaxDeltas),
       ...optionalEnv('LAKESYNC_FLUSH_MAX_AGE_MS', props.flushMaxAge?.toMilliseconds()),
@@ -225,11 +233,19 @@ export class LakeSync extends Construct {
       ...optionalEnv('LAKESYNC_RETAIN_DELTAS', props.retainDeltas),
       ...optionalEnv('LAKESYNC_SNAPSHOT_RETENTION_MS', props.snapshotRetention?.toMilliseconds()),
     };
-    checkEnvironmentSize(environment);
+    // Token verification settings: the http function's alone.
+    const auth = props.auth;
+    const authEnv: Record<string, string> =
+      'jwksUrl' in auth
+        ? { LAKESYNC_JWKS_URL: auth.jwksUrl }
+        : typeof auth.jwtSecret === 'string'
+          ? { LAKESYNC_JWT_SECRET: auth.jwtSecret }
+          : { LAKESYNC_JWT_SECRET_ARN: auth.jwtSecret.secretArn };
+    checkEnvironmentSize({ ...environment, ...authEnv });
 
     const functions = {} as Record<FunctionName, NodejsFunction>;
     for (const name of FUNCTION_NAMES) {
-      functions[name] = this.lambda(name, functionsDir, environment, props, removalPolicy, logRetention);
+      functions[name] = this.lambda(name, functionsDir, name === 'http' ? { ...environment, ...authEnv } : environment, props, removalPolicy, logRetention);
     }
     this.functions = functions;
     const { http, stream, flush, jobs, maintenance } = functions;
@@ -238,6 +254,7 @@ export class LakeSync extends Construct {
     this.table.grantReadWriteData(http); // push, pull
     this.bucket.grantRead(http); // checkpoints are served from S3
     this.flushQueue.grantSendMessages(http); // POST /v1/admin/flush
+    if ('jwtSecret' in auth && typeof auth.jwtSecret !== 'string') auth.jwtSecret.grantRead(http); // the HS256 secret, read once per container
 
     this.flushQueue.grantSendMessages(stream); // it counts from the records; the stream read is granted by the mapping
     this.table.grantReadWriteData(stream); // it materializes the buffer's row and stamp index

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, Validations, type StackProps } from 'aws-cdk-lib';
 import { Schedule } from 'aws-cdk-lib/aws-events';
-import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Secret, type ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { LakeSync, type LakeSyncAppConfig, type LakeSyncAuth } from './lakesync-construct.ts';
 
@@ -81,8 +81,8 @@ export class LakeSyncStack extends Stack {
     if (settings.jwksUrl !== undefined) {
       auth = { jwksUrl: settings.jwksUrl };
     } else {
-      // A dynamic reference: CloudFormation resolves it at deploy time, the
-      // template never holds the secret.
+      // The http function reads it from Secrets Manager at run time: neither
+      // the template nor the function's configuration holds the secret.
       const secret =
         settings.jwtSecretName !== undefined
           ? Secret.fromSecretNameV2(this, 'JwtSecret', settings.jwtSecretName)
@@ -97,7 +97,8 @@ export class LakeSyncStack extends Stack {
           reason: 'Rotating the HS256 secret invalidates every client token; rotate deliberately (update the secret, redeploy, reissue tokens).',
         });
       }
-      auth = { jwtSecret: secret.secretValue.unsafeUnwrap() };
+      // Cast: aws-cdk-lib's classes and interfaces disagree under exactOptionalPropertyTypes.
+      auth = { jwtSecret: secret as ISecret };
     }
 
     const destroy = settings.removal === 'destroy';

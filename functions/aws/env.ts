@@ -21,7 +21,10 @@ export interface AwsSettings {
   readonly jobsQueueUrl: string;
   readonly schema: Schema;
   readonly rules: SyncRules | null;
+  /** Token verification; without the HS256 secret when it is read from Secrets Manager (jwtSecretArn). */
   readonly auth: JwtAuthOptions;
+  /** The Secrets Manager secret (ARN or name) holding the HS256 secret, read at the first request (LAKESYNC_JWT_SECRET_ARN). */
+  readonly jwtSecretArn?: string | undefined;
   readonly maxDriftMs: number;
   /** The stream consumer asks for a flush once this many deltas arrived... */
   readonly flushMaxDeltas: number;
@@ -117,8 +120,13 @@ export function settingsFromEnv(env: Env): AwsSettings {
     get auth(): JwtAuthOptions {
       const secret = env['LAKESYNC_JWT_SECRET'];
       const jwksUrl = env['LAKESYNC_JWKS_URL'];
-      if (!secret && !jwksUrl) throw new AwsConfigError('set LAKESYNC_JWT_SECRET or LAKESYNC_JWKS_URL');
+      if (!secret && !jwksUrl && !env['LAKESYNC_JWT_SECRET_ARN']) {
+        throw new AwsConfigError('set LAKESYNC_JWT_SECRET_ARN, LAKESYNC_JWT_SECRET or LAKESYNC_JWKS_URL');
+      }
       return { ...(secret ? { hs256Secret: secret } : {}), ...(jwksUrl ? { jwksUrl } : {}) };
+    },
+    get jwtSecretArn() {
+      return env['LAKESYNC_JWT_SECRET_ARN'] || undefined;
     },
     maxDriftMs: int(env, 'LAKESYNC_MAX_DRIFT_MS', 60_000),
     flushMaxDeltas: int(env, 'LAKESYNC_FLUSH_MAX_DELTAS', 10_000),

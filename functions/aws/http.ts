@@ -7,7 +7,10 @@ import { AwsFetch, awsFetchOptionsOf } from '../../core/adapters/aws-fetch.ts';
 import { S3FetchReader } from '../../core/adapters/aws-fetch-s3.ts';
 import { fetchDynamoDbApi } from '../../core/adapters/dynamodb-api-fetch.ts';
 import type { DynamoDbApi } from '../../core/adapters/dynamodb-api.ts';
+import { getSecretString } from '../../core/adapters/aws-fetch-secrets.ts';
+import { DeferredAuthenticator } from '../../core/auth/deferred.ts';
 import { JwtAuthenticator } from '../../core/auth/jwt.ts';
+import type { Authenticator } from '../../core/auth/principal.ts';
 import { CheckpointService } from '../../core/engine/checkpoints.ts';
 import { Gateway } from '../../core/engine/gateway.ts';
 import { HybridLogicalClock } from '../../core/hlc.ts';
@@ -33,6 +36,12 @@ export interface HttpDeps {
   readonly s3: ObjectStore | S3Client;
   /** POST /v1/admin/flush enqueues a flush job here; by default an SQS queue client made on first use. */
   readonly flushQueue?: JobQueue;
+  /**
+   * Reads a Secrets Manager secret's string (the HS256 secret, when
+   * settings.jwtSecretArn is set). Default: GetSecretValue over signed fetch,
+   * set up like the DynamoDB client (or from the environment).
+   */
+  readonly secrets?: (secretId: string) => Promise<string>;
   readonly log?: Log;
 }
 
@@ -68,7 +77,7 @@ export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHa
     })());
   const app = createHttpApp({
     gateway,
-    auth: new JwtAuthenticator(settings.auth),
+    auth: authenticator(deps, settings),
     checkpoints: new CheckpointService(checkpoints, gateway.rules),
     log: deps.log ?? jsonLog,
     // The flush itself runs in the flush function; this only asks for one.
@@ -79,6 +88,24 @@ export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHa
     },
   });
   return lambda(guarded(shardGuard(dynamodb, settings), apiGatewayV2(app)));
+}
+
+/**
+ * Token verification. An HS256 secret in Secrets Manager is read at the
+ * first request (not at init: a cold start does not wait for it, and a
+ * failed read answers 503 and is tried again by the next request), so the
+ * function's configuration holds only its ARN.
+ */
+function authenticator(deps: HttpDeps, settings: AwsSettings): Authenticator {
+  const arn = settings.jwtSecretArn;
+  if (arn === undefined) return new JwtAuthenticator(settings.auth);
+  const read =
+    deps.secrets ??
+    ((id: string) => {
+      const aws = 'call' in deps.dynamodb ? awsFetchFromEnv(process.env, 'secretsmanager') : new AwsFetch(awsFetchOptionsOf(deps.dynamodb, 'secretsmanager'));
+      return getSecretString(aws, id);
+    });
+  return new DeferredAuthenticator(async () => new JwtAuthenticator({ ...settings.auth, hs256Secret: await read(arn) }));
 }
 
 /**

@@ -4,7 +4,9 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
+import { AwsError, AwsFetch, awsFetchOptionsOf } from '../../core/adapters/aws-fetch.ts';
 import { DynamoDbBuffer, createDynamoDbBufferTable } from '../../core/adapters/dynamodb-buffer.ts';
+import { signHs256Token } from '../../core/auth/jwt.ts';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
 import type { FanoutTarget } from '../../core/lake/fanout.ts';
 import type { FlushStep } from '../../core/lake/flush.ts';
@@ -498,5 +500,34 @@ describe('the AWS functions on moto', () => {
     await expect(fns.driver.invoke('flush-wrong', flush, { Records: [] })).rejects.toThrow(/holds a 2-shard buffer; set LAKESYNC_SHARDS to 2, not 4/);
     const shards = new BufferShards([0, 1, 2, 3].map((k) => new DynamoDbBuffer({ client: clients.dynamodb, table: stack.settings.table, shard: String(k) })));
     expect(await shards.heads()).toEqual([1n, 0n, 0n, 0n]); // todos is in shard 0 of 2; nothing else was written
+  });
+
+  it('reads its HS256 secret from Secrets Manager at the first request: 503 AUTH_UNAVAILABLE while it cannot, then tokens signed with it are accepted', async () => {
+    const stack = await deploy('secret');
+    const settings: AwsSettings = { ...stack.settings, auth: {}, jwtSecretArn: 'lakesync/jwt' };
+    const http = await startHttpBridge(createHttpHandler({ dynamodb: clients.dynamodb, s3: clients.s3, log: quiet }, settings));
+    bridges.push(http);
+    const pull = async (): Promise<Response> =>
+      fetch(`${http.url}/v1/pull?cursor=`, { headers: { authorization: `Bearer ${await tokenFor('user-1', 'client-a')}` } });
+    const missing = await pull();
+    expect(missing.status).toBe(503);
+    expect(((await missing.json()) as { error: { code: string } }).error.code).toBe('AUTH_UNAVAILABLE');
+    // The secret appears (as CloudFormation would create it); the next request reads it.
+    const sm = new AwsFetch(await awsFetchOptionsOf(clients.dynamodb, 'secretsmanager'));
+    await sm.send(
+      (url) => ({
+        method: 'POST',
+        url,
+        headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': 'secretsmanager.CreateSecret' },
+        body: JSON.stringify({ Name: 'lakesync/jwt', SecretString: TEST_SECRET }),
+      }),
+      (res, text) => new AwsError('CreateSecretFailed', text, res.status, undefined),
+    );
+    const ok = await pull();
+    expect(ok.status).toBe(200);
+    const forged = await fetch(`${http.url}/v1/pull?cursor=`, {
+      headers: { authorization: `Bearer ${await signHs256Token('another-secret-that-is-at-least-32-bytes', { sub: 'user-1', clientId: 'client-a' })}` },
+    });
+    expect(forged.status).toBe(401);
   });
 });

@@ -73,7 +73,7 @@ describe('LakeSync construct', () => {
   it('has five arm64 ESM functions on a Node.js 22+ runtime with the contract environment', () => {
     const fns = resources('AWS::Lambda::Function');
     expect(fns).toHaveLength(5);
-    for (const [, fn] of fns) {
+    for (const [id, fn] of fns) {
       expect(fn.Properties['Architectures']).toEqual(['arm64']);
       expect(fn.Properties['Handler']).toBe('index.handler');
       const runtime = fn.Properties['Runtime'] as string;
@@ -87,10 +87,12 @@ describe('LakeSync construct', () => {
         'LAKESYNC_FLUSH_QUEUE_URL',
         'LAKESYNC_JOBS_QUEUE_URL',
         'LAKESYNC_CONFIG_JSON',
-        'LAKESYNC_JWKS_URL',
       ]) {
         expect(env, name).toHaveProperty(name);
       }
+      // Only the http function verifies tokens.
+      if (id.startsWith('LakeSyncHttpFunction')) expect(env).toHaveProperty('LAKESYNC_JWKS_URL');
+      else expect(env, id).not.toHaveProperty('LAKESYNC_JWKS_URL');
       expect(env).not.toHaveProperty('LAKESYNC_JWT_SECRET');
       expect(JSON.parse(env['LAKESYNC_CONFIG_JSON'] as string)).toEqual({ schema: APP_CONFIG.schema, rules: APP_CONFIG.rules });
       expect(env['LAKESYNC_FLUSH_MAX_DELTAS']).toBe('5000');
@@ -151,10 +153,27 @@ describe('LakeSync construct', () => {
     expect(JSON.stringify(parts.at(-1))).not.toMatch(/\/"?$/);
   });
 
-  it('gives the app stack short output names and the generated secret’s ARN', () => {
+  it('gives the app stack short output names and the generated secret’s ARN; only the http function may read the secret, by its ARN', () => {
     const app = newApp({ 'lakesync:functionsDir': FIXTURE_FUNCTIONS });
-    const outputs = Template.fromStack(new LakeSyncStack(app, 'LakeSync')).findOutputs('*');
+    const t = Template.fromStack(new LakeSyncStack(app, 'LakeSync'));
+    const outputs = t.findOutputs('*');
     expect(Object.keys(outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'GlueDatabaseName', 'JwtSecretArn', 'TableName']);
+    const secretId = Object.keys(t.findResources('AWS::SecretsManager::Secret'))[0] as string;
+    const fns = Object.entries(t.findResources('AWS::Lambda::Function')) as [string, { Properties: { Environment: { Variables: Record<string, unknown> } } }][];
+    for (const [id, fn] of fns) {
+      const env = fn.Properties.Environment.Variables;
+      expect(env).not.toHaveProperty('LAKESYNC_JWT_SECRET'); // the secret itself is in no function's configuration
+      if (id.startsWith('LakeSyncHttpFunction')) expect(env['LAKESYNC_JWT_SECRET_ARN']).toEqual({ Ref: secretId });
+      else expect(env, id).not.toHaveProperty('LAKESYNC_JWT_SECRET_ARN');
+    }
+    const readers = Object.entries(t.findResources('AWS::IAM::Policy'))
+      .filter(([, p]) => JSON.stringify(p).includes('secretsmanager:GetSecretValue'))
+      .map(([id]) => id);
+    expect(readers).toHaveLength(1);
+    expect(readers[0]).toMatch(/^LakeSyncHttpFunctionServiceRoleDefaultPolicy/);
+    t.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['secretsmanager:GetSecretValue']), Resource: { Ref: secretId } })]) },
+    });
   });
 
   it('has the flush FIFO and jobs queues, each with a dead-letter queue, encrypted and TLS-only', () => {
@@ -294,9 +313,11 @@ describe('LakeSync construct props', () => {
       serverAccessLogs: false,
     });
     const t = Template.fromStack(stack);
-    t.allResourcesProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ LAKESYNC_JWT_SECRET: 'not-a-real-secret-but-long-enough-0123456789', LAKESYNC_JWKS_URL: Match.absent() }) },
+    // A string secret goes into the http function's environment as given (and nowhere else).
+    const withSecret = t.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: Match.objectLike({ LAKESYNC_JWT_SECRET: 'not-a-real-secret-but-long-enough-0123456789', LAKESYNC_JWKS_URL: Match.absent() }) } },
     });
+    expect(Object.keys(withSecret)).toEqual([expect.stringMatching(/^LakeSyncHttpFunction/)]);
     t.hasResourceProperties('AWS::ApiGatewayV2::Api', { CorsConfiguration: { AllowOrigins: ['https://app.example.com'] } });
     t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
     t.resourceCountIs('AWS::S3::Bucket', 1);
