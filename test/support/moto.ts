@@ -25,8 +25,16 @@ export interface MotoServer {
   stop(): Promise<void>;
 }
 
-export async function startMoto(timeoutMs = 30_000): Promise<MotoServer> {
-  const child = spawn(MOTO_SERVER, ['-H', '127.0.0.1', '-p', '0'], {
+export interface MotoOptions {
+  readonly timeoutMs?: number;
+  /** With the CloudFormation resource types moto lacks and `cdk deploy` needs (test/support/moto_cfn.py). */
+  readonly cloudFormation?: boolean;
+}
+
+export async function startMoto(options: MotoOptions | number = {}): Promise<MotoServer> {
+  const { timeoutMs = 30_000, cloudFormation = false } = typeof options === 'number' ? { timeoutMs: options } : options;
+  const [command, args] = cloudFormation ? [join(VENV, 'bin/python'), [join(import.meta.dirname, 'moto_cfn.py')]] : [MOTO_SERVER, []];
+  const child = spawn(command, [...args, '-H', '127.0.0.1', '-p', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Unbuffered, so the "Running on" line arrives at once.
     env: { ...process.env, PYTHONUNBUFFERED: '1' },
