@@ -94,7 +94,7 @@ export class LakeSyncStack extends Stack {
         generatedSecret = secret;
         Validations.of(secret).acknowledge({
           id: 'AwsSolutions-SMG4',
-          reason: 'Rotating the HS256 secret invalidates every client token; rotate deliberately (update the secret, redeploy, reissue tokens).',
+          reason: 'Rotating the HS256 secret invalidates every client token; rotate deliberately (update the secret, replace the http function containers, reissue tokens).',
         });
       }
       // Cast: aws-cdk-lib's classes and interfaces disagree under exactOptionalPropertyTypes.
