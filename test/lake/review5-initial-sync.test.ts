@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
@@ -106,5 +106,31 @@ describe('review5: interrupted checkpoint load', () => {
     await flush(s);
     await b.sync();
     expect(todoIds(b)).toEqual(todoIds(a)); // fails: b still has t1
+  });
+  it.fails('a client whose checkpoint cursor is below the buffer floor gives up (with backoff) instead of reloading the checkpoint forever', async () => {
+    const s = (server = await startTestServer({ schema: SCHEMA, lake: {} }));
+    const a = await open(s.url, 'writer');
+    a.insert('todos', 't1', { title: 'one', owner: 'user-1' });
+    await a.sync();
+    const older = await flush(s);
+    a.insert('todos', 't2', { title: 'two', owner: 'user-1' });
+    await a.sync();
+    const newer = await flush(s);
+    expect(newer.checkpoint).not.toBe(older.checkpoint);
+    // latest.json back on the older checkpoint, below the floor: what overlapping
+    // checkpoint builds leave (review5-checkpoint-jobs.test.ts).
+    const root = join(s.dataDir, 'lake', 'warehouse', 'lakesync', '_checkpoints');
+    const manifest = readFileSync(join(root, older.checkpoint as string, 'manifest.json'), 'utf8');
+    writeFileSync(join(root, 'latest.json'), JSON.stringify({ checkpointId: older.checkpoint, cursor: (JSON.parse(manifest) as { cursor: string }).cursor }));
+
+    let infoRequests = 0;
+    const wrapped: typeof fetch = async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.endsWith('/v1/checkpoint') && ++infoRequests > 20) throw new TypeError('client is looping');
+      return fetch(input, init);
+    };
+    const b = await open(s.url, 'reader', wrapped);
+    await expect(b.sync()).rejects.toThrow();
+    expect(infoRequests).toBeLessThanOrEqual(3); // fails: 21 (loadCheckpoint + CURSOR_EXPIRED, without end)
   });
 });
