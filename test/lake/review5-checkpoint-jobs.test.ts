@@ -17,8 +17,8 @@ async function pushTodos(env: LakeEnv, n: number, from: number): Promise<void> {
   await env.push('a', Array.from({ length: n }, (_, i) => d('todos', `t${from + i}`, 'insert', { title: `todo ${from + i}` })));
 }
 
-/** The env's store, with the first put of latest.json held until released. */
-function gatedStore(inner: ObjectStore): { store: ObjectStore; reached: Promise<void>; release: () => void } {
+/** The env's store, with the first put of `suffix` (default latest.json) held until released. */
+function gatedStore(inner: ObjectStore, suffix = '/_checkpoints/latest.json'): { store: ObjectStore; reached: Promise<void>; release: () => void } {
   let reachedResolve!: () => void;
   let releaseResolve!: () => void;
   const reached = new Promise<void>((r) => (reachedResolve = r));
@@ -26,7 +26,7 @@ function gatedStore(inner: ObjectStore): { store: ObjectStore; reached: Promise<
   let gated = false;
   const store: ObjectStore = {
     async put(uri, bytes) {
-      if (!gated && uri.endsWith('/_checkpoints/latest.json')) {
+      if (!gated && uri.endsWith(suffix)) {
         gated = true;
         reachedResolve();
         await released;
@@ -69,5 +69,28 @@ describe('review5: concurrent checkpoint jobs', () => {
     const pull = env.gateway.pull(principal('b'), { cursor: latest?.cursor ?? '', limit: 100 });
     await expect(pull).resolves.toBeDefined(); // fails: CURSOR_EXPIRED (latest.json moved back to 20)
     expect(BigInt(latest?.cursor ?? '0')).toBeGreaterThanOrEqual(floor);
+  });
+  it.fails('gc never deletes a checkpoint that is still being built (a build that outlasts the 10-minute cut-off)', async () => {
+    const env = makeLakeEnv();
+    const gate = gatedStore(env.store, '/manifest.json');
+    const lake = new Lake({ catalog: env.catalog, store: gate.store, schema: LAKE_SCHEMA, warehouse: env.warehouse });
+    const checkpoints = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    await pushTodos(env, 20, 0);
+    await lake.flush(env.source);
+    const t0 = Date.now();
+    // Build A starts at t0 and is slow: its chunks are written, its manifest waits.
+    const a = checkpoints.build(lake.stateTables(), { cursor: 20n, schemaVersion: 1, now: t0 });
+    await gate.reached;
+    // Two more builds finish 11 and 12 minutes later; each collects as LakeJobs and LakeJobRunner do.
+    for (const minutes of [11, 12]) {
+      await checkpoints.build(lake.stateTables(), { cursor: 20n, schemaVersion: 1, now: t0 + minutes * 60_000 });
+      await checkpoints.gc({ keepLast: 2, olderThanMs: t0 + minutes * 60_000 - 10 * 60_000 });
+    }
+    gate.release();
+    const built = await a;
+    // A is now the newest checkpoint clients are sent to; its chunks must still be there.
+    expect((await checkpoints.latest())?.checkpointId).toBe(built.checkpointId);
+    expect(built.chunks.length).toBeGreaterThan(0);
+    expect(await checkpoints.chunk(built, 0)).not.toBeNull(); // fails: gc deleted the chunks of the build in progress
   });
 });
