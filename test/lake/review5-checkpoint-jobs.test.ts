@@ -3,6 +3,7 @@ import { checkpointRoot, Checkpoints } from '../../core/lake/checkpoint.ts';
 import { Lake } from '../../core/lake/flush.ts';
 import { LakeJobRunner } from '../../core/lake/job-runner.ts';
 import type { ObjectStore } from '../../core/lake/ports.ts';
+import { liveFiles } from '../../core/lake/iceberg/snapshot.ts';
 import { deltaMaker, LAKE_SCHEMA, makeLakeEnv, principal, type LakeEnv } from '../support/lake.ts';
 
 /**
@@ -92,5 +93,24 @@ describe('review5: concurrent checkpoint jobs', () => {
     expect((await checkpoints.latest())?.checkpointId).toBe(built.checkpointId);
     expect(built.chunks.length).toBeGreaterThan(0);
     expect(await checkpoints.chunk(built, 0)).not.toBeNull(); // fails: gc deleted the chunks of the build in progress
+  });
+});
+
+describe('review5: job errors', () => {
+  it.fails('a compact job on a table with a missing data file fails (it is not reported as "no table yet")', async () => {
+    const env = makeLakeEnv();
+    const lake = env.lake();
+    const checkpoints = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    const runner = new LakeJobRunner({ buffer: env.buffer, lake, checkpoints, schemaVersion: 1 });
+    for (let r = 0; r < 3; r++) {
+      await pushTodos(env, 5, r * 5);
+      await runner.run({ kind: 'flush' });
+    }
+    // One data file of the state table is gone (a broken table: readers fail on it).
+    const live = await liveFiles(env.store, (await env.catalog.loadTable(lake.ident('todos')))!.metadata);
+    await env.store.delete([live.data[0]!.dataFile.filePath]);
+    // LakeJobRunner.compact turns every LakeError NOT_FOUND, including the store's
+    // "no object", into { rewritten: 0 }: the job is acknowledged, nothing reaches the DLQ.
+    await expect(runner.run({ kind: 'compact', table: 'todos' })).rejects.toThrow(); // fails: resolves { rewritten: 0 }
   });
 });
