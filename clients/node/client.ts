@@ -250,11 +250,18 @@ export class LakeSyncClient {
    * the cursor to the checkpoint's, so the pull that follows continues with
    * no gap. Rows present in both are merged, which is idempotent. With no
    * checkpoint on the server, a new client simply pulls from the start.
+   *
+   * Every attempt starts from a clean slate (synced rows dropped, unpushed
+   * writes kept): chunks applied by an attempt that did not finish (offline,
+   * a crash, a checkpoint replaced meanwhile) may hold rows that were deleted
+   * before the cursor of the checkpoint loaded next, and no delta would ever
+   * remove them.
    */
   private async loadCheckpoint(): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       const info = await this.transport.checkpoint();
       if (info === null) return 0;
+      this.store.resetSynced();
       let loaded = 0;
       try {
         for (const chunk of info.chunks) {
@@ -276,12 +283,16 @@ export class LakeSyncClient {
   private async pullAll(): Promise<number> {
     let pulled = 0;
     if (this.cursor === '' && this.options.initialSync !== 'pull') pulled += await this.loadCheckpoint();
+    let restarted = false;
     for (;;) {
       let page: PullResult;
       try {
         page = await this.transport.pull(this.cursor, this.options.pullLimit ?? 1000);
       } catch (err) {
-        if (!isRemoteCode(err, 'CURSOR_EXPIRED')) throw err;
+        // Once per round: a checkpoint whose cursor is expired too (the server's newest is behind its
+        // buffer, or it has none) would otherwise be loaded again and again. The sync loop retries later.
+        if (!isRemoteCode(err, 'CURSOR_EXPIRED') || restarted) throw err;
+        restarted = true;
         // Offline longer than the server keeps deltas: start again from a checkpoint, keeping unpushed writes.
         this.store.resetSynced();
         this.setStatus({ cursor: '' });
