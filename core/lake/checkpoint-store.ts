@@ -33,6 +33,25 @@ export function checkpointRootFor(warehouse: string, namespace: readonly string[
 /** What CheckpointService reads. */
 export type CheckpointReader = Pick<CheckpointStore, 'latest' | 'manifest' | 'chunk'>;
 
+/**
+ * Where the newest checkpoint is named. Each build that finishes writes its
+ * own pointer object, `latest/<order>-<checkpointId>.json`, and the newest
+ * checkpoint is the pointer with the highest name: builds that finish out of
+ * order (a slow one started from an older cursor) can never move it back,
+ * which one overwritten `latest.json` could. `order` is the sum of the
+ * cursor's per-shard seqs, 20 digits: cursors are flushed marks, which only
+ * grow in every shard, so any two are ordered the same way by their sums.
+ */
+const POINTER = /\/latest\/([0-9]{20}-[0-9]{15}-[0-9a-f]{8})\.json$/;
+
+export function pointerName(checkpointId: string, cursor: string): string {
+  const order = cursor === '' ? 0n : cursor.split('.').reduce((n, part) => n + BigInt(part), 0n);
+  return `${order.toString().padStart(20, '0')}-${checkpointId}`;
+}
+
+/** Checkpoint directories, one per build: `<root>/<checkpointId>/`. */
+const DIRECTORY = /\/_checkpoints\/([0-9]{15}-[0-9a-f]{8})\//;
+
 export class CheckpointStore {
   private readonly manifests = new Map<string, CheckpointManifest>();
 
@@ -41,14 +60,27 @@ export class CheckpointStore {
     protected readonly root: string,
   ) {}
 
-  protected latestUri(): string {
-    return `${this.root}/latest.json`;
+  protected pointerUri(name: string): string {
+    return `${this.root}/latest/${name}.json`;
+  }
+
+  /** The published pointers' names, highest (newest) first. */
+  protected async pointers(): Promise<string[]> {
+    const names: string[] = [];
+    for await (const o of this.store.list(`${this.root}/latest/`)) {
+      const m = POINTER.exec(o.uri);
+      if (m !== null) names.push(m[1] as string);
+    }
+    return names.sort().reverse();
   }
 
   async latest(): Promise<CheckpointManifest | null> {
+    const newest = (await this.pointers())[0];
+    if (newest !== undefined) return this.manifest(newest.slice(21));
+    // A lake written before pointers: its one latest.json.
     let pointer: { checkpointId: string };
     try {
-      pointer = JSON.parse(new TextDecoder().decode(await this.store.get(this.latestUri()))) as { checkpointId: string };
+      pointer = JSON.parse(new TextDecoder().decode(await this.store.get(`${this.root}/latest.json`))) as { checkpointId: string };
     } catch (e) {
       if (isLakeError(e, 'NOT_FOUND')) return null;
       throw e;
@@ -89,25 +121,42 @@ export class CheckpointStore {
   }
 
   /**
-   * Delete old checkpoints: keep the newest `keepLast`, and any younger than
-   * the cut-off (a client may be loading it right now).
+   * Delete old checkpoints. Kept: the newest `keepLast` published ones, and
+   * any other published one younger than `olderThanMs` (by its id's time: a
+   * client may be loading it right now). A directory without a manifest is a
+   * build in progress, or one that died: it goes only once nothing in it was
+   * written after `unfinishedOlderThanMs` (default: an hour before
+   * `olderThanMs`, far beyond a function's run time).
    */
-  async gc(options: { keepLast: number; olderThanMs: number }): Promise<string[]> {
-    const ids = new Set<string>();
+  async gc(options: { keepLast: number; olderThanMs: number; unfinishedOlderThanMs?: number }): Promise<string[]> {
+    const dirs = new Map<string, { finished: boolean; newest: number; uris: string[] }>();
     for await (const o of this.store.list(`${this.root}/`)) {
-      const m = /\/_checkpoints\/([0-9]{15}-[0-9a-f]{8})\//.exec(o.uri);
-      if (m !== null) ids.add(m[1] as string);
+      const m = DIRECTORY.exec(o.uri);
+      if (m === null) continue;
+      const id = m[1] as string;
+      let d = dirs.get(id);
+      if (d === undefined) dirs.set(id, (d = { finished: false, newest: 0, uris: [] }));
+      d.uris.push(o.uri);
+      d.newest = Math.max(d.newest, o.lastModified);
+      if (o.uri.endsWith('/manifest.json')) d.finished = true;
     }
-    const sorted = [...ids].sort().reverse();
-    const latest = await this.latest();
-    const doomed = sorted
-      .slice(Math.max(1, options.keepLast))
-      .filter((id) => id !== latest?.checkpointId && Number(id.slice(0, 15)) < options.olderThanMs);
+    const pointers = await this.pointers();
+    const kept = new Set(pointers.slice(0, Math.max(1, options.keepLast)).map((p) => p.slice(21)));
+    const legacy = pointers.length === 0 ? (await this.latest())?.checkpointId : undefined;
+    if (legacy !== undefined) kept.add(legacy);
+    if (pointers.length === 0) for (const id of [...dirs.keys()].sort().reverse().slice(0, Math.max(1, options.keepLast))) kept.add(id);
+    const unfinishedBefore = options.unfinishedOlderThanMs ?? options.olderThanMs - 3_600_000;
+    const doomed = [...dirs.entries()]
+      .filter(([id, d]) => !kept.has(id) && (d.finished ? Number(id.slice(0, 15)) < options.olderThanMs : d.newest < unfinishedBefore))
+      .map(([id]) => id)
+      .sort();
+    // The pointer of lakes from before pointers, once pointers took over.
+    if (pointers.length > 0) await this.store.delete([`${this.root}/latest.json`]);
     for (const id of doomed) {
       this.manifests.delete(id);
-      const uris: string[] = [];
-      for await (const o of this.store.list(`${this.root}/${id}/`)) uris.push(o.uri);
-      await this.store.delete(uris);
+      // Its pointer first: no pointer ever names a checkpoint that is gone.
+      await this.store.delete(pointers.filter((p) => p.slice(21) === id).map((p) => this.pointerUri(p)));
+      await this.store.delete((dirs.get(id) as { uris: string[] }).uris);
     }
     return doomed;
   }

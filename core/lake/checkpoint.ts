@@ -2,7 +2,8 @@ import { decodeRow } from '../codec/storage.ts';
 import { encodeCursor, type Position } from '../engine/shards.ts';
 import type { RowState } from '../merge.ts';
 import { encodePullResponse } from '../protocol/codec.ts';
-import { CheckpointStore, checkpointRootFor, type CheckpointChunkInfo, type CheckpointManifest } from './checkpoint-store.ts';
+import { CheckpointStore, checkpointRootFor, pointerName, type CheckpointChunkInfo, type CheckpointManifest } from './checkpoint-store.ts';
+import { LakeError } from './errors.ts';
 import type { Lake } from './flush.ts';
 import { stringifyJson } from './json.ts';
 import { readParquetTable } from './parquet.ts';
@@ -95,8 +96,13 @@ export class Checkpoints extends CheckpointStore {
     }
     const manifest: CheckpointManifest = { checkpointId, cursor, schemaVersion: options.schemaVersion, createdAtMs, snapshots, chunks };
     await this.lake.store.put(`${dir}/manifest.json`, new TextEncoder().encode(stringifyJson(manifest, 2)));
+    // Never publish a checkpoint with a part missing (collected while it was built, however unlikely).
+    const written = new Set<string>();
+    for await (const o of this.lake.store.list(`${dir}/`)) written.add(o.uri);
+    const missing = chunks.find((c) => !written.has(c.uri));
+    if (missing !== undefined) throw new LakeError('NOT_FOUND', `checkpoint ${checkpointId} lost ${missing.uri} while it was built; not published`);
     // The pointer goes last: a checkpoint is visible only once all of it exists.
-    await this.lake.store.put(this.latestUri(), new TextEncoder().encode(stringifyJson({ checkpointId, cursor }, 2)));
+    await this.lake.store.put(this.pointerUri(pointerName(checkpointId, cursor)), new TextEncoder().encode(stringifyJson({ checkpointId, cursor }, 2)));
     return manifest;
   }
 }

@@ -64,4 +64,33 @@ describe('checkpoints', () => {
     expect(await cps.manifest(first.checkpointId)).toBeNull();
     expect((await cps.latest())?.checkpointId).toBe(second.checkpointId);
   });
+
+  it('the newest checkpoint is the highest cursor published, whatever order builds finish in; a lake with only the old latest.json still reads it; gc removes pointers with their checkpoints', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 'x', 'insert', { title: 'x' })]);
+    const lake = env.lake();
+    await lake.flush(env.source);
+    const cps = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    const root = checkpointRoot(lake, env.warehouse);
+    expect(await cps.latest()).toBeNull();
+    const old = await cps.build(['todos'], { cursor: [1n, 4n], schemaVersion: 1, now: 1000 });
+    // A lake from before pointers: only latest.json names its checkpoint.
+    const pointers = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const o of env.store.list(`${root}/latest/`)) out.push(o.uri.slice(root.length + 8));
+      return out.sort();
+    };
+    expect(await pointers()).toEqual([`00000000000000000005-${old.checkpointId}.json`]);
+    await env.store.delete([`${root}/latest/00000000000000000005-${old.checkpointId}.json`]);
+    await env.store.put(`${root}/latest.json`, new TextEncoder().encode(JSON.stringify({ checkpointId: old.checkpointId, cursor: old.cursor })));
+    expect((await cps.latest())?.checkpointId).toBe(old.checkpointId);
+    // A build from a higher cursor finishes before one from a lower cursor: the higher stays newest.
+    const high = await cps.build(['todos'], { cursor: [3n, 9n], schemaVersion: 1, now: 3000 });
+    const low = await cps.build(['todos'], { cursor: [2n, 9n], schemaVersion: 1, now: 4000 });
+    expect((await cps.latest())?.checkpointId).toBe(high.checkpointId);
+    expect(await cps.gc({ keepLast: 1, olderThanMs: 10_000 })).toEqual([old.checkpointId, low.checkpointId].sort());
+    expect(await pointers()).toEqual([`00000000000000000012-${high.checkpointId}.json`]);
+    expect((await cps.latest())?.checkpointId).toBe(high.checkpointId);
+  });
 });

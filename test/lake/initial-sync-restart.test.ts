@@ -117,11 +117,14 @@ describe('initial sync that starts over', () => {
     await a.sync();
     const newer = await flush(s);
     expect(newer.checkpoint).not.toBe(older.checkpoint);
-    // latest.json back on the older checkpoint, below the floor: what overlapping
-    // checkpoint builds leave (review5-checkpoint-jobs.test.ts).
+    // The newest checkpoint is one whose cursor is below the floor (say, a server bug): a pointer
+    // that sorts above every other names the older checkpoint.
     const root = join(s.dataDir, 'lake', 'warehouse', 'lakesync', '_checkpoints');
     const manifest = readFileSync(join(root, older.checkpoint as string, 'manifest.json'), 'utf8');
-    writeFileSync(join(root, 'latest.json'), JSON.stringify({ checkpointId: older.checkpoint, cursor: (JSON.parse(manifest) as { cursor: string }).cursor }));
+    writeFileSync(
+      join(root, 'latest', `${'9'.repeat(20)}-${older.checkpoint}.json`),
+      JSON.stringify({ checkpointId: older.checkpoint, cursor: (JSON.parse(manifest) as { cursor: string }).cursor }),
+    );
 
     let infoRequests = 0;
     const wrapped: typeof fetch = async (input, init) => {
