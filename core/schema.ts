@@ -33,8 +33,13 @@ export const MAX_ROW_ID_LENGTH = 256;
 export const MIN_INT64 = -(2n ** 63n);
 export const MAX_INT64 = 2n ** 63n - 1n;
 
+/**
+ * A table or column name. Names starting with "_" are LakeSync's: the lake's
+ * system columns (`_seq`, `_row_id`, ...), the object store roots beside the
+ * tables (`_checkpoints`, `_fanout`) and the client's own SQLite tables.
+ */
 export function isIdentifier(name: string): boolean {
-  return IDENTIFIER.test(name) && !name.startsWith('_ls') && !RESERVED.has(name);
+  return IDENTIFIER.test(name) && !name.startsWith('_') && !RESERVED.has(name);
 }
 
 /** A schema checked once and indexed for fast validation. */
