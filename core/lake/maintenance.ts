@@ -222,6 +222,21 @@ export interface OrphanReport {
 }
 
 /**
+ * Files the table metadata itself names: the current and earlier metadata
+ * files, and statistics files (Puffin, written by other engines: Trino's
+ * ANALYZE, Spark, pyiceberg) of table and partition statistics.
+ */
+function metadataFiles(table: LoadedTable): string[] {
+  const m = table.metadata as TableMetadata & {
+    readonly statistics?: readonly { readonly 'statistics-path'?: string }[];
+    readonly 'partition-statistics'?: readonly { readonly 'statistics-path'?: string }[];
+  };
+  const out = [table.metadataLocation, ...m['metadata-log'].map((e) => e['metadata-file'])];
+  for (const s of [...(m.statistics ?? []), ...(m['partition-statistics'] ?? [])]) if (s['statistics-path'] !== undefined) out.push(s['statistics-path']);
+  return out;
+}
+
+/**
  * Delete files under the table's location that no snapshot, manifest or
  * metadata file references: leftovers of flushes that died or lost a commit
  * race. Files younger than the cut-off are left alone, because a flush in
@@ -232,8 +247,7 @@ export async function removeOrphans(lake: Lake, name: string, options: OrphanOpt
   if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
   const m = table.metadata;
   const referenced = await reachableFiles(lake.store, m, m.snapshots.map((s) => s['snapshot-id']));
-  referenced.add(table.metadataLocation);
-  for (const e of m['metadata-log']) referenced.add(e['metadata-file']);
+  for (const f of metadataFiles(table)) referenced.add(f);
   const orphans: string[] = [];
   for await (const o of lake.store.list(`${m.location}/`)) {
     if (referenced.has(o.uri) || o.lastModified >= options.olderThanMs) continue;
@@ -243,8 +257,7 @@ export async function removeOrphans(lake: Lake, name: string, options: OrphanOpt
   const now = await lake.catalog.loadTable(lake.ident(name));
   if (now !== null && now.metadataLocation !== table.metadataLocation) {
     const again = await reachableFiles(lake.store, now.metadata, now.metadata.snapshots.map((s) => s['snapshot-id']));
-    again.add(now.metadataLocation);
-    for (const e of now.metadata['metadata-log']) again.add(e['metadata-file']);
+    for (const f of metadataFiles(now)) again.add(f);
     const still = orphans.filter((o) => !again.has(o));
     orphans.length = 0;
     orphans.push(...still);

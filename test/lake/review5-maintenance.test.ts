@@ -57,7 +57,7 @@ print(json.dumps({'path': path}))
 `;
 
 describe('review5: orphan removal and table statistics', () => {
-  it.fails('orphan removal keeps the statistics (Puffin) files the table metadata references', async () => {
+  it('orphan removal keeps the statistics (Puffin) files the table metadata references', async () => {
     const env = makeLakeEnv();
     const a = deltaMaker('client-a');
     await env.push('client-a', [a('todos', 't1', 'insert', { title: 'x' })]);
