@@ -1,7 +1,6 @@
 import type { DeltaBuffer } from '../engine/ports.ts';
 import { anyAbove, asShards, distance, encodeCursor, parseCursor, type BufferShards } from '../engine/shards.ts';
 import type { Checkpoints } from './checkpoint.ts';
-import { isLakeError } from './errors.ts';
 import type { FanoutMarks, FanoutTarget } from './fanout.ts';
 import type { Lake } from './flush.ts';
 import { compactTable, expireSnapshots, removeOrphans } from './maintenance.ts';
@@ -153,29 +152,28 @@ export class LakeJobRunner {
     return encodeCursor(floors);
   }
 
+  /**
+   * Whether the lake table exists. Asked first, so that only "no table yet"
+   * (nothing flushed to it) is skipped: any NOT_FOUND after this (a data file
+   * missing from the store, a table dropped meanwhile) fails the job.
+   */
+  private async exists(table: string): Promise<boolean> {
+    return (await this.opts.lake.catalog.loadTable(this.opts.lake.ident(table))) !== null;
+  }
+
   private async compact(table: string): Promise<JobResult> {
-    try {
-      const c = await compactTable(this.opts.lake, table, this.opts.compactTargetBytes === undefined ? {} : { targetFileBytes: this.opts.compactTargetBytes });
-      return { kind: 'compact', table, rewritten: c.rewrittenDataFiles };
-    } catch (e) {
-      // No table yet (nothing flushed to it): nothing to compact.
-      if (isLakeError(e, 'NOT_FOUND')) return { kind: 'compact', table, rewritten: 0 };
-      throw e;
-    }
+    if (!(await this.exists(table))) return { kind: 'compact', table, rewritten: 0 };
+    const c = await compactTable(this.opts.lake, table, this.opts.compactTargetBytes === undefined ? {} : { targetFileBytes: this.opts.compactTargetBytes });
+    return { kind: 'compact', table, rewritten: c.rewrittenDataFiles };
   }
 
   private async lifecycle(table: string | null): Promise<JobResult> {
     const floor = await this.trim();
-    if (table === null) return { kind: 'lifecycle', table, expired: 0, orphans: 0, floor };
+    if (table === null || !(await this.exists(table))) return { kind: 'lifecycle', table, expired: 0, orphans: 0, floor };
     const now = this.now();
-    try {
-      const e = await expireSnapshots(this.opts.lake, table, { olderThanMs: now - (this.opts.snapshotRetentionMs ?? 7 * 86_400_000), retainLast: 5 });
-      const o = await removeOrphans(this.opts.lake, table, { olderThanMs: now - (this.opts.orphanAgeMs ?? 3_600_000) });
-      return { kind: 'lifecycle', table, expired: e.expiredSnapshots, orphans: o.orphans.length, floor };
-    } catch (e) {
-      if (isLakeError(e, 'NOT_FOUND')) return { kind: 'lifecycle', table, expired: 0, orphans: 0, floor };
-      throw e;
-    }
+    const e = await expireSnapshots(this.opts.lake, table, { olderThanMs: now - (this.opts.snapshotRetentionMs ?? 7 * 86_400_000), retainLast: 5 });
+    const o = await removeOrphans(this.opts.lake, table, { olderThanMs: now - (this.opts.orphanAgeMs ?? 3_600_000) });
+    return { kind: 'lifecycle', table, expired: e.expiredSnapshots, orphans: o.orphans.length, floor };
   }
 
   /**
