@@ -44,11 +44,8 @@ export async function compactTable(lake: Lake, name: string, options: CompactOpt
     if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
     const live = await liveFiles(lake.store, table.metadata);
     const deletesByFile = await deletedPositions(lake.store, live);
-    const rewrite = live.data.filter(
-      (e) => deletesByFile.has(e.dataFile.filePath) || e.dataFile.fileSizeInBytes < BigInt(minBytes),
-    );
-    const nothingToGain = rewrite.length <= 1 && live.deletes.length === 0;
-    if (nothingToGain) return { table: name, rewrittenDataFiles: 0, removedDeleteFiles: 0, addedDataFiles: 0, rows: 0 };
+    const rewrite = filesWorthRewriting(live.data, deletesByFile, minBytes);
+    if (rewrite.length === 0 && live.deletes.length === 0) return { table: name, rewrittenDataFiles: 0, removedDeleteFiles: 0, addedDataFiles: 0, rows: 0 };
 
     const added = await rewriteFiles(lake.store, table, rewrite, deletesByFile, target);
     const removed = new Set([...rewrite.map((e) => e.dataFile.filePath), ...live.deletes.map((e) => e.dataFile.filePath)]);
@@ -73,6 +70,26 @@ export async function compactTable(lake: Lake, name: string, options: CompactOpt
       if (!retry || attempt >= (options.maxAttempts ?? 5)) throw e;
     }
   }
+}
+
+/**
+ * The data files to rewrite, decided per partition (files are written per
+ * partition): a partition's files with deletes against them, and its small
+ * ones, but a single small file alone only if deletes point at it. Decided for
+ * the whole table, a day-partitioned table would have every day's one file
+ * rewritten on every run. Every file a delete file points at is rewritten, so
+ * all delete files can go.
+ */
+function filesWorthRewriting(data: readonly ManifestEntry[], deletes: ReadonlyMap<string, ReadonlySet<number>>, minBytes: number): ManifestEntry[] {
+  const byPartition = new Map<string, ManifestEntry[]>();
+  for (const e of data) {
+    if (!deletes.has(e.dataFile.filePath) && e.dataFile.fileSizeInBytes >= BigInt(minBytes)) continue;
+    const key = e.dataFile.partition.map(String).join('\u0000'); // as rewriteFiles groups them
+    let list = byPartition.get(key);
+    if (list === undefined) byPartition.set(key, (list = []));
+    list.push(e);
+  }
+  return [...byPartition.values()].filter((files) => files.length > 1 || files.some((e) => deletes.has(e.dataFile.filePath))).flat();
 }
 
 /** Read the files one at a time, drop deleted rows, and write files of about the target size per partition. */
