@@ -3,6 +3,7 @@ import { asShards, distance, encodeCursor, type BufferShards } from '../engine/s
 import type { Checkpoints } from './checkpoint.ts';
 import type { Lake } from './flush.ts';
 import { compactTable, expireSnapshots, removeOrphans } from './maintenance.ts';
+import { changeTableName } from './layout.ts';
 import { checkpointPosition, flushShards, trimShards, type FlushSummary } from './shard-steps.ts';
 
 /**
@@ -76,16 +77,22 @@ export class LakeJobs {
     );
   }
 
-  /** Compaction, snapshot expiry and orphan removal for every lake table. */
+  /**
+   * Compaction, snapshot expiry and orphan removal for LakeSync's lake tables
+   * (each synced table's state and change tables), as the AWS maintenance
+   * function schedules them. Other tables in the namespace belong to
+   * whoever wrote them.
+   */
   async maintain(options: { snapshotRetentionMs: number; orphanAgeMs: number; targetFileBytes?: number }): Promise<string[]> {
     const { lake } = this.opts;
     const now = (this.opts.now ?? Date.now)();
     const log: string[] = [];
-    for (const ident of await lake.catalog.listTables(lake.namespace)) {
-      const c = await compactTable(lake, ident.name, options.targetFileBytes === undefined ? {} : { targetFileBytes: options.targetFileBytes });
-      const e = await expireSnapshots(lake, ident.name, { olderThanMs: now - options.snapshotRetentionMs, retainLast: 5 });
-      const o = await removeOrphans(lake, ident.name, { olderThanMs: now - options.orphanAgeMs });
-      log.push(`${ident.name}: compacted ${c.rewrittenDataFiles}+${c.removedDeleteFiles} files, expired ${e.expiredSnapshots} snapshots, removed ${o.orphans.length} orphans`);
+    for (const name of lake.stateTables().flatMap((t) => [t, changeTableName(t)])) {
+      if ((await lake.catalog.loadTable(lake.ident(name))) === null) continue; // nothing flushed to it yet
+      const c = await compactTable(lake, name, options.targetFileBytes === undefined ? {} : { targetFileBytes: options.targetFileBytes });
+      const e = await expireSnapshots(lake, name, { olderThanMs: now - options.snapshotRetentionMs, retainLast: 5 });
+      const o = await removeOrphans(lake, name, { olderThanMs: now - options.orphanAgeMs });
+      log.push(`${name}: compacted ${c.rewrittenDataFiles}+${c.removedDeleteFiles} files, expired ${e.expiredSnapshots} snapshots, removed ${o.orphans.length} orphans`);
     }
     return log;
   }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { checkpointRoot, Checkpoints } from '../../core/lake/checkpoint.ts';
+import { LakeJobs } from '../../core/lake/jobs.ts';
 import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
 import { deltaMaker, makeLakeEnv, pyicebergScan, type LakeEnv } from '../support/lake.ts';
 
@@ -103,5 +105,25 @@ describe('compaction, expiry and orphan removal', () => {
     // Still readable, and the retried flush completes normally.
     await lake.flush(env.source);
     expect(stateOf(env)).toEqual(expectedTitles(env));
+  });
+
+  it('LakeJobs.maintain() looks after LakeSync\'s own tables only: another engine\'s table in the namespace is left alone', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 't1', 'insert', { title: 'x' })]);
+    const lake = env.lake();
+    await lake.flush(env.source);
+    const location = `${env.warehouse}/lakesync/theirs`;
+    await env.catalog.createTable(lake.ident('theirs'), {
+      schema: { type: 'struct', 'schema-id': 0, fields: [{ id: 1, name: 'id', required: true, type: 'string' }] },
+      spec: { 'spec-id': 0, fields: [] },
+      location,
+    });
+    // A file their writer has not committed yet (to our orphan removal, an orphan).
+    await env.store.put(`${location}/data/in-flight.parquet`, new Uint8Array([1, 2, 3]));
+    const jobs = new LakeJobs({ buffer: env.buffer, lake, checkpoints: new Checkpoints(lake, checkpointRoot(lake, env.warehouse)), schemaVersion: 1, now: () => Date.now() + 86_400_000 });
+    const log = await jobs.maintain({ snapshotRetentionMs: 3_600_000, orphanAgeMs: 60_000 });
+    expect(log.map((l) => l.split(':')[0]).sort()).toEqual(['notes', 'notes_changes', 'todos', 'todos_changes']);
+    expect(await env.store.head(`${location}/data/in-flight.parquet`)).not.toBeNull();
   });
 });
