@@ -7,7 +7,7 @@ import { liveFiles } from '../../core/lake/iceberg/snapshot.ts';
 import { deltaMaker, LAKE_SCHEMA, makeLakeEnv, principal, type LakeEnv } from '../support/lake.ts';
 
 /**
- * Review 5: checkpoint jobs on the standard (concurrent, at-least-once) jobs
+ * checkpoint jobs on the standard (concurrent, at-least-once) jobs
  * queue. Two checkpoint jobs that overlap write latest.json in the order they
  * finish, not in cursor order: the slower one, which read an older flushed
  * mark, moves latest.json back after the faster one already trimmed the
@@ -43,7 +43,7 @@ function gatedStore(inner: ObjectStore, part = '/_checkpoints/latest/'): { store
   return { store, reached, release: releaseResolve };
 }
 
-describe('review5: concurrent checkpoint jobs', () => {
+describe('concurrent checkpoint jobs', () => {
   it('the newest checkpoint never has a cursor below the buffer floor (two overlapping checkpoint jobs)', async () => {
     const env = makeLakeEnv();
     const gate = gatedStore(env.store);
@@ -99,7 +99,7 @@ describe('review5: concurrent checkpoint jobs', () => {
   });
 });
 
-describe('review5: job errors', () => {
+describe('job errors', () => {
   it('a compact job on a table with a missing data file fails (it is not reported as "no table yet")', async () => {
     const env = makeLakeEnv();
     const lake = env.lake();
@@ -114,6 +114,6 @@ describe('review5: job errors', () => {
     await env.store.delete([live.data[0]!.dataFile.filePath]);
     // LakeJobRunner.compact turns every LakeError NOT_FOUND, including the store's
     // "no object", into { rewritten: 0 }: the job is acknowledged, nothing reaches the DLQ.
-    await expect(runner.run({ kind: 'compact', table: 'todos' })).rejects.toThrow(); // fails: resolves { rewritten: 0 }
+    await expect(runner.run({ kind: 'compact', table: 'todos' })).rejects.toThrow(); // was: resolves { rewritten: 0 }
   });
 });

@@ -4,7 +4,7 @@ import { PY_CONV, pythonJson } from '../support/python.ts';
 import { deltaMaker, makeLakeEnv, type LakeEnv } from '../support/lake.ts';
 
 /**
- * Review 5: compaction must leave every value and every file's statistics
+ * compaction must leave every value and every file's statistics
  * as a flush would have written them: readers prune with the bounds, so
  * filtered scans must answer the same before and after.
  */
@@ -37,7 +37,7 @@ function scans(env: LakeEnv, table: string, hlcMid: bigint, hlcHi: bigint): Reco
   ]);
 }
 
-describe('review5: compaction keeps values and statistics', () => {
+describe('compaction keeps values and statistics', () => {
   it('filtered pyiceberg scans answer the same before and after compaction (state and change tables)', async () => {
     const env = makeLakeEnv();
     const a = deltaMaker('client-a');

@@ -4,7 +4,7 @@ import type { SyncRules } from '../../core/rules.ts';
 import { TODO_SCHEMA, startTestServer, tokenFor, type TestServer } from '../support/server.ts';
 
 /**
- * Review 5: an admin token is exempt from sync rules when it loads checkpoint
+ * an admin token is exempt from sync rules when it loads checkpoint
  * chunks (CheckpointService.chunk), but not when it pulls (Gateway.pull uses
  * the rules on the admin's claims). An admin client (a backend service) that
  * starts from a checkpoint therefore holds rows whose later deletes and
@@ -29,7 +29,7 @@ function ids(c: LakeSyncClient): string[] {
   return (c.db.prepare('SELECT id FROM todos ORDER BY id').all() as { id: string }[]).map((r) => r.id);
 }
 
-describe('review5: admin clients and checkpoints', () => {
+describe('admin clients and checkpoints', () => {
   it('an admin client that started from a checkpoint sees a later delete (checkpoint and pull agree on what it may see)', async () => {
     const rules: SyncRules = { buckets: [{ name: 'own', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] } }] };
     const s = (server = await startTestServer({ lake: {}, rules }));

@@ -4,8 +4,8 @@ import { SchemaRegistry, type Schema } from '../../core/schema.ts';
 import { deltaMaker, LAKE_SCHEMA, makeLakeEnv } from '../support/lake.ts';
 import { pythonJson } from '../support/python.ts';
 
-/** Review 5: lake maintenance. */
-describe('review5: maintenance', () => {
+/** lake maintenance. */
+describe('maintenance', () => {
   it('refuses tables and columns named with a leading underscore: a table _checkpoints would share the checkpoints\' location (orphan removal deleted them), a column _seq a system column', () => {
     for (const schema of [
       { version: 1, tables: [...LAKE_SCHEMA.tables, { name: '_checkpoints', columns: [{ name: 'label', type: 'string' }] }] },
@@ -17,7 +17,7 @@ describe('review5: maintenance', () => {
   });
 });
 
-describe('review5: compaction of a partitioned table', () => {
+describe('compaction of a partitioned table', () => {
   it('a second compaction with nothing new to compact rewrites nothing (day-partitioned change table)', async () => {
     const env = makeLakeEnv();
     const old = deltaMaker('client-a', Date.now() - 3 * 86_400_000);
@@ -56,7 +56,7 @@ with t.update_statistics() as u:
 print(json.dumps({'path': path}))
 `;
 
-describe('review5: orphan removal and table statistics', () => {
+describe('orphan removal and table statistics', () => {
   it('orphan removal keeps the statistics (Puffin) files the table metadata references', async () => {
     const env = makeLakeEnv();
     const a = deltaMaker('client-a');
@@ -68,6 +68,6 @@ describe('review5: orphan removal and table statistics', () => {
     const statistics = ((loaded?.metadata as unknown as Record<string, unknown>)['statistics'] ?? []) as { 'statistics-path': string }[];
     expect(statistics.map((s) => s['statistics-path'])).toEqual([path]);
     const report = await removeOrphans(env.lake(), 'todos', { olderThanMs: Date.now() + 3_600_000 });
-    expect(report.orphans).not.toContain(path); // fails: the referenced statistics file is deleted
+    expect(report.orphans).not.toContain(path); // was: the referenced statistics file is deleted
   });
 });
