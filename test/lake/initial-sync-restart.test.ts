@@ -79,7 +79,7 @@ describe('initial sync that starts over', () => {
     await b.sync();
     expect(interfered).toBe(true);
     expect(todoIds(a)).toEqual(['t2']);
-    expect(todoIds(b)).toEqual(todoIds(a)); // fails: b still has t1
+    expect(todoIds(b)).toEqual(todoIds(a)); // was: b still has t1
   });
 
   it('a checkpoint load that fails part-way (offline) leaves no ghost row once the next sync loads a newer checkpoint', async () => {
@@ -105,7 +105,7 @@ describe('initial sync that starts over', () => {
     await a.sync();
     await flush(s);
     await b.sync();
-    expect(todoIds(b)).toEqual(todoIds(a)); // fails: b still has t1
+    expect(todoIds(b)).toEqual(todoIds(a)); // was: b still has t1
   });
   it('a client whose checkpoint cursor is below the buffer floor gives up (with backoff) instead of reloading the checkpoint forever', async () => {
     const s = (server = await startTestServer({ schema: SCHEMA, lake: {} }));
@@ -134,6 +134,6 @@ describe('initial sync that starts over', () => {
     };
     const b = await open(s.url, 'reader', wrapped);
     await expect(b.sync()).rejects.toThrow();
-    expect(infoRequests).toBeLessThanOrEqual(3); // fails: 21 (loadCheckpoint + CURSOR_EXPIRED, without end)
+    expect(infoRequests).toBeLessThanOrEqual(3); // was: 21 (loadCheckpoint + CURSOR_EXPIRED, without end)
   });
 });
