@@ -1,7 +1,7 @@
 import { isLakeError, LakeError } from './errors.ts';
 import { WATERMARK, watermark, type Lake } from './flush.ts';
 import { currentSchema, currentSnapshot, defaultSpec } from './iceberg/metadata.ts';
-import { liveFiles, loadManifestEntries, loadManifestList, produceSnapshot } from './iceberg/snapshot.ts';
+import { liveFiles, loadManifestEntries, loadManifestList, produceSnapshot, type LiveFiles } from './iceberg/snapshot.ts';
 import { EntryStatus, FileContent, type DataFile, type ManifestEntry, type TableMetadata } from './iceberg/types.ts';
 import { parquetColumns } from './layout.ts';
 import { writeTableFile } from './data-files.ts';
@@ -35,41 +35,78 @@ export interface CompactReport {
 
 const DEFAULT_TARGET = 128 * 1024 * 1024;
 
+/** A compaction's rewritten files, kept across commit attempts. */
+interface Rewritten {
+  /** Data files rewritten, and delete files made unnecessary: removed by the commit. */
+  readonly removed: ReadonlySet<string>;
+  readonly rewrittenData: ReadonlySet<string>;
+  /** Delete files live when the rewrite read the table. */
+  readonly knownDeletes: ReadonlySet<string>;
+  readonly added: DataFile[];
+  readonly removedDeleteFiles: number;
+}
+
 export async function compactTable(lake: Lake, name: string, options: CompactOptions = {}): Promise<CompactReport> {
   const target = options.targetFileBytes ?? DEFAULT_TARGET;
   const minBytes = options.minFileBytes ?? Math.floor(target * 0.75);
   const ident = lake.ident(name);
+  let done: Rewritten | null = null;
   for (let attempt = 1; ; attempt++) {
     const table = await lake.catalog.loadTable(ident);
     if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
     const live = await liveFiles(lake.store, table.metadata);
-    const deletesByFile = await deletedPositions(lake.store, live);
-    const rewrite = filesWorthRewriting(live.data, deletesByFile, minBytes);
-    if (rewrite.length === 0 && live.deletes.length === 0) return { table: name, rewrittenDataFiles: 0, removedDeleteFiles: 0, addedDataFiles: 0, rows: 0 };
-
-    const added = await rewriteFiles(lake.store, table, rewrite, deletesByFile, target);
-    const removed = new Set([...rewrite.map((e) => e.dataFile.filePath), ...live.deletes.map((e) => e.dataFile.filePath)]);
+    // After a lost commit race: the files already written still do, unless the
+    // winner removed one of ours or deleted rows in one (a flush's appends, and
+    // its deletes against other files, do not matter). A rewrite takes long;
+    // without this, a table flushed more often than that could never be compacted.
+    if (done === null || !(await stillApplies(lake.store, done, live))) {
+      const deletesByFile = await deletedPositions(lake.store, live);
+      const rewrite = filesWorthRewriting(live.data, deletesByFile, minBytes);
+      if (rewrite.length === 0 && live.deletes.length === 0) return { table: name, rewrittenDataFiles: 0, removedDeleteFiles: 0, addedDataFiles: 0, rows: 0 };
+      done = {
+        added: await rewriteFiles(lake.store, table, rewrite, deletesByFile, target),
+        removed: new Set([...rewrite.map((e) => e.dataFile.filePath), ...live.deletes.map((e) => e.dataFile.filePath)]),
+        rewrittenData: new Set(rewrite.map((e) => e.dataFile.filePath)),
+        knownDeletes: new Set(live.deletes.map((e) => e.dataFile.filePath)),
+        removedDeleteFiles: live.deletes.length,
+      };
+    }
     const wm = await watermark(table.metadata);
     const produced = await produceSnapshot(
       lake.store,
       table,
-      { operation: 'replace', addedDataFiles: added, removedFiles: removed, summary: { [WATERMARK]: wm.toString(), 'lakesync.compaction': 'true' } },
+      { operation: 'replace', addedDataFiles: done.added, removedFiles: done.removed, summary: { [WATERMARK]: wm.toString(), 'lakesync.compaction': 'true' } },
       Date.now(),
     );
     try {
       await lake.catalog.commitTable(ident, produced.requirements, produced.updates);
       return {
         table: name,
-        rewrittenDataFiles: rewrite.length,
-        removedDeleteFiles: live.deletes.length,
-        addedDataFiles: added.length,
-        rows: Number(added.reduce((n, f) => n + f.recordCount, 0n)),
+        rewrittenDataFiles: done.rewrittenData.size,
+        removedDeleteFiles: done.removedDeleteFiles,
+        addedDataFiles: done.added.length,
+        rows: Number(done.added.reduce((n, f) => n + f.recordCount, 0n)),
       };
     } catch (e) {
       const retry = isLakeError(e, 'COMMIT_CONFLICT') || isLakeError(e, 'COMMIT_STATE_UNKNOWN');
       if (!retry || attempt >= (options.maxAttempts ?? 5)) throw e;
     }
   }
+}
+
+/**
+ * Whether a rewrite made against an older snapshot can be committed on top of
+ * `live` as it is: every file it removes is still live, and no delete file
+ * added since points into a file it rewrote (those rows would come back).
+ */
+async function stillApplies(store: ObjectStore, done: Rewritten, live: LiveFiles): Promise<boolean> {
+  const paths = new Set([...live.data, ...live.deletes].map((e) => e.dataFile.filePath));
+  for (const f of done.removed) if (!paths.has(f)) return false;
+  const newDeletes = live.deletes.filter((e) => !done.knownDeletes.has(e.dataFile.filePath));
+  if (newDeletes.length === 0) return true;
+  const hit = await deletedPositions(store, { data: live.data, deletes: newDeletes });
+  for (const f of hit.keys()) if (done.rewrittenData.has(f)) return false;
+  return true;
 }
 
 /**

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { checkpointRoot, Checkpoints } from '../../core/lake/checkpoint.ts';
 import { LakeJobs } from '../../core/lake/jobs.ts';
+import type { Catalog } from '../../core/lake/ports.ts';
 import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
 import { deltaMaker, makeLakeEnv, pyicebergScan, type LakeEnv } from '../support/lake.ts';
 
@@ -125,5 +126,59 @@ describe('compaction, expiry and orphan removal', () => {
     const log = await jobs.maintain({ snapshotRetentionMs: 3_600_000, orphanAgeMs: 60_000 });
     expect(log.map((l) => l.split(':')[0]).sort()).toEqual(['notes', 'notes_changes', 'todos', 'todos_changes']);
     expect(await env.store.head(`${location}/data/in-flight.parquet`)).not.toBeNull();
+  });
+
+  it('a compaction that loses its commit to a flush commits the files it wrote on top when the flush only added files, and rewrites again when the flush deleted rows it rewrote', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    for (let r = 0; r < 3; r++) {
+      await env.push('client-a', [a('todos', `t${r}`, 'insert', { title: `v${r}` })]);
+      await env.lake().flush(env.source);
+    }
+    // The compaction's first commit meets a flush that committed while it rewrote.
+    let interfere: (() => Promise<void>) | null = null;
+    const c = env.catalog;
+    const catalog: Catalog = {
+      kind: c.kind,
+      createNamespace: (ns) => c.createNamespace(ns),
+      listNamespaces: () => c.listNamespaces(),
+      listTables: (ns) => c.listTables(ns),
+      loadTable: (ident) => c.loadTable(ident),
+      createTable: (ident, req) => c.createTable(ident, req),
+      dropTable: (ident) => c.dropTable(ident),
+      async commitTable(ident, requirements, updates) {
+        const f = interfere;
+        interfere = null;
+        await f?.();
+        return c.commitTable(ident, requirements, updates);
+      },
+    };
+    const lake = env.lake({ catalog });
+    const compactedFiles = async (table: string): Promise<number> => {
+      let n = 0;
+      for await (const o of env.store.list(`${env.warehouse}/lakesync/${table}/data/`)) if (o.uri.includes('/compacted-')) n++;
+      return n;
+    };
+
+    // The change table only gets appends: the files written once are committed on top.
+    interfere = async () => {
+      await env.push('client-a', [a('todos', 't3', 'insert', { title: 'v3' })]);
+      await env.lake().flush(env.source);
+    };
+    const changes = await compactTable(lake, 'todos_changes', { targetFileBytes: 1 << 20 });
+    expect(changes).toMatchObject({ rewrittenDataFiles: 3, addedDataFiles: 1 });
+    expect(await compactedFiles('todos_changes')).toBe(1);
+    expect(pyicebergScan(env, 'todos_changes').rows).toHaveLength(4);
+
+    // The state table: the flush deletes t0's old row from a file the compaction rewrote: rewrite again.
+    interfere = async () => {
+      await env.push('client-a', [a('todos', 't0', 'update', { title: 'edited' })]);
+      await env.lake().flush(env.source);
+    };
+    const state = await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
+    expect(state.addedDataFiles).toBe(1);
+    expect(await compactedFiles('todos')).toBe(2); // the first attempt's file is an orphan now
+    expect(stateOf(env)).toEqual(new Map([['t0', 'edited'], ['t1', 'v1'], ['t2', 'v2'], ['t3', 'v3']]));
+    expect(stateOf(env)).toEqual(expectedTitles(env));
   });
 });
