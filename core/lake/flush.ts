@@ -247,7 +247,9 @@ export class Lake {
         this.now(),
       );
       try {
-        await this.catalog.commitTable(ident, produced.requirements, produced.updates);
+        // The watermark also goes into the table's properties, in the same commit: snapshot expiry
+        // may remove every snapshot that carries it (another engine's commits keep the newest ones).
+        await this.catalog.commitTable(ident, produced.requirements, [...produced.updates, { action: 'set-properties', updates: { [WATERMARK]: upTo.toString() } }]);
         return { snapshots: 1, files: data.length + deletes.length };
       } catch (e) {
         const retry = isLakeError(e, 'COMMIT_CONFLICT') || isLakeError(e, 'COMMIT_STATE_UNKNOWN');
@@ -370,7 +372,11 @@ export class Lake {
   }
 }
 
-/** The watermark of the newest snapshot that has one (foreign commits, e.g. an external compaction, carry none). */
+/**
+ * The watermark of the newest snapshot that has one (foreign commits, e.g. an
+ * external compaction, carry none); when expiry removed all of those, the one
+ * our last flush commit put in the table's properties.
+ */
 export async function watermark(metadata: TableMetadata): Promise<bigint> {
   let s = currentSnapshot(metadata);
   while (s !== undefined) {
@@ -378,7 +384,8 @@ export async function watermark(metadata: TableMetadata): Promise<bigint> {
     if (w !== undefined) return BigInt(w);
     s = s['parent-snapshot-id'] === undefined ? undefined : snapshotById(metadata, s['parent-snapshot-id']);
   }
-  return Promise.resolve(0n);
+  const p = metadata.properties[WATERMARK];
+  return Promise.resolve(p !== undefined && /^[0-9]+$/.test(p) ? BigInt(p) : 0n);
 }
 
 function hlcMicros(hlc: bigint): number {

@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { LakeError } from '../../core/lake/errors.ts';
-import type { FlushStep } from '../../core/lake/flush.ts';
+import { WATERMARK, type FlushStep } from '../../core/lake/flush.ts';
+import { produceSnapshot } from '../../core/lake/iceberg/snapshot.ts';
+import { expireSnapshots } from '../../core/lake/maintenance.ts';
+import type { LoadedTable } from '../../core/lake/ports.ts';
 import { deltaMaker, makeLakeEnv, pyicebergScan, type LakeEnv } from '../support/lake.ts';
 
 /**
@@ -116,6 +119,29 @@ describe('flush fault injection', () => {
     await seed(env);
     await more(env);
     await Promise.all([env.lake({ chunkDeltas: 5 }).flush(env.source), env.lake({ chunkDeltas: 3 }).flush(env.source)]);
+    check(env);
+  });
+
+  it('a retried flush adds nothing twice even after expiry removed every snapshot that carried the watermark (another engine committed the newest ones)', async () => {
+    const env = makeLakeEnv();
+    await seed(env);
+    // Dies after both tables committed, before the buffer learnt it.
+    const crash = (s: FlushStep, t: string): void => {
+      if (s === 'state-committed' && t === 'todos') throw new Error('injected crash');
+    };
+    await expect(env.lake({ fault: crash }).flush(env.source)).rejects.toThrow(/injected crash/);
+    const lake = env.lake();
+    for (const name of ['todos', 'todos_changes']) {
+      for (let i = 0; i < 6; i++) {
+        const t = (await env.catalog.loadTable(lake.ident(name))) as LoadedTable;
+        const p = await produceSnapshot(env.store, t, { operation: 'append', summary: { 'engine-name': 'another' } }, Date.now());
+        await env.catalog.commitTable(lake.ident(name), p.requirements, p.updates);
+      }
+      await expireSnapshots(lake, name, { olderThanMs: Date.now() + 1, retainLast: 5 });
+      const t = (await env.catalog.loadTable(lake.ident(name))) as LoadedTable;
+      expect(t.metadata.snapshots.some((s) => s.summary[WATERMARK] !== undefined)).toBe(false);
+    }
+    await lake.flush(env.source);
     check(env);
   });
 });
