@@ -48,6 +48,25 @@ export class Checkpoints extends CheckpointStore {
     super(lake.store, root);
   }
 
+  /**
+   * Whether another build is under way: a checkpoint directory without a
+   * manifest that was written to since `sinceMs`. Jobs arrive concurrently
+   * (each flush may ask for a checkpoint while one is being built); a second
+   * full build at once only costs.
+   */
+  async building(sinceMs: number): Promise<boolean> {
+    const dirs = new Map<string, { finished: boolean; newest: number }>();
+    for await (const o of this.lake.store.list(`${this.root}/`)) {
+      const m = /\/_checkpoints\/([0-9]{15}-[0-9a-f]{8})\//.exec(o.uri);
+      if (m === null) continue;
+      const d = dirs.get(m[1] as string) ?? { finished: false, newest: 0 };
+      d.newest = Math.max(d.newest, o.lastModified);
+      d.finished ||= o.uri.endsWith('/manifest.json');
+      dirs.set(m[1] as string, d);
+    }
+    return [...dirs.values()].some((d) => !d.finished && d.newest >= sinceMs);
+  }
+
   async build(tables: readonly string[], options: BuildCheckpointOptions): Promise<CheckpointManifest> {
     const createdAtMs = options.now ?? Date.now();
     const checkpointId = `${String(createdAtMs).padStart(15, '0')}-${crypto.randomUUID().slice(0, 8)}`;

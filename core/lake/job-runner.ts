@@ -15,6 +15,9 @@ import { checkpointPosition, flushShards, trimShards, type FlushSummary } from '
  * decision is re-read from the buffer, the catalog and the newest
  * checkpoint, so jobs may repeat, arrive late or out of order.
  */
+/** A checkpoint directory without a manifest, written to within this, is a build under way (one chunk takes seconds). */
+const BUILD_QUIET_MS = 5 * 60_000;
+
 export interface JobRunnerOptions {
   /** One buffer, or the shards of a sharded deployment. */
   readonly buffer: DeltaBuffer | BufferShards;
@@ -126,14 +129,19 @@ export class LakeJobRunner {
     return { kind: 'flush', flush: report, followUps };
   }
 
-  /** Build unless the newest checkpoint already holds `wanted` (or everything flushed); then trim. */
+  /**
+   * Build unless the newest checkpoint already holds `wanted` (or everything
+   * flushed), or another build is under way (the next flush asks again if it
+   * is still owed); then trim.
+   */
   private async checkpoint(wanted: bigint[] | null): Promise<JobResult> {
     const { lake, checkpoints } = this.opts;
     // The cursor is read before the state tables: they hold at least everything up to it.
     const flushed = await this.shards.flushed();
     const latest = await this.latestCheckpoint();
     let id: string | null = null;
-    if (anyAbove(flushed, latest) && (wanted === null || anyAbove(wanted, latest))) {
+    const due = anyAbove(flushed, latest) && (wanted === null || anyAbove(wanted, latest));
+    if (due && !(await checkpoints.building(Date.now() - BUILD_QUIET_MS))) {
       const m = await checkpoints.build(lake.stateTables(), { cursor: flushed, schemaVersion: this.opts.schemaVersion, now: this.now() });
       id = m.checkpointId;
       await checkpoints.gc({ keepLast: 2, olderThanMs: this.now() - 10 * 60_000 });

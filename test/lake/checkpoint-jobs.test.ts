@@ -72,6 +72,27 @@ describe('concurrent checkpoint jobs', () => {
     expect(latest?.cursor).toBe('50');
     expect(BigInt(latest?.cursor ?? '0')).toBeGreaterThanOrEqual(floor);
   });
+  it('a checkpoint job while another build is under way builds nothing (each flush may ask for one); once it finished, the next one builds', async () => {
+    const env = makeLakeEnv();
+    const gate = gatedStore(env.store, '/manifest.json');
+    const lake = new Lake({ catalog: env.catalog, store: gate.store, schema: LAKE_SCHEMA, warehouse: env.warehouse });
+    const checkpoints = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    const runner = new LakeJobRunner({ buffer: env.buffer, lake, checkpoints, schemaVersion: 1, checkpointEvery: 10, retainDeltas: 5 });
+    await pushTodos(env, 20, 0);
+    await runner.run({ kind: 'flush' });
+    const jobA = runner.run({ kind: 'checkpoint', cursor: '20' });
+    await gate.reached; // A wrote its chunks; its manifest waits
+    await pushTodos(env, 20, 20);
+    await runner.run({ kind: 'flush' });
+    expect(await runner.run({ kind: 'checkpoint', cursor: '40' })).toMatchObject({ kind: 'checkpoint', checkpoint: null });
+    gate.release();
+    const a = await jobA;
+    expect((await checkpoints.latest())?.cursor).toBe('20');
+    const b = await runner.run({ kind: 'checkpoint', cursor: '40' });
+    expect(b).toMatchObject({ kind: 'checkpoint', checkpoint: expect.any(String) });
+    expect(b).not.toMatchObject({ checkpoint: (a as { checkpoint: string }).checkpoint });
+    expect((await checkpoints.latest())?.cursor).toBe('40');
+  });
   it('gc never deletes a checkpoint that is still being built (a build that outlasts the 10-minute cut-off)', async () => {
     const env = makeLakeEnv();
     const gate = gatedStore(env.store, '/manifest.json');
