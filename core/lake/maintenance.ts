@@ -1,6 +1,6 @@
 import { isLakeError, LakeError } from './errors.ts';
 import { WATERMARK, watermark, type Lake } from './flush.ts';
-import { currentSchema, currentSnapshot, defaultSpec } from './iceberg/metadata.ts';
+import { currentSchema, currentSnapshot, defaultSpec, statisticsFiles } from './iceberg/metadata.ts';
 import { liveFiles, loadManifestEntries, loadManifestList, produceSnapshot, type LiveFiles } from './iceberg/snapshot.ts';
 import { EntryStatus, FileContent, type DataFile, type ManifestEntry, type TableMetadata } from './iceberg/types.ts';
 import { parquetColumns } from './layout.ts';
@@ -255,7 +255,11 @@ export async function expireSnapshots(lake: Lake, name: string, options: ExpireO
       if (!retry || attempt >= 5) throw e;
       continue;
     }
-    // Only after the commit is durable: delete what nothing kept still reaches.
+    // Only after the commit is durable: delete what nothing kept still reaches
+    // (statistics files of expired snapshots left the metadata with them).
+    const expired = new Set(expire.map(String));
+    const keptStats = new Set(statisticsFiles(m).filter((f) => !expired.has(f.snapshotId)).map((f) => f.path));
+    for (const f of statisticsFiles(m)) if (expired.has(f.snapshotId) && !keptStats.has(f.path)) before.add(f.path);
     const gone = [...before].filter((f) => !after.has(f));
     await lake.store.delete(gone);
     return { table: name, expiredSnapshots: expire.length, deletedFiles: gone.length };
@@ -281,13 +285,8 @@ export interface OrphanReport {
  * ANALYZE, Spark, pyiceberg) of table and partition statistics.
  */
 function metadataFiles(table: LoadedTable): string[] {
-  const m = table.metadata as TableMetadata & {
-    readonly statistics?: readonly { readonly 'statistics-path'?: string }[];
-    readonly 'partition-statistics'?: readonly { readonly 'statistics-path'?: string }[];
-  };
-  const out = [table.metadataLocation, ...m['metadata-log'].map((e) => e['metadata-file'])];
-  for (const s of [...(m.statistics ?? []), ...(m['partition-statistics'] ?? [])]) if (s['statistics-path'] !== undefined) out.push(s['statistics-path']);
-  return out;
+  const m = table.metadata;
+  return [table.metadataLocation, ...m['metadata-log'].map((e) => e['metadata-file']), ...statisticsFiles(m).map((f) => f.path)];
 }
 
 /**

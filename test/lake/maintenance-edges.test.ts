@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compactTable, removeOrphans } from '../../core/lake/maintenance.ts';
+import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
 import { SchemaRegistry, type Schema } from '../../core/schema.ts';
-import { deltaMaker, LAKE_SCHEMA, makeLakeEnv } from '../support/lake.ts';
+import { deltaMaker, LAKE_SCHEMA, makeLakeEnv, pyicebergScan } from '../support/lake.ts';
 import { pythonJson } from '../support/python.ts';
 
 /** lake maintenance. */
@@ -69,5 +69,16 @@ describe('orphan removal and table statistics', () => {
     expect(statistics.map((s) => s['statistics-path'])).toEqual([path]);
     const report = await removeOrphans(env.lake(), 'todos', { olderThanMs: Date.now() + 3_600_000 });
     expect(report.orphans).not.toContain(path); // was: the referenced statistics file is deleted
+    expect(await env.store.head(path)).not.toBeNull();
+
+    // Once its snapshot is expired, the statistics entry leaves the metadata and its file is deleted.
+    await env.push('client-a', [a('todos', 't2', 'insert', { title: 'y' })]);
+    await env.lake().flush(env.source);
+    const expired = await expireSnapshots(env.lake(), 'todos', { olderThanMs: Date.now() + 3_600_000, retainLast: 1 });
+    expect(expired.expiredSnapshots).toBeGreaterThan(0);
+    const after = await env.catalog.loadTable(env.lake().ident('todos'));
+    expect((after?.metadata as unknown as Record<string, unknown>)['statistics']).toEqual([]);
+    expect(await env.store.head(path)).toBeNull();
+    expect(pyicebergScan(env, 'todos').rows.map((r) => r['_row_id']).sort()).toEqual(['t1', 't2']);
   });
 });

@@ -35,6 +35,20 @@ export type TableRequirement =
   | { readonly type: 'assert-default-spec-id'; readonly 'default-spec-id': number }
   | { readonly type: 'assert-default-sort-order-id'; readonly 'default-sort-order-id': number };
 
+/** Table and partition statistics files (Puffin), as other engines record them in table metadata. */
+export interface StatisticsHolder {
+  readonly statistics?: readonly { readonly 'snapshot-id': bigint | number; readonly 'statistics-path'?: string }[];
+  readonly 'partition-statistics'?: readonly { readonly 'snapshot-id': bigint | number; readonly 'statistics-path'?: string }[];
+}
+
+/** The statistics files the metadata names, with the snapshot each belongs to. */
+export function statisticsFiles(m: TableMetadata): { snapshotId: string; path: string }[] {
+  const h = m as StatisticsHolder;
+  return [...(h.statistics ?? []), ...(h['partition-statistics'] ?? [])]
+    .filter((e) => e['statistics-path'] !== undefined)
+    .map((e) => ({ snapshotId: String(e['snapshot-id']), path: e['statistics-path'] as string }));
+}
+
 export const UNSORTED: SortOrder = { 'order-id': 0, fields: [] };
 
 export function currentSchema(m: TableMetadata): IcebergSchema {
@@ -252,6 +266,13 @@ export function applyUpdates(
           snapshots: m.snapshots.filter((s) => !gone.has(s['snapshot-id'])),
           'snapshot-log': m['snapshot-log'].filter((e) => !gone.has(e['snapshot-id'])),
         };
+        // Statistics of removed snapshots go with them (as Iceberg's Java implementation does).
+        const stats = m as StatisticsHolder;
+        const ids = new Set([...gone].map(String));
+        if (stats.statistics !== undefined) m = { ...m, statistics: stats.statistics.filter((e) => !ids.has(String(e['snapshot-id']))) } as TableMetadata;
+        if (stats['partition-statistics'] !== undefined) {
+          m = { ...m, 'partition-statistics': stats['partition-statistics'].filter((e) => !ids.has(String(e['snapshot-id']))) } as TableMetadata;
+        }
         break;
       }
       case 'remove-snapshot-ref': {
