@@ -41,6 +41,12 @@ describe('cdk-nag AwsSolutions', () => {
     expect(violations(app)).toEqual([]);
   });
 
+  it('finds nothing with an existing HS256 secret given by name (read at run time; the grant ends in -??????)', () => {
+    const app = newApp({ 'lakesync:functionsDir': FIXTURE_FUNCTIONS, 'lakesync:jwtSecretName': 'lakesync/jwt' });
+    new LakeSyncStack(app, 'LakeSync');
+    expect(violations(app)).toEqual([]);
+  });
+
   it('finds nothing with server access logs off and a JWKS URL', () => {
     const app = newApp({ 'lakesync:functionsDir': FIXTURE_FUNCTIONS, 'lakesync:jwksUrl': 'https://idp.example.com/jwks.json' });
     new LakeSyncStack(app, 'LakeSync');
