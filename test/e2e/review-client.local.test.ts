@@ -1,0 +1,127 @@
+/**
+ * Review findings in the Node client, each shown by a test marked
+ * `it.fails`: the test states the behaviour the protocol asks for, and fails
+ * today. When a fix lands, the test passes and vitest reports the `it.fails`:
+ * turn it into a plain `it`.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LakeSyncClient, type ClientOptions } from '../../clients/node/index.ts';
+import { startTestServer, tempDir, tokenFor, TODO_SCHEMA, type TestServer } from '../support/server.ts';
+
+const OWN = { buckets: [{ name: 'mine', tables: { todos: [{ column: 'owner', op: 'eq' as const, value: { claim: 'sub' } }] } }] };
+
+describe('Node client (review)', () => {
+  let server: TestServer | undefined;
+  const clients: LakeSyncClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close().catch(() => undefined);
+    await server?.close();
+    server = undefined;
+  });
+
+  async function open(options: Partial<ClientOptions> & { url: string }, sub = 'u1'): Promise<LakeSyncClient> {
+    const c = await LakeSyncClient.open({
+      database: ':memory:',
+      schema: TODO_SCHEMA,
+      getToken: ({ clientId }) => tokenFor(sub, clientId),
+      ...options,
+    });
+    clients.push(c);
+    return c;
+  }
+
+  const row = (c: LakeSyncClient, id: string): unknown => c.db.prepare('SELECT id, title, owner FROM todos WHERE id = ?').get(id);
+
+  // client.ts pushAll / local-store.ts reject: a refused delta leaves the outbox, but its
+  // effect stays merged into the local row (with a stamp newer than the server's), so the
+  // client shows a value the server never accepted, and no later pull corrects it.
+  it.fails('a delta the server refuses does not stay applied locally: the client ends equal to the server', async () => {
+    server = await startTestServer({ rules: OWN });
+    const a = await open({ url: server.url, clientId: 'a' });
+    a.insert('todos', 'mine', { title: 'ok', owner: 'u1' });
+    await a.sync();
+    // Moving the row out of one's own view is refused (RULE_VIOLATION) ...
+    a.update('todos', 'mine', { owner: 'u2' });
+    // ... and so is creating a row for someone else.
+    a.insert('todos', 'theirs', { title: 'escape', owner: 'u2' });
+    const report = await a.sync();
+    expect(report.rejected).toBe(2);
+    await a.sync();
+    const b = await open({ url: server.url, clientId: 'b' });
+    await b.sync();
+    expect(row(b, 'mine')).toEqual({ id: 'mine', title: 'ok', owner: 'u1' });
+    expect(row(a, 'mine')).toEqual(row(b, 'mine')); // a shows owner u2
+    expect(row(a, 'theirs')).toBeUndefined();
+  });
+
+  // client.ts pushAll: a batch over the server's body limit answers 413 BODY_TOO_LARGE
+  // (deltaIndex -1). It is not a delta fault, so pushAll rethrows, and the next round sends
+  // the very same batch: the outbox is blocked forever. docs/protocol.md: "split the batch".
+  it.fails('an outbox batch larger than the 4 MiB body limit is split, not retried unchanged forever', async () => {
+    server = await startTestServer();
+    const a = await open({ url: server.url, clientId: 'a' });
+    const title = 'x'.repeat(10_000);
+    a.transaction(() => {
+      for (let i = 0; i < 450; i++) a.insert('todos', `big-${i}`, { title, owner: 'u1' });
+    });
+    for (let round = 0; round < 3; round++) await a.sync().catch(() => undefined);
+    expect(a.getStatus().lastError ?? '').not.toContain('BODY_TOO_LARGE');
+    expect(a.store.pendingCount()).toBe(0);
+  }, 60_000);
+
+  // client.ts DELTA_FAULTS: STAMP_REUSED is treated like a bad delta (set aside, never
+  // sent again). docs/protocol.md (Push, 5.): the client "must advance its clock past every
+  // hlc it has used and the serverHlc it has seen, re-stamp the delta and push it again".
+  // Here a reinstall keeps its client id and its clock reads the same millisecond: the
+  // user's write is lost, and the local row stays different from the server's.
+  it.fails('a write refused with STAMP_REUSED is re-stamped and pushed again, not dropped', async () => {
+    server = await startTestServer();
+    const t = Date.now();
+    const wallClock = (): number => t;
+    const first = await open({ url: server.url, clientId: 'device', database: join(tempDir(), 'first.db'), wallClock });
+    first.insert('todos', 'r1', { title: 'before the reinstall', owner: 'u1' });
+    await first.sync();
+    const again = await open({ url: server.url, clientId: 'device', database: join(tempDir(), 'reinstalled.db'), wallClock });
+    again.insert('todos', 'r2', { title: 'after the reinstall', owner: 'u1' });
+    await again.sync().catch(() => undefined);
+    await again.sync().catch(() => undefined);
+    expect(again.db.prepare('SELECT code FROM _lakesync_rejected').pluck().all()).toEqual([]); // today: ['STAMP_REUSED']
+    const reader = await open({ url: server.url, clientId: 'reader' });
+    await reader.sync();
+    expect(row(reader, 'r2')).toEqual({ id: 'r2', title: 'after the reinstall', owner: 'u1' });
+  });
+
+  // client.ts loadCheckpoint: the rows of a checkpoint carry stamps, but the client's clock
+  // never receives them (chunks carry serverHlc 0, and no stamp is fed to clock.receive). A
+  // client that goes offline right after loading it stamps its edits below the values it
+  // shows, when the writer's clock was ahead (within the server's drift limit): the edit loses
+  // to the value the user just saw, locally and on the server. docs/protocol.md (HLC):
+  // clients MUST receive() "the hlc of every received delta", so later writes order after
+  // what they have seen.
+  it.fails('an edit made after loading a checkpoint (then offline) wins over the value it replaced', async () => {
+    server = await startTestServer({ lake: {} });
+    const ahead = await open({ url: server.url, clientId: 'ahead', wallClock: () => Date.now() + 30_000 });
+    ahead.insert('todos', 't1', { title: 'seen', owner: 'u1' });
+    await ahead.sync();
+    const res = await fetch(`${server.url}/v1/admin/flush`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
+    });
+    expect(((await res.json()) as { checkpoint: string | null }).checkpoint).not.toBeNull();
+
+    let offline = false;
+    const flaky: typeof fetch = (input, init) => {
+      if (offline || String(input instanceof Request ? input.url : input).includes('/v1/pull')) {
+        offline = true; // the connection drops right after the checkpoint loaded
+        return Promise.reject(new TypeError('fetch failed'));
+      }
+      return fetch(input, init);
+    };
+    const b = await open({ url: server.url, clientId: 'b', fetch: flaky });
+    await expect(b.sync()).rejects.toThrow();
+    expect(row(b, 't1')).toEqual({ id: 't1', title: 'seen', owner: 'u1' });
+    b.update('todos', 't1', { title: 'edited after seeing it' });
+    expect(row(b, 't1')).toEqual({ id: 't1', title: 'edited after seeing it', owner: 'u1' });
+  }, 60_000);
+});
