@@ -124,4 +124,54 @@ describe('Node client (review)', () => {
     b.update('todos', 't1', { title: 'edited after seeing it' });
     expect(row(b, 't1')).toEqual({ id: 't1', title: 'edited after seeing it', owner: 'u1' });
   }, 60_000);
+
+  // client.ts pullAll: only CURSOR_EXPIRED restarts the pull. docs/protocol.md (Cursors): a
+  // cursor ahead of the server (its data was reset) answers INVALID_CURSOR, and "the client
+  // then starts over: it discards its synced state and pulls from the empty cursor". The
+  // client instead fails every sync round from then on, and never converges again.
+  it.fails('after the server lost its data (INVALID_CURSOR), the client starts over and converges', async () => {
+    server = await startTestServer();
+    const url = server.url;
+    const a = await open({ url, clientId: 'a' });
+    for (let i = 0; i < 3; i++) a.insert('todos', `old-${i}`, { title: 'before the reset', owner: 'u1' });
+    await a.sync();
+    await server.close();
+    server = await startTestServer({ port: Number(new URL(url).port) }); // a fresh data dir
+    const b = await open({ url, clientId: 'b' });
+    b.insert('todos', 'new', { title: 'after the reset', owner: 'u1' });
+    await b.sync();
+    await a.sync().catch(() => undefined);
+    await expect(a.sync()).resolves.toBeDefined(); // today: rejects with INVALID_CURSOR, every round
+    expect(a.db.prepare('SELECT id FROM todos ORDER BY id').pluck().all()).toEqual(['new']);
+  });
+
+  // local-store.ts migrate/backfill: an app that passes its bundled (older) schema on every
+  // open migrates the database *down* (registry and stored schema go back to v1). Pulled
+  // values of the v2 column then land inline in the state text only (the app column is not
+  // in the v1 AppTable), and the automatic refreshSchema that follows finds every column
+  // already there (moved = false), so backfill never runs: the app column keeps its old
+  // value for good, and the next local merge even takes the stale app value as the truth.
+  it.fails('reopening with an older bundled schema does not leave an app column stale after the next migration', async () => {
+    const V2 = {
+      version: 2,
+      tables: [{ name: 'todos', columns: [...(TODO_SCHEMA.tables[0]?.columns ?? []), { name: 'priority', type: 'integer' as const }] }],
+    };
+    server = await startTestServer({ schema: V2 });
+    const database = join(tempDir(), 'bundled.db');
+    let a = await open({ url: server.url, clientId: 'a', database, schema: TODO_SCHEMA });
+    const w = await open({ url: server.url, clientId: 'w', schema: V2 });
+    w.insert('todos', 't1', { title: 'x', priority: 1 });
+    await w.sync();
+    await a.sync(); // pulls t1, notices v2, migrates
+    expect(a.db.prepare('SELECT priority FROM todos').pluck().get()).toBe(1);
+    await a.close();
+    clients.splice(clients.indexOf(a), 1);
+
+    a = await open({ url: server.url, clientId: 'a', database, schema: TODO_SCHEMA }); // the app's bundled schema
+    w.update('todos', 't1', { priority: 2 });
+    await w.sync();
+    await a.sync();
+    expect(a.store.registry.version).toBe(2);
+    expect(a.db.prepare('SELECT priority FROM todos').pluck().get()).toBe(2);
+  });
 });
