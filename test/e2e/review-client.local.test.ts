@@ -200,16 +200,16 @@ describe('Node client (review)', () => {
     });
     expect(((await res.json()) as { checkpoint: string | null }).checkpoint).not.toBeNull();
 
-    let c: LakeSyncClient | undefined;
+    const user: { client?: LakeSyncClient } = {};
     let typed = false;
     const userTypesDuringSync: typeof fetch = (input, init) => {
       if (!typed && String(input).endsWith('/v1/checkpoint')) {
         typed = true;
-        c?.insert('todos', 'r', { title: 'again', owner: 'alice' });
+        user.client?.insert('todos', 'r', { title: 'again', owner: 'alice' });
       }
       return fetch(input, init);
     };
-    c = await open({ url: server.url, clientId: 'c', fetch: userTypesDuringSync }, 'alice');
+    const c = (user.client = await open({ url: server.url, clientId: 'c', fetch: userTypesDuringSync }, 'alice'));
     await c.sync();
     await c.sync();
     expect(typed).toBe(true);
