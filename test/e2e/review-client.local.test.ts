@@ -1,0 +1,223 @@
+/**
+ * Review findings in the Node client, each shown by a test marked
+ * `it.fails`: the test states the behaviour the protocol asks for, and fails
+ * today. When a fix lands, the test passes and vitest reports the `it.fails`:
+ * turn it into a plain `it`.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LakeSyncClient, type ClientOptions } from '../../clients/node/index.ts';
+import { startTestServer, tempDir, tokenFor, TODO_SCHEMA, type TestServer } from '../support/server.ts';
+
+const OWN = { buckets: [{ name: 'mine', tables: { todos: [{ column: 'owner', op: 'eq' as const, value: { claim: 'sub' } }] } }] };
+
+describe('Node client (review)', () => {
+  let server: TestServer | undefined;
+  const clients: LakeSyncClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.close().catch(() => undefined);
+    await server?.close();
+    server = undefined;
+  });
+
+  async function open(options: Partial<ClientOptions> & { url: string }, sub = 'u1'): Promise<LakeSyncClient> {
+    const c = await LakeSyncClient.open({
+      database: ':memory:',
+      schema: TODO_SCHEMA,
+      getToken: ({ clientId }) => tokenFor(sub, clientId),
+      ...options,
+    });
+    clients.push(c);
+    return c;
+  }
+
+  const row = (c: LakeSyncClient, id: string): unknown => c.db.prepare('SELECT id, title, owner FROM todos WHERE id = ?').get(id);
+
+  // client.ts pushAll / local-store.ts reject: a refused delta leaves the outbox, but its
+  // effect stays merged into the local row (with a stamp newer than the server's), so the
+  // client shows a value the server never accepted, and no later pull corrects it.
+  it.fails('a delta the server refuses does not stay applied locally: the client ends equal to the server', async () => {
+    server = await startTestServer({ rules: OWN });
+    const a = await open({ url: server.url, clientId: 'a' });
+    a.insert('todos', 'mine', { title: 'ok', owner: 'u1' });
+    await a.sync();
+    // Moving the row out of one's own view is refused (RULE_VIOLATION) ...
+    a.update('todos', 'mine', { owner: 'u2' });
+    // ... and so is creating a row for someone else.
+    a.insert('todos', 'theirs', { title: 'escape', owner: 'u2' });
+    const report = await a.sync();
+    expect(report.rejected).toBe(2);
+    await a.sync();
+    const b = await open({ url: server.url, clientId: 'b' });
+    await b.sync();
+    expect(row(b, 'mine')).toEqual({ id: 'mine', title: 'ok', owner: 'u1' });
+    expect(row(a, 'mine')).toEqual(row(b, 'mine')); // a shows owner u2
+    expect(row(a, 'theirs')).toBeUndefined();
+  });
+
+  // client.ts pushAll: a batch over the server's body limit answers 413 BODY_TOO_LARGE
+  // (deltaIndex -1). It is not a delta fault, so pushAll rethrows, and the next round sends
+  // the very same batch: the outbox is blocked forever. docs/protocol.md: "split the batch".
+  it.fails('an outbox batch larger than the 4 MiB body limit is split, not retried unchanged forever', async () => {
+    server = await startTestServer();
+    const a = await open({ url: server.url, clientId: 'a' });
+    const title = 'x'.repeat(10_000);
+    a.transaction(() => {
+      for (let i = 0; i < 450; i++) a.insert('todos', `big-${i}`, { title, owner: 'u1' });
+    });
+    for (let round = 0; round < 3; round++) await a.sync().catch(() => undefined);
+    expect(a.getStatus().lastError ?? '').not.toContain('BODY_TOO_LARGE');
+    expect(a.store.pendingCount()).toBe(0);
+  }, 60_000);
+
+  // client.ts DELTA_FAULTS: STAMP_REUSED is treated like a bad delta (set aside, never
+  // sent again). docs/protocol.md (Push, 5.): the client "must advance its clock past every
+  // hlc it has used and the serverHlc it has seen, re-stamp the delta and push it again".
+  // Here a reinstall keeps its client id and its clock reads the same millisecond: the
+  // user's write is lost, and the local row stays different from the server's.
+  it.fails('a write refused with STAMP_REUSED is re-stamped and pushed again, not dropped', async () => {
+    server = await startTestServer();
+    const t = Date.now();
+    const wallClock = (): number => t;
+    const first = await open({ url: server.url, clientId: 'device', database: join(tempDir(), 'first.db'), wallClock });
+    first.insert('todos', 'r1', { title: 'before the reinstall', owner: 'u1' });
+    await first.sync();
+    const again = await open({ url: server.url, clientId: 'device', database: join(tempDir(), 'reinstalled.db'), wallClock });
+    again.insert('todos', 'r2', { title: 'after the reinstall', owner: 'u1' });
+    await again.sync().catch(() => undefined);
+    await again.sync().catch(() => undefined);
+    expect(again.db.prepare('SELECT code FROM _lakesync_rejected').pluck().all()).toEqual([]); // today: ['STAMP_REUSED']
+    const reader = await open({ url: server.url, clientId: 'reader' });
+    await reader.sync();
+    expect(row(reader, 'r2')).toEqual({ id: 'r2', title: 'after the reinstall', owner: 'u1' });
+  });
+
+  // client.ts loadCheckpoint: the rows of a checkpoint carry stamps, but the client's clock
+  // never receives them (chunks carry serverHlc 0, and no stamp is fed to clock.receive). A
+  // client that goes offline right after loading it stamps its edits below the values it
+  // shows, when the writer's clock was ahead (within the server's drift limit): the edit loses
+  // to the value the user just saw, locally and on the server. docs/protocol.md (HLC):
+  // clients MUST receive() "the hlc of every received delta", so later writes order after
+  // what they have seen.
+  it.fails('an edit made after loading a checkpoint (then offline) wins over the value it replaced', async () => {
+    server = await startTestServer({ lake: {} });
+    const ahead = await open({ url: server.url, clientId: 'ahead', wallClock: () => Date.now() + 30_000 });
+    ahead.insert('todos', 't1', { title: 'seen', owner: 'u1' });
+    await ahead.sync();
+    const res = await fetch(`${server.url}/v1/admin/flush`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
+    });
+    expect(((await res.json()) as { checkpoint: string | null }).checkpoint).not.toBeNull();
+
+    let offline = false;
+    const flaky: typeof fetch = (input, init) => {
+      if (offline || String(input instanceof Request ? input.url : input).includes('/v1/pull')) {
+        offline = true; // the connection drops right after the checkpoint loaded
+        return Promise.reject(new TypeError('fetch failed'));
+      }
+      return fetch(input, init);
+    };
+    const b = await open({ url: server.url, clientId: 'b', fetch: flaky });
+    await expect(b.sync()).rejects.toThrow();
+    expect(row(b, 't1')).toEqual({ id: 't1', title: 'seen', owner: 'u1' });
+    b.update('todos', 't1', { title: 'edited after seeing it' });
+    expect(row(b, 't1')).toEqual({ id: 't1', title: 'edited after seeing it', owner: 'u1' });
+  }, 60_000);
+
+  // client.ts pullAll: only CURSOR_EXPIRED restarts the pull. docs/protocol.md (Cursors): a
+  // cursor ahead of the server (its data was reset) answers INVALID_CURSOR, and "the client
+  // then starts over: it discards its synced state and pulls from the empty cursor". The
+  // client instead fails every sync round from then on, and never converges again.
+  it.fails('after the server lost its data (INVALID_CURSOR), the client starts over and converges', async () => {
+    server = await startTestServer();
+    const url = server.url;
+    const a = await open({ url, clientId: 'a' });
+    for (let i = 0; i < 3; i++) a.insert('todos', `old-${i}`, { title: 'before the reset', owner: 'u1' });
+    await a.sync();
+    await server.close();
+    server = await startTestServer({ port: Number(new URL(url).port) }); // a fresh data dir
+    const b = await open({ url, clientId: 'b' });
+    b.insert('todos', 'new', { title: 'after the reset', owner: 'u1' });
+    await b.sync();
+    await a.sync().catch(() => undefined);
+    await expect(a.sync()).resolves.toBeDefined(); // today: rejects with INVALID_CURSOR, every round
+    expect(a.db.prepare('SELECT id FROM todos ORDER BY id').pluck().all()).toEqual(['new']);
+  });
+
+  // local-store.ts migrate/backfill: an app that passes its bundled (older) schema on every
+  // open migrates the database *down* (registry and stored schema go back to v1). Pulled
+  // values of the v2 column then land inline in the state text only (the app column is not
+  // in the v1 AppTable), and the automatic refreshSchema that follows finds every column
+  // already there (moved = false), so backfill never runs: the app column keeps its old
+  // value for good, and the next local merge even takes the stale app value as the truth.
+  it.fails('reopening with an older bundled schema does not leave an app column stale after the next migration', async () => {
+    const V2 = {
+      version: 2,
+      tables: [{ name: 'todos', columns: [...(TODO_SCHEMA.tables[0]?.columns ?? []), { name: 'priority', type: 'integer' as const }] }],
+    };
+    server = await startTestServer({ schema: V2 });
+    const database = join(tempDir(), 'bundled.db');
+    let a = await open({ url: server.url, clientId: 'a', database, schema: TODO_SCHEMA });
+    const w = await open({ url: server.url, clientId: 'w', schema: V2 });
+    w.insert('todos', 't1', { title: 'x', priority: 1 });
+    await w.sync();
+    await a.sync(); // pulls t1, notices v2, migrates
+    expect(a.db.prepare('SELECT priority FROM todos').pluck().get()).toBe(1);
+    await a.close();
+    clients.splice(clients.indexOf(a), 1);
+
+    a = await open({ url: server.url, clientId: 'a', database, schema: TODO_SCHEMA }); // the app's bundled schema
+    w.update('todos', 't1', { priority: 2 });
+    await w.sync();
+    await a.sync();
+    expect(a.store.registry.version).toBe(2);
+    expect(a.db.prepare('SELECT priority FROM todos').pluck().get()).toBe(2);
+  });
+
+  // core/engine/checkpoints.ts chunk: with sync rules, rows that are not live are left out of
+  // the chunk (visibleValues === null), so a client loading a checkpoint never learns a
+  // row's tombstone. A pull from the start would have sent the delete (was && !is && delete).
+  // A write the user makes while the checkpoint loads (it is in the outbox, so resetSynced
+  // applies it again) then merges against nothing: here a re-insert older than the delete
+  // shows the row live on this client for good, while the server and every other client
+  // hold it deleted (the server accepts the insert, which stays dead, and pull sends nothing).
+  it.fails('a write made while a checkpoint loads does not revive a row the server holds deleted', async () => {
+    const rules = { buckets: [{ name: 'own', tables: { todos: [{ column: 'owner', op: 'eq' as const, value: { claim: 'sub' } }] } }] };
+    server = await startTestServer({ lake: {}, rules });
+    const a = await open({ url: server.url, clientId: 'a' }, 'alice');
+    a.insert('todos', 'r', { title: 'first', owner: 'alice' });
+    await a.sync();
+    // Another device of alice's, its clock 30 s ahead: deletes the row, then edits it (values after the delete).
+    const d = await open({ url: server.url, clientId: 'd', wallClock: () => Date.now() + 30_000 }, 'alice');
+    await d.sync();
+    d.delete('todos', 'r');
+    d.update('todos', 'r', { title: 'edited after the delete', owner: 'alice' });
+    await d.sync();
+    const res = await fetch(`${server.url}/v1/admin/flush`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
+    });
+    expect(((await res.json()) as { checkpoint: string | null }).checkpoint).not.toBeNull();
+
+    const user: { client?: LakeSyncClient } = {};
+    let typed = false;
+    const userTypesDuringSync: typeof fetch = (input, init) => {
+      if (!typed && String(input).endsWith('/v1/checkpoint')) {
+        typed = true;
+        user.client?.insert('todos', 'r', { title: 'again', owner: 'alice' });
+      }
+      return fetch(input, init);
+    };
+    const c = (user.client = await open({ url: server.url, clientId: 'c', fetch: userTypesDuringSync }, 'alice'));
+    await c.sync();
+    await c.sync();
+    expect(typed).toBe(true);
+    // The server accepted the insert (not a refused delta left applied): nothing pending, nothing set aside.
+    expect(c.store.pendingCount()).toBe(0);
+    expect(c.db.prepare('SELECT count(*) FROM _lakesync_rejected').pluck().get()).toBe(0);
+    await a.sync();
+    expect(row(a, 'r')).toBeUndefined();
+    expect(row(c, 'r')).toEqual(row(a, 'r'));
+  }, 60_000);
+});
