@@ -81,8 +81,16 @@ function isClaimRef(v: unknown): v is { claim: string } {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && typeof (v as { claim?: unknown }).claim === 'string';
 }
 
+/**
+ * A rule value for these claims. A claim that is null counts as missing
+ * (identity providers send `"team": null` for users without one): only a
+ * literal null in the rules means "the cell is NULL", and a missing claim
+ * never grants access.
+ */
 function resolve(v: RuleValue, claims: Claims): unknown {
-  return isClaimRef(v) ? claims[v.claim] : v;
+  if (!isClaimRef(v)) return v;
+  const c = claims[v.claim];
+  return c === null ? undefined : c;
 }
 
 /** Compare a row value with a rule value; undefined when they are not comparable. */
