@@ -77,10 +77,11 @@ function limitBody(maxBytes: number): MiddlewareHandler<Env> {
 
 /** Response format: what the client accepts, else what it sent, else JSON. */
 function responseFormat(c: Context): WireFormat {
-  const accept = c.req.header('accept') ?? '';
+  // Media types compare case-insensitively.
+  const accept = (c.req.header('accept') ?? '').toLowerCase();
   if (accept.includes(CONTENT_TYPES.proto)) return 'proto';
   if (accept.includes(CONTENT_TYPES.json)) return 'json';
-  return (c.req.header('content-type') ?? '').startsWith(CONTENT_TYPES.proto) ? 'proto' : 'json';
+  return (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() === CONTENT_TYPES.proto ? 'proto' : 'json';
 }
 
 function requestFormat(c: Context): WireFormat {
@@ -169,10 +170,11 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   app.get('/v1/pull', async (c) => {
     const who = await principal(c);
     const limitParam = c.req.query('limit');
-    if (limitParam !== undefined && !/^\d{1,9}$/.test(limitParam)) {
+    if (limitParam !== undefined && !/^\d{1,64}$/.test(limitParam)) {
       throw new LakeSyncError('INVALID_REQUEST', 'limit must be a non-negative integer (0 means the default)');
     }
-    const limit = limitParam === undefined ? undefined : Number(limitParam);
+    // Any size is clamped to the maximum (by the gateway); beyond 2^53 it is the maximum anyway.
+    const limit = limitParam === undefined ? undefined : Math.min(Number(limitParam), Number.MAX_SAFE_INTEGER);
     const result = await gateway.pull(who, { cursor: c.req.query('cursor') ?? '', ...(limit !== undefined ? { limit } : {}) });
     const format = responseFormat(c);
     return reply(c, format, encodePullResponse(format, result));
