@@ -53,6 +53,9 @@ export class ChunkReader {
   readonly clients: string[] = [];
   inserted = -1;
   deleted = -1;
+  /** The greatest hlc of any stamp read so far (halves, unsigned): the client's clock takes it in. */
+  private maxHi = 0;
+  private maxLo = 0;
   private lastTable = '';
   private lastClient = '';
   /** Varint halves of the last readVarint64. */
@@ -61,6 +64,11 @@ export class ChunkReader {
 
   constructor(bytes: Uint8Array) {
     this.r = new WireReader(bytes);
+  }
+
+  /** The greatest hlc among the stamps of the rows read so far. */
+  maxHlc(): bigint {
+    return (BigInt(this.maxHi) << 32n) | BigInt(this.maxLo);
   }
 
   /** Moves to the next row; false at the end of the page. */
@@ -235,6 +243,10 @@ export class ChunkReader {
       } else bail();
     }
     if (r.pos !== end) bail();
+    if (hi > this.maxHi || (hi === this.maxHi && lo > this.maxLo)) {
+      this.maxHi = hi;
+      this.maxLo = lo;
+    }
     for (let s = 0; s < this.stamps; s++) {
       if (this.lo[s] === lo && this.hi[s] === hi && this.clients[s] === client) return s;
     }

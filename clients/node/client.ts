@@ -12,7 +12,7 @@ import {
   type WireFormat,
 } from '../../core/index.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
-import { LocalStore } from './local-store.ts';
+import { LocalStore, newestHlcOf } from './local-store.ts';
 import { OfflineError, RemoteError, Transport, isRemoteCode, type TokenProvider } from './transport.ts';
 
 /** Values an app writes: numbers or bigints for integer columns, any JSON value for json columns. */
@@ -267,6 +267,7 @@ export class LakeSyncClient {
         for (const chunk of info.chunks) {
           const body = await this.transport.checkpointChunkBytes(info.checkpointId, chunk.index);
           loaded += this.store.applyCheckpointChunk(this.transport.format, body);
+          if (this.store.lastChunkHlc > 0n) this.clock.receive(this.store.lastChunkHlc);
         }
       } catch (err) {
         // Replaced and collected while we loaded it: start over with the newest.
@@ -291,15 +292,18 @@ export class LakeSyncClient {
       } catch (err) {
         // Once per round: a checkpoint whose cursor is expired too (the server's newest is behind its
         // buffer, or it has none) would otherwise be loaded again and again. The sync loop retries later.
-        if (!isRemoteCode(err, 'CURSOR_EXPIRED') || restarted) throw err;
+        const expired = isRemoteCode(err, 'CURSOR_EXPIRED');
+        // INVALID_CURSOR: the cursor is ahead of the server, which lost its data (docs/protocol.md, Cursors).
+        if ((!expired && !isRemoteCode(err, 'INVALID_CURSOR')) || restarted) throw err;
         restarted = true;
-        // Offline longer than the server keeps deltas: start again from a checkpoint, keeping unpushed writes.
+        // Start again (from a checkpoint if there is one), keeping unpushed writes.
         this.store.resetSynced();
         this.setStatus({ cursor: '' });
         pulled += await this.loadCheckpoint();
         continue;
       }
-      this.clock.receive(page.serverHlc);
+      const seen = newestHlcOf(page.changes);
+      this.clock.receive(seen > page.serverHlc ? seen : page.serverHlc);
       this.store.applyRemote(page.changes, page.nextCursor, this.clock.peek());
       pulled += page.changes.length;
       if (page.changes.length > 0) {

@@ -444,8 +444,12 @@ export class LocalStore {
     }
     const changes = decodePullResponse(format, body).changes;
     this.applyCheckpointPage(changes);
+    this.lastChunkHlc = newestHlcOf(changes);
     return changes.length;
   }
+
+  /** The greatest hlc in the last checkpoint chunk applied (the client's clock takes it in). */
+  lastChunkHlc = 0n;
 
   private applyChunkFast(body: Uint8Array): number {
     const c = new ChunkReader(body);
@@ -471,6 +475,7 @@ export class LocalStore {
       const changes = decodePullResponse('proto', body).changes;
       this.apply(later.map((i) => changes[i] as Change));
     }
+    this.lastChunkHlc = c.maxHlc();
     return c.index + 1;
   }
 
@@ -493,4 +498,28 @@ export class LocalStore {
   pendingCount(): number {
     return this.stmts.pending.get()?.n ?? 0;
   }
+}
+
+/**
+ * The greatest hlc a page of changes carries: each delta's, and every stamp
+ * of each row state. A client takes it into its clock (docs/protocol.md, HLC),
+ * so what it writes next orders after everything it has seen, whatever clock
+ * the gateway instance that served the page had.
+ */
+export function newestHlcOf(changes: readonly Change[]): bigint {
+  let max = 0n;
+  for (const c of changes) {
+    if (c.kind === 'delta') {
+      if (c.delta.hlc > max) max = c.delta.hlc;
+    } else if (c.kind === 'row') {
+      const r = c.row;
+      if (r.inserted !== null && r.inserted.hlc > max) max = r.inserted.hlc;
+      if (r.deleted !== null && r.deleted.hlc > max) max = r.deleted.hlc;
+      for (const name in r.columns) {
+        const h = (r.columns[name] as { stamp: { hlc: bigint } }).stamp.hlc;
+        if (h > max) max = h;
+      }
+    }
+  }
+  return max;
 }

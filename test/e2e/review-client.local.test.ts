@@ -99,7 +99,7 @@ describe('Node client (review)', () => {
   // to the value the user just saw, locally and on the server. docs/protocol.md (HLC):
   // clients MUST receive() "the hlc of every received delta", so later writes order after
   // what they have seen.
-  it.fails('an edit made after loading a checkpoint (then offline) wins over the value it replaced', async () => {
+  it('an edit made after loading a checkpoint (then offline) wins over the value it replaced', async () => {
     server = await startTestServer({ lake: {} });
     const ahead = await open({ url: server.url, clientId: 'ahead', wallClock: () => Date.now() + 30_000 });
     ahead.insert('todos', 't1', { title: 'seen', owner: 'u1' });
@@ -129,7 +129,7 @@ describe('Node client (review)', () => {
   // cursor ahead of the server (its data was reset) answers INVALID_CURSOR, and "the client
   // then starts over: it discards its synced state and pulls from the empty cursor". The
   // client instead fails every sync round from then on, and never converges again.
-  it.fails('after the server lost its data (INVALID_CURSOR), the client starts over and converges', async () => {
+  it('after the server lost its data (INVALID_CURSOR), the client starts over and converges', async () => {
     server = await startTestServer();
     const url = server.url;
     const a = await open({ url, clientId: 'a' });
