@@ -220,7 +220,7 @@ export class LakeSyncClient {
   private async pushAll(): Promise<{ pushed: number; rejected: number }> {
     let pushed = 0;
     let rejected = 0;
-    const batch = this.options.pushBatch ?? 500;
+    let batch = this.options.pushBatch ?? 500;
     for (;;) {
       const items = this.store.outbox(batch);
       if (items.length === 0) return { pushed, rejected };
@@ -234,7 +234,14 @@ export class LakeSyncClient {
         this.store.acknowledge((items[items.length - 1] as { seq: number }).seq);
         pushed += items.length;
       } catch (err) {
-        const bad = err instanceof RemoteError && DELTA_FAULTS.has(err.code) ? items[err.deltaIndex] : undefined;
+        const tooLarge = err instanceof RemoteError && (err.code === 'BODY_TOO_LARGE' || err.code === 'TOO_MANY_DELTAS');
+        if (tooLarge && items.length > 1) {
+          // Over the server's limits (big values, or a smaller limit than ours): split the batch.
+          batch = Math.max(1, Math.floor(items.length / 2));
+          continue;
+        }
+        // A delta the server refuses, or one too large alone.
+        const bad = err instanceof RemoteError ? (tooLarge ? items[0] : DELTA_FAULTS.has(err.code) ? items[err.deltaIndex] : undefined) : undefined;
         if (bad === undefined) throw err;
         // One bad delta must not block the outbox forever: set it aside and go on.
         this.store.reject(bad.seq, (err as RemoteError).code, (err as RemoteError).message);
