@@ -126,7 +126,10 @@ export class LakeSyncClient {
       const stored = db.prepare("SELECT 1 FROM sqlite_master WHERE name = '_lakesync_meta'").get()
         ? (db.prepare("SELECT value FROM _lakesync_meta WHERE key = 'schema'").get() as { value: string } | undefined)
         : undefined;
-      let schema = options.schema ?? (stored ? (JSON.parse(stored.value) as Schema) : undefined);
+      const storedSchema = stored ? (JSON.parse(stored.value) as Schema) : undefined;
+      // The app's bundled schema, unless the database already moved past it (it learnt a newer one
+      // from the server): a schema never goes back down, or pulled values of newer columns go stale.
+      let schema = options.schema !== undefined && (storedSchema === undefined || options.schema.version >= storedSchema.version) ? options.schema : storedSchema;
       if (schema === undefined) {
         const probe = new Transport({
           url: options.url,

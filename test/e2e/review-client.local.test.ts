@@ -151,7 +151,7 @@ describe('Node client (review)', () => {
   // in the v1 AppTable), and the automatic refreshSchema that follows finds every column
   // already there (moved = false), so backfill never runs: the app column keeps its old
   // value for good, and the next local merge even takes the stale app value as the truth.
-  it.fails('reopening with an older bundled schema does not leave an app column stale after the next migration', async () => {
+  it('reopening with an older bundled schema does not leave an app column stale after the next migration', async () => {
     const V2 = {
       version: 2,
       tables: [{ name: 'todos', columns: [...(TODO_SCHEMA.tables[0]?.columns ?? []), { name: 'priority', type: 'integer' as const }] }],
