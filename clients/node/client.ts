@@ -68,6 +68,8 @@ export interface SyncReport {
 
 /** Codes that condemn one delta, not the connection: the delta is set aside and sync goes on (a reused stamp cannot succeed on retry either). */
 const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE', 'INVALID_REQUEST', 'DELTA_ID_MISMATCH', 'RULE_VIOLATION', 'STAMP_REUSED']);
+/** Times a push re-stamps a delta whose stamp the server holds already, before it sets it aside. */
+const MAX_RESTAMPS = 3;
 
 /**
  * LakeSync client for Node: local SQLite with change capture, a persistent
@@ -224,6 +226,7 @@ export class LakeSyncClient {
     let pushed = 0;
     let rejected = 0;
     let batch = this.options.pushBatch ?? 500;
+    let restamps = 0;
     for (;;) {
       const items = this.store.outbox(batch);
       if (items.length === 0) return { pushed, rejected };
@@ -241,6 +244,18 @@ export class LakeSyncClient {
         if (tooLarge && items.length > 1) {
           // Over the server's limits (big values, or a smaller limit than ours): split the batch.
           batch = Math.max(1, Math.floor(items.length / 2));
+          continue;
+        }
+        const reused = err instanceof RemoteError && err.code === 'STAMP_REUSED' ? items[err.deltaIndex] : undefined;
+        if (reused !== undefined && restamps < MAX_RESTAMPS) {
+          // Our clock went back (a restored backup, a reinstall with the same client id): move it past
+          // the server's, then the same write under a new stamp (docs/protocol.md, push).
+          restamps++;
+          const { serverHlc } = await this.transport.push({ clientId: this.clientId, schemaVersion: this.store.registry.version, deltas: [] });
+          this.clock.receive(serverHlc);
+          const d = reused.delta;
+          const fresh = makeDelta({ table: d.table, rowId: d.rowId, op: d.op, columns: d.columns, hlc: this.clock.now(), clientId: this.clientId });
+          this.store.restamp(reused.seq, fresh, this.clock.peek());
           continue;
         }
         // A delta the server refuses, or one too large alone.

@@ -120,6 +120,7 @@ export class LocalStore {
         'INSERT INTO _lakesync_rejected (seq, delta, code, message, at) SELECT seq, delta, ?, ?, ? FROM _lakesync_outbox WHERE seq = ?',
       ),
       dequeueOne: db.prepare<[number]>('DELETE FROM _lakesync_outbox WHERE seq = ?'),
+      restamp: db.prepare<[Uint8Array, number]>('UPDATE _lakesync_outbox SET delta = ? WHERE seq = ?'),
     };
     this.registry = new SchemaRegistry(schema);
     this.migrate(schema);
@@ -208,6 +209,18 @@ export class LocalStore {
     this.db.transaction(() => {
       this.apply([{ kind: 'delta', delta }]);
       this.stmts.enqueue.run(encodeDelta(delta));
+      this.setMeta('hlc', hlcToPersist.toString());
+    })();
+  }
+
+  /**
+   * Replace an outbox delta by the same write under a new stamp (the server
+   * refused its stamp as reused): the row takes the new stamp, atomically.
+   */
+  restamp(seq: number, delta: Delta, hlcToPersist: bigint): void {
+    this.db.transaction(() => {
+      this.apply([{ kind: 'delta', delta }]);
+      this.stmts.restamp.run(encodeDelta(delta), seq);
       this.setMeta('hlc', hlcToPersist.toString());
     })();
   }

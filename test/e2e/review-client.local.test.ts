@@ -75,7 +75,7 @@ describe('Node client (review)', () => {
   // hlc it has used and the serverHlc it has seen, re-stamp the delta and push it again".
   // Here a reinstall keeps its client id and its clock reads the same millisecond: the
   // user's write is lost, and the local row stays different from the server's.
-  it.fails('a write refused with STAMP_REUSED is re-stamped and pushed again, not dropped', async () => {
+  it('a write refused with STAMP_REUSED is re-stamped and pushed again, not dropped', async () => {
     server = await startTestServer();
     const t = Date.now();
     const wallClock = (): number => t;
