@@ -211,6 +211,13 @@ export class LakeSyncClient {
     this.setStatus({ state: 'syncing' });
     try {
       const { pushed, rejected } = await this.pushAll();
+      if (rejected > 0) {
+        // A refused write was merged into its row locally, and LWW cannot take it back out: start the
+        // synced state over (unpushed writes kept), so the rows become the server's again. Refusals are
+        // rare (rule violations, invalid values), so a full resync is the price of being exact.
+        this.store.resetSynced();
+        this.setStatus({ cursor: '' });
+      }
       const pulled = await this.pullAll();
       if (this.transport.serverSchemaVersion > this.store.registry.version) await this.refreshSchema();
       this.setStatus({ state: 'idle', lastSyncedAt: Date.now(), lastError: null, pending: this.store.pendingCount() });
