@@ -412,6 +412,9 @@ export class Gateway {
       if (was && is) action = DELTA;
       else if (!was && is) action = entry.fresh ? DELTA : ENTER;
       else if (was && !is) action = entry.delta.op === 'delete' ? DELTA : EVICT;
+      // The client's own write that left the row out of its view (it merged into a delete it never
+      // saw, e.g. from a checkpoint, which holds no deleted rows): it shows the row, so drop it there.
+      else if (entry.delta.clientId === principal.clientId && entry.delta.op !== 'delete') action = EVICT;
       actions[i] = action;
       if (action === ENTER) {
         enterKeys ??= new Map();

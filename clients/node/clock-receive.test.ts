@@ -1,6 +1,6 @@
 /**
- * Review finding in the Node client's clock handling, shown by a test marked
- * `it.fails` (it states what docs/protocol.md asks for and fails today).
+ * The Node client's clock takes in the hlc of what it pulls (found by review;
+ * the test failed before the fix).
  */
 import { describe, expect, it } from 'vitest';
 import { MemoryBuffer } from '../../core/adapters/memory-buffer.ts';
@@ -21,7 +21,7 @@ const auth: Authenticator = {
   },
 };
 
-describe('Node client clock (review)', () => {
+describe('Node client clock', () => {
   // client.ts pullAll feeds only the page's serverHlc to clock.receive, never the hlc of the
   // deltas it applies. docs/protocol.md (HLC): clients MUST receive() "every serverHlc (and
   // the hlc of every received delta)". In a deployment where each gateway instance has its
