@@ -50,6 +50,25 @@ export interface AwsRequest {
 /** Reads a failed answer's error (its body already read as text). */
 export type ErrorReader = (res: Response, body: string) => AwsError;
 
+/**
+ * The error of an AWS JSON-protocol service (DynamoDB, Secrets Manager):
+ * `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"..."}`,
+ * plus any modeled members (parsed with `reviver`), kept on the error as the SDK does.
+ */
+export function readJsonError(res: Response, text: string, reviver?: (key: string, value: unknown) => unknown): AwsError {
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text, reviver) as Record<string, unknown>;
+  } catch {
+    // Not JSON (a proxy's page): the status names it.
+  }
+  const { __type, message, Message, ...fields } = body;
+  const type = typeof __type === 'string' ? __type : (res.headers.get('x-amzn-errortype') ?? '');
+  const name = type.split('#').pop()?.split(':')[0] || `Http${res.status}`;
+  const msg = typeof message === 'string' ? message : typeof Message === 'string' ? Message : text.slice(0, 200) || name;
+  return new AwsError(name, msg, res.status, res.headers.get('x-amzn-requestid') ?? undefined, fields);
+}
+
 /** The SDK's throttling error codes (@smithy/service-error-classification). */
 const THROTTLING = new Set([
   'BandwidthLimitExceeded',

@@ -1,4 +1,4 @@
-import { AwsError, fromBase64, toBase64, type AwsFetch } from './aws-fetch.ts';
+import { fromBase64, readJsonError, toBase64, type AwsError, type AwsFetch } from './aws-fetch.ts';
 import type { DynamoDbApi } from './dynamodb-api.ts';
 
 /**
@@ -36,17 +36,7 @@ function fromWire(k: string, v: unknown): unknown {
   return v;
 }
 
-/** `{"__type":"com.amazonaws.dynamodb.v20120810#ConditionalCheckFailedException","message":"..."}`, plus modeled members. */
+/** DynamoDB's JSON errors, binary members decoded. */
 function readError(res: Response, text: string): AwsError {
-  let body: Record<string, unknown> = {};
-  try {
-    body = JSON.parse(text, fromWire) as Record<string, unknown>;
-  } catch {
-    // Not JSON (a proxy's page): the status names it.
-  }
-  const { __type, message, Message, ...fields } = body;
-  const type = typeof __type === 'string' ? __type : (res.headers.get('x-amzn-errortype') ?? '');
-  const name = type.split('#').pop()?.split(':')[0] || `Http${res.status}`;
-  const msg = typeof message === 'string' ? message : typeof Message === 'string' ? Message : text.slice(0, 200) || name;
-  return new AwsError(name, msg, res.status, res.headers.get('x-amzn-requestid') ?? undefined, fields);
+  return readJsonError(res, text, fromWire);
 }

@@ -128,7 +128,8 @@ export class CheckpointStore {
    * written after `unfinishedOlderThanMs` (default: an hour before
    * `olderThanMs`, far beyond a function's run time).
    */
-  async gc(options: { keepLast: number; olderThanMs: number; unfinishedOlderThanMs?: number }): Promise<string[]> {
+  /** Every checkpoint directory: its objects, its newest write, whether its manifest exists (the build finished). */
+  protected async directories(): Promise<Map<string, { finished: boolean; newest: number; uris: string[] }>> {
     const dirs = new Map<string, { finished: boolean; newest: number; uris: string[] }>();
     for await (const o of this.store.list(`${this.root}/`)) {
       const m = DIRECTORY.exec(o.uri);
@@ -140,6 +141,11 @@ export class CheckpointStore {
       d.newest = Math.max(d.newest, o.lastModified);
       if (o.uri.endsWith('/manifest.json')) d.finished = true;
     }
+    return dirs;
+  }
+
+  async gc(options: { keepLast: number; olderThanMs: number; unfinishedOlderThanMs?: number }): Promise<string[]> {
+    const dirs = await this.directories();
     const pointers = await this.pointers();
     const kept = new Set(pointers.slice(0, Math.max(1, options.keepLast)).map((p) => p.slice(21)));
     const legacy = pointers.length === 0 ? (await this.latest())?.checkpointId : undefined;

@@ -55,16 +55,7 @@ export class Checkpoints extends CheckpointStore {
    * full build at once only costs.
    */
   async building(sinceMs: number): Promise<boolean> {
-    const dirs = new Map<string, { finished: boolean; newest: number }>();
-    for await (const o of this.lake.store.list(`${this.root}/`)) {
-      const m = /\/_checkpoints\/([0-9]{15}-[0-9a-f]{8})\//.exec(o.uri);
-      if (m === null) continue;
-      const d = dirs.get(m[1] as string) ?? { finished: false, newest: 0 };
-      d.newest = Math.max(d.newest, o.lastModified);
-      d.finished ||= o.uri.endsWith('/manifest.json');
-      dirs.set(m[1] as string, d);
-    }
-    return [...dirs.values()].some((d) => !d.finished && d.newest >= sinceMs);
+    return [...(await this.directories()).values()].some((d) => !d.finished && d.newest >= sinceMs);
   }
 
   async build(tables: readonly string[], options: BuildCheckpointOptions): Promise<CheckpointManifest> {
