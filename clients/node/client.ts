@@ -371,8 +371,10 @@ export class LakeSyncClient {
           this.failures = 0;
           schedule(this.options.intervalMs ?? 1000);
         },
-        () => {
-          schedule(backoffDelay(this.failures++, this.options.backoff));
+        (err: unknown) => {
+          // Backoff, but never sooner than the server asked (retry-after on 429 and 503).
+          const asked = err instanceof OfflineError ? (err.retryAfterMs ?? 0) : 0;
+          schedule(Math.max(backoffDelay(this.failures++, this.options.backoff), asked));
         },
       );
     };

@@ -35,6 +35,20 @@ export class RemoteError extends Error {
 /** The network failed or the server did not answer: retry later. */
 export class OfflineError extends Error {
   override name = 'OfflineError';
+  /** How long the server asked us to wait (its `retry-after`, on 429 and 503), if it said. */
+  retryAfterMs: number | undefined;
+  constructor(message: string, options?: { cause?: unknown; retryAfterMs?: number | undefined }) {
+    super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
+/** `retry-after` as milliseconds: delay-seconds or an HTTP date (RFC 9110). */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 export interface TransportOptions {
@@ -117,7 +131,13 @@ export class Transport {
       } catch (err) {
         throw new OfflineError(`cannot reach ${this.options.url}: ${(err as Error).message}`, { cause: err });
       }
-      const bytes = new Uint8Array(await res.arrayBuffer());
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(await res.arrayBuffer());
+      } catch (err) {
+        // The connection dropped while the answer was arriving: as offline as no answer at all.
+        throw new OfflineError(`lost the connection to ${this.options.url} while reading its answer: ${(err as Error).message}`, { cause: err });
+      }
       const announced = Number(res.headers.get('x-lakesync-schema-version') ?? '0');
       if (Number.isInteger(announced) && announced > this.serverSchemaVersion) this.serverSchemaVersion = announced;
       if (res.ok) return bytes;
@@ -127,7 +147,7 @@ export class Transport {
         continue; // one retry with a fresh token
       }
       if (res.status >= 500 || res.status === 429) {
-        throw new OfflineError(`server answered ${res.status}${wire ? ` ${wire.code}` : ''}`);
+        throw new OfflineError(`server answered ${res.status}${wire ? ` ${wire.code}` : ''}`, { retryAfterMs: retryAfterMs(res.headers.get('retry-after')) });
       }
       throw new RemoteError(res.status, wire?.code ?? `HTTP_${res.status}`, wire?.message ?? res.statusText, wire?.deltaIndex ?? -1, wire?.requestId ?? '');
     }

@@ -1,0 +1,76 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Schema } from '../../core/schema.ts';
+import { LakeSyncClient } from './client.ts';
+import { OfflineError, retryAfterMs } from './transport.ts';
+
+const SCHEMA: Schema = { version: 1, tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }] }] };
+
+function open(fetchImpl: typeof fetch): Promise<LakeSyncClient> {
+  return LakeSyncClient.open({
+    url: 'http://gateway',
+    database: ':memory:',
+    clientId: 'c',
+    schema: SCHEMA,
+    initialSync: 'pull',
+    getToken: () => Promise.resolve('t'),
+    fetch: fetchImpl,
+    backoff: { baseMs: 1, maxMs: 1 },
+  });
+}
+
+const limited = (): Promise<Response> =>
+  Promise.resolve(new Response(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'slow down' } }), { status: 429, headers: { 'retry-after': '3', 'content-type': 'application/json' } }));
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('the Node client offline', () => {
+  it('reads retry-after as seconds or an HTTP date', () => {
+    expect(retryAfterMs('3')).toBe(3000);
+    expect(retryAfterMs('Thu, 26 Nov 2026 10:00:10 GMT', Date.parse('Thu, 26 Nov 2026 10:00:00 GMT'))).toBe(10_000);
+    expect(retryAfterMs(null)).toBeUndefined();
+    expect(retryAfterMs('soon')).toBeUndefined();
+  });
+
+  it('a 429 is offline for now, and the sync loop waits at least the retry-after the server gave', async () => {
+    vi.useFakeTimers();
+    let calls = 0;
+    const c = await open(() => (calls++, limited()));
+    try {
+      const first = c.sync();
+      await expect(first).rejects.toBeInstanceOf(OfflineError);
+      await expect(first).rejects.toMatchObject({ retryAfterMs: 3000 });
+      expect(c.getStatus().state).toBe('offline');
+      calls = 0;
+      c.start();
+      await vi.advanceTimersByTimeAsync(10);
+      expect(calls).toBe(1); // the loop's first round
+      await vi.advanceTimersByTimeAsync(2900);
+      expect(calls).toBe(1); // backoff alone (1 ms) would have tried hundreds of times
+      await vi.advanceTimersByTimeAsync(200);
+      expect(calls).toBe(2);
+    } finally {
+      await c.stop();
+      await c.close();
+    }
+  });
+
+  it('a connection lost while the answer arrives is offline, not an error', async () => {
+    const broken = (): Promise<Response> => {
+      const body = new ReadableStream<Uint8Array>({
+        pull(controller) {
+          controller.error(new TypeError('terminated'));
+        },
+      });
+      return Promise.resolve(new Response(body, { status: 200, headers: { 'content-type': 'application/json' } }));
+    };
+    const c = await open(broken);
+    try {
+      await expect(c.sync()).rejects.toBeInstanceOf(OfflineError);
+      expect(c.getStatus().state).toBe('offline');
+    } finally {
+      await c.close();
+    }
+  });
+});
