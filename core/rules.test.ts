@@ -42,6 +42,13 @@ describe('sync rules', () => {
     expect(rules([{ column: 'x', op: 'in', value: { claim: 'list' } }]).matches({}, 't', { x: 'a' })).toBe(false);
   });
 
+  it('an integer column matches a claim holding the integer as a string only in its one decimal spelling', () => {
+    const r = rules([{ column: 'org', op: 'eq', value: { claim: 'org' } }]);
+    expect(r.matches({ org: '42' }, 't', { org: 42n })).toBe(true);
+    expect(r.matches({ org: 42 }, 't', { org: 42n })).toBe(true);
+    for (const spelling of ['0042', '+42', '42.0', ' 42', '-0']) expect(r.matches({ org: spelling }, 't', { org: 42n }), spelling).toBe(false);
+  });
+
   it('any bucket may grant a row', () => {
     const r = new RuleSet({
       buckets: [

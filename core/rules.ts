@@ -101,7 +101,8 @@ function compare(a: ColumnValue | undefined, b: unknown): number | undefined {
   else left = a;
   if (typeof left === 'bigint') {
     if (typeof b === 'number' && Number.isInteger(b)) return cmp(left, BigInt(b));
-    if (typeof b === 'string' && /^-?\d+$/.test(b)) return cmp(left, BigInt(b));
+    // A claim may carry an integer as a string, but only in its one decimal spelling ("42", not "0042" or "+42").
+    if (typeof b === 'string' && /^(?:0|-?[1-9]\d*)$/.test(b)) return cmp(left, BigInt(b));
     if (typeof b === 'bigint') return cmp(left, b);
     return undefined;
   }
