@@ -7,7 +7,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LakeSyncClient, type ClientOptions } from '../../clients/node/index.ts';
-import { startTestServer, tempDir, tokenFor, TODO_SCHEMA, type TestServer } from '../support/server.ts';
+import { adminFlush, startTestServer, tempDir, tokenFor, TODO_SCHEMA, type TestServer } from '../support/server.ts';
 
 const OWN = { buckets: [{ name: 'mine', tables: { todos: [{ column: 'owner', op: 'eq' as const, value: { claim: 'sub' } }] } }] };
 
@@ -104,11 +104,7 @@ describe('Node client edges', () => {
     const ahead = await open({ url: server.url, clientId: 'ahead', wallClock: () => Date.now() + 30_000 });
     ahead.insert('todos', 't1', { title: 'seen', owner: 'u1' });
     await ahead.sync();
-    const res = await fetch(`${server.url}/v1/admin/flush`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
-    });
-    expect(((await res.json()) as { checkpoint: string | null }).checkpoint).not.toBeNull();
+    expect((await adminFlush(server.url)).checkpoint).not.toBeNull();
 
     let offline = false;
     const flaky: typeof fetch = (input, init) => {
@@ -194,11 +190,7 @@ describe('Node client edges', () => {
     d.delete('todos', 'r');
     d.update('todos', 'r', { title: 'edited after the delete', owner: 'alice' });
     await d.sync();
-    const res = await fetch(`${server.url}/v1/admin/flush`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
-    });
-    expect(((await res.json()) as { checkpoint: string | null }).checkpoint).not.toBeNull();
+    expect((await adminFlush(server.url)).checkpoint).not.toBeNull();
 
     const user: { client?: LakeSyncClient } = {};
     let typed = false;

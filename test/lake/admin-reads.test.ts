@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
 import type { SyncRules } from '../../core/rules.ts';
-import { TODO_SCHEMA, startTestServer, tokenFor, type TestServer } from '../support/server.ts';
+import { TODO_SCHEMA, adminFlush, startTestServer, tokenFor, type TestServer } from '../support/server.ts';
 
 /**
  * an admin token is exempt from sync rules when it loads checkpoint
@@ -37,11 +37,7 @@ describe('admin clients and checkpoints', () => {
     alice.insert('todos', 'a1', { title: 'one', owner: 'alice' });
     alice.insert('todos', 'a2', { title: 'two', owner: 'alice' });
     await alice.sync();
-    const res = await fetch(`${s.url}/v1/admin/flush`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await tokenFor('ops', 'admin-flush', { role: 'admin' })}` },
-    });
-    expect(res.status).toBe(200);
+    await adminFlush(s.url);
 
     const admin = await open(s.url, 'backend-1', 'ops', { role: 'admin' });
     await admin.sync();

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
 import type { Schema } from '../../core/schema.ts';
-import { TODO_SCHEMA, startTestServer, tokenFor, type TestServer } from '../support/server.ts';
+import { TODO_SCHEMA, adminFlush, startTestServer, tokenFor, type AdminFlushAnswer, type TestServer } from '../support/server.ts';
 
 /**
  * Initial sync that is interrupted part-way through a checkpoint.
@@ -36,15 +36,7 @@ async function open(url: string, clientId: string, fetchImpl?: typeof fetch): Pr
   return c;
 }
 
-async function flush(s: TestServer): Promise<{ checkpoint: string | null }> {
-  const res = await fetch(`${s.url}/v1/admin/flush`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
-  });
-  const body = await res.text();
-  expect(res.status, body).toBe(200);
-  return JSON.parse(body) as { checkpoint: string | null };
-}
+const flush = (s: TestServer): Promise<AdminFlushAnswer> => adminFlush(s.url);
 
 function todoIds(c: LakeSyncClient): string[] {
   return (c.db.prepare('SELECT id FROM todos ORDER BY id').all() as { id: string }[]).map((r) => r.id);

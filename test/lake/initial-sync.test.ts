@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
 import type { SyncRules } from '../../core/rules.ts';
 import { pythonJson } from '../support/python.ts';
-import { TODO_SCHEMA, startTestServer, tokenFor, type TestServer } from '../support/server.ts';
+import { TODO_SCHEMA, adminFlush, startTestServer, tokenFor, type AdminFlushAnswer, type TestServer } from '../support/server.ts';
 
 /**
  * Initial sync end to end on the local server with its lake: flush, a
@@ -27,15 +27,7 @@ async function client(url: string, clientId: string, sub = 'user-1'): Promise<La
   return c;
 }
 
-async function flush(s: TestServer): Promise<{ flush: { deltas: number }; checkpoint: string | null; floor: string }> {
-  const res = await fetch(`${s.url}/v1/admin/flush`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
-  });
-  const body = await res.text();
-  expect(res.status, body).toBe(200);
-  return JSON.parse(body) as { flush: { deltas: number }; checkpoint: string | null; floor: string };
-}
+const flush = (s: TestServer): Promise<AdminFlushAnswer> => adminFlush(s.url);
 
 function rows(c: LakeSyncClient): unknown[] {
   return c.db.prepare('SELECT id, title, done, owner FROM todos ORDER BY id').all();

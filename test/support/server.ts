@@ -53,6 +53,24 @@ export function tokenFor(sub: string, clientId: string, extra: Record<string, un
   return signHs256Token(TEST_SECRET, { sub, clientId, ...extra });
 }
 
+/** What POST /v1/admin/flush answers on the local server. */
+export interface AdminFlushAnswer {
+  readonly flush: { readonly deltas: number };
+  readonly checkpoint: string | null;
+  readonly floor: string;
+}
+
+/** POST /v1/admin/flush with an admin token; throws (failing the test) unless it answers 200. */
+export async function adminFlush(url: string): Promise<AdminFlushAnswer> {
+  const res = await fetch(`${url}/v1/admin/flush`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await tokenFor('admin', 'admin-client', { role: 'admin' })}` },
+  });
+  const body = await res.text();
+  if (res.status !== 200) throw new Error(`admin flush answered ${res.status}: ${body}`);
+  return JSON.parse(body) as AdminFlushAnswer;
+}
+
 /** The local server in this process, on a free port, with a fresh data dir. */
 export async function startTestServer(setup: ServerSetup = {}): Promise<TestServer> {
   const dataDir = setup.dataDir ?? tempDir();
