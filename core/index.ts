@@ -12,3 +12,5 @@ export { JwtAuthenticator, signHs256Token, type JwtAuthOptions } from './auth/jw
 export * from './protocol/codec.ts';
 export { createHttpApp, type HttpAppOptions } from './http/app.ts';
 export { MemoryBuffer } from './adapters/memory-buffer.ts';
+export * from './live/protocol.ts';
+export { LiveHub, type LiveSocket, type LiveHubOptions } from './live/hub.ts';

@@ -12,6 +12,7 @@ import {
   type WireFormat,
 } from '../../core/index.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { LiveConnection, liveUrlOf, type LiveOptions, type WebSocketConstructor } from './live.ts';
 import { LocalStore, newestHlcOf } from './local-store.ts';
 import { OfflineError, RemoteError, Transport, isRemoteCode, type TokenProvider } from './transport.ts';
 
@@ -41,6 +42,14 @@ export interface ClientOptions {
   readonly backoff?: BackoffOptions;
   /** Pause between sync rounds in the background loop. */
   readonly intervalMs?: number;
+  /**
+   * Live updates while the background loop runs: a WebSocket on which the
+   * server pokes this client when others pushed, so it pulls at once instead
+   * of at its next round (which still runs, as the fallback). `true` uses the
+   * defaults; Node 20 has no global WebSocket, so pass `{ WebSocket }` from
+   * the ws package there. On AWS, pass the stack's LiveUrl as `url`.
+   */
+  readonly live?: LiveOptions | boolean;
   readonly wallClock?: () => number;
   readonly fetch?: typeof fetch;
 }
@@ -53,6 +62,8 @@ export interface SyncStatus {
   readonly cursor: string;
   readonly lastSyncedAt: number | null;
   readonly lastError: string | null;
+  /** Whether the live connection is open (always false without the live option). */
+  readonly live: boolean;
 }
 
 export type ClientEvent =
@@ -92,7 +103,8 @@ export class LakeSyncClient {
   private readonly listeners = new Set<(e: ClientEvent) => void>();
   private status: SyncStatus;
   private running: Promise<SyncReport> | null = null;
-  private loop: { timer: ReturnType<typeof setTimeout> | null; stopped: boolean } | null = null;
+  private loop: { timer: ReturnType<typeof setTimeout> | null; stopped: boolean; soon: () => void } | null = null;
+  private live: LiveConnection | null = null;
   private failures = 0;
 
   private constructor(
@@ -118,7 +130,7 @@ export class LakeSyncClient {
       format: options.format ?? 'proto',
       ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
     });
-    this.status = { state: 'idle', pending: store.pendingCount(), cursor: this.cursor, lastSyncedAt: null, lastError: null };
+    this.status = { state: 'idle', pending: store.pendingCount(), cursor: this.cursor, lastSyncedAt: null, lastError: null, live: false };
   }
 
   /** Open (or create) the local database. Fetches the schema from the server only if none is given or stored. */
@@ -360,18 +372,28 @@ export class LakeSyncClient {
     this.emit({ type: 'change', tables: schema.tables.map((t) => t.name) });
   }
 
-  /** Sync in the background until stop(): every intervalMs, with backoff and jitter after failures. */
+  /**
+   * Sync in the background until stop(): every intervalMs, with backoff and
+   * jitter after failures, and at once when the live connection is poked.
+   */
   start(): void {
     if (this.loop !== null) return;
-    const loop: { timer: ReturnType<typeof setTimeout> | null; stopped: boolean } = { timer: null, stopped: false };
+    const loop: { timer: ReturnType<typeof setTimeout> | null; stopped: boolean; soon: () => void } = { timer: null, stopped: false, soon: () => {} };
     this.loop = loop;
+    let busy = false;
+    let again = false;
     const tick = (): void => {
+      loop.timer = null;
+      busy = true;
+      again = false;
       this.sync().then(
         () => {
           this.failures = 0;
-          schedule(this.options.intervalMs ?? 1000);
+          busy = false;
+          schedule(again ? 0 : (this.options.intervalMs ?? 1000));
         },
         (err: unknown) => {
+          busy = false;
           // Backoff, but never sooner than the server asked (retry-after on 429 and 503).
           const asked = err instanceof OfflineError ? (err.retryAfterMs ?? 0) : 0;
           schedule(Math.max(backoffDelay(this.failures++, this.options.backoff), asked));
@@ -381,17 +403,49 @@ export class LakeSyncClient {
     const schedule = (ms: number): void => {
       if (!loop.stopped) loop.timer = setTimeout(tick, ms);
     };
+    // A poke: sync now, or right after the round under way (it may have pulled before the poke's deltas landed).
+    // During backoff after a failure the poke waits too: the server asked for patience, or it is down.
+    loop.soon = () => {
+      if (loop.stopped) return;
+      if (busy) {
+        again = true;
+        return;
+      }
+      if (this.failures > 0 || loop.timer === null) return;
+      clearTimeout(loop.timer);
+      tick();
+    };
     tick();
+    const live = this.options.live;
+    if (live !== undefined && live !== false) {
+      const settings: LiveOptions = live === true ? {} : live;
+      const ctor = settings.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+      if (ctor === undefined) {
+        throw new LakeSyncError('INVALID_REQUEST', 'live updates need a WebSocket: pass live.WebSocket (the ws package on Node 20)');
+      }
+      this.live = new LiveConnection({
+        url: settings.url ?? liveUrlOf(this.options.url),
+        WebSocket: ctor,
+        getToken: (forceRefresh) => this.options.getToken({ clientId: this.clientId, forceRefresh }),
+        onPoke: () => loop.soon(),
+        onConnected: (connected) => this.setStatus({ live: connected }),
+        ...(this.options.backoff !== undefined ? { backoff: this.options.backoff } : {}),
+        ...(settings.pingMs !== undefined ? { pingMs: settings.pingMs } : {}),
+      });
+      this.live.start();
+    }
   }
 
   async stop(): Promise<void> {
+    this.live?.stop();
+    this.live = null;
     if (this.loop !== null) {
       this.loop.stopped = true;
       if (this.loop.timer !== null) clearTimeout(this.loop.timer);
       this.loop = null;
     }
     await this.running?.catch(() => undefined); // its failure was already reported through status
-    this.setStatus({ state: 'stopped' });
+    this.setStatus({ state: 'stopped', live: false });
   }
 
   async close(): Promise<void> {

@@ -44,6 +44,8 @@ export interface GatewayOptions {
   readonly limits?: Partial<Limits>;
   /** Optimistic-concurrency retries of one push before giving up (503). */
   readonly maxAppendAttempts?: number;
+  /** Called after a push appended at least one delta (the local server pokes its live clients). */
+  readonly onAppend?: () => void;
 }
 
 export interface PushInput {
@@ -90,6 +92,7 @@ export class Gateway {
   private readonly clock: HybridLogicalClock;
   private readonly ruleColumns = new Map<string, readonly string[]>();
   private readonly maxAppendAttempts: number;
+  private readonly onAppend: (() => void) | undefined;
   /** Pushes so far, and the push from which plan() may guess again (see plan). */
   private pushes = 0;
   private guessOffUntil = 0;
@@ -101,6 +104,7 @@ export class Gateway {
     this.rules = new RuleSet(options.rules);
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.maxAppendAttempts = options.maxAppendAttempts ?? 8;
+    this.onAppend = options.onAppend;
     for (const table of this.registry.tableNames()) this.ruleColumns.set(table, this.rules.columnsFor(table));
   }
 
@@ -154,9 +158,11 @@ export class Gateway {
     if (buffers.length === 1) {
       const hlcs = batch.map((d) => d.hlc);
       const r = await this.pushTo(buffers[0] as DeltaBuffer, principal, batch, hlcs, deltas, guess);
+      if (r.accepted > 0) this.onAppend?.();
       return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor([r.seq]) };
     }
     const r = await this.pushSharded(principal, batch, deltas);
+    if (r.accepted > 0) this.onAppend?.();
     return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor(r.position) };
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
@@ -7,6 +8,7 @@ import {
   Gateway,
   HybridLogicalClock,
   JwtAuthenticator,
+  LiveHub,
   createHttpApp,
   signHs256Token,
   type JwtAuthOptions,
@@ -16,6 +18,7 @@ import { CheckpointService } from '../../core/engine/checkpoints.ts';
 import type { LocalConfig } from './config.ts';
 import { openLocalLake } from './lake.ts';
 import { LakeRunner } from './lake-runner.ts';
+import { attachLive } from './live.ts';
 
 export interface RunningServer {
   readonly url: string;
@@ -40,7 +43,10 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     ...(config.jwksUrl !== null ? { jwksUrl: config.jwksUrl } : {}),
   };
   const buffer = new SqliteBuffer({ path: join(config.dataDir, 'buffer.sqlite'), synchronous: config.synchronous, checkpoint: 'background' });
+  // Connected clients are poked after every append (docs/protocol.md, "Live updates").
+  const hub = new LiveHub();
   const gateway = new Gateway({
+    onAppend: () => hub.poke(),
     buffer,
     schema: config.schema,
     rules: config.rules,
@@ -85,11 +91,12 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     }
     for (const t of timers) t.unref();
   }
+  const auth = new JwtAuthenticator(authOptions);
   const app = createHttpApp({
     gateway,
     ...(local !== null ? { checkpoints: new CheckpointService(local.checkpoints, gateway.rules) } : {}),
     ...(jobs !== null ? { flushNow: () => jobs.cycle() } : {}),
-    auth: new JwtAuthenticator(authOptions),
+    auth,
     log,
     ...(config.rateLimit !== null ? { rateLimit: config.rateLimit } : {}),
     ...(config.dev && secret !== null
@@ -102,6 +109,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
   const server = await new Promise<ServerType>((resolveServer) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
   });
+  const detachLive = attachLive(server as Server, auth, hub, log);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${config.host}:${port}`,
@@ -109,6 +117,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     close: () =>
       new Promise<void>((resolveClose, reject) => {
         for (const t of timers) clearInterval(t);
+        detachLive();
         server.close((err) => {
           // Let a running flush finish before the buffer and catalog close.
           const settle = jobs === null ? Promise.resolve() : jobs.close();

@@ -1,0 +1,151 @@
+import { CLOSE_TOKEN_EXPIRED, LIVE_PATH, PING_MESSAGE, clientProtocols } from '../../core/index.ts';
+import { backoffDelay, type BackoffOptions } from './backoff.ts';
+
+/** The part of the WebSocket API the client uses (the platform's, or `ws`'s in Node 20). */
+export interface WebSocketLike {
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(text: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (url: string, protocols: string[]) => WebSocketLike;
+
+export interface LiveOptions {
+  /**
+   * The live endpoint. Default: the client's url with ws(s):// and /v1/live
+   * (the local server); on AWS the stack's LiveUrl output.
+   */
+  readonly url?: string;
+  /** Default: globalThis.WebSocket (browsers, Node 22+); Node 20 has none, pass `WebSocket` from the ws package. */
+  readonly WebSocket?: WebSocketConstructor;
+  /** Keep-alive interval (default 4 minutes; API Gateway closes a WebSocket idle for 10). */
+  readonly pingMs?: number;
+}
+
+/** The default live URL for a gateway base URL. */
+export function liveUrlOf(base: string): string {
+  const u = new URL(base);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}${LIVE_PATH}`;
+  u.search = '';
+  return u.toString();
+}
+
+export interface LiveConnectionOptions {
+  readonly url: string;
+  readonly WebSocket: WebSocketConstructor;
+  readonly getToken: (forceRefresh: boolean) => Promise<string>;
+  /** Called for each poke, and once after each (re)connect: changes may have arrived while disconnected. */
+  readonly onPoke: () => void;
+  readonly onConnected?: (connected: boolean) => void;
+  readonly backoff?: BackoffOptions;
+  readonly pingMs?: number;
+}
+
+/**
+ * One live connection that stays open: reconnects with backoff and jitter
+ * after any close, with a fresh token when the server closed it for an
+ * expired one or the handshake failed (a refused token looks like that).
+ */
+export class LiveConnection {
+  private socket: WebSocketLike | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private ping: ReturnType<typeof setInterval> | null = null;
+  private failures = 0;
+  private stopped = true;
+
+  constructor(private readonly options: LiveConnectionOptions) {}
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.connect(false);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.stopPing();
+    const s = this.socket;
+    this.socket = null;
+    if (s !== null) {
+      s.onclose = null;
+      s.onmessage = null;
+      s.onopen = null;
+      s.onerror = null;
+      try {
+        s.close(1000, 'client stopped');
+      } catch {
+        // Still connecting in some implementations: it is dropped either way.
+      }
+    }
+  }
+
+  private connect(refreshToken: boolean): void {
+    this.timer = null;
+    this.options.getToken(refreshToken).then(
+      (token) => {
+        if (this.stopped) return;
+        let opened = false;
+        const s = new this.options.WebSocket(this.options.url, clientProtocols(token));
+        this.socket = s;
+        s.onopen = () => {
+          opened = true;
+          this.failures = 0;
+          this.options.onConnected?.(true);
+          this.startPing(s);
+          this.options.onPoke();
+        };
+        s.onmessage = (ev) => {
+          if (typeof ev.data === 'string' && messageType(ev.data) === 'poke') this.options.onPoke();
+        };
+        s.onerror = () => {
+          // A close event follows every error; reconnecting happens there.
+        };
+        s.onclose = (ev) => {
+          this.stopPing();
+          if (this.socket === s) this.socket = null;
+          if (opened) this.options.onConnected?.(false);
+          this.retry(!opened || ev.code === CLOSE_TOKEN_EXPIRED);
+        };
+      },
+      () => this.retry(false), // no token now (offline identity provider): try again later
+    );
+  }
+
+  private retry(refreshToken: boolean): void {
+    if (this.stopped) return;
+    const wait = backoffDelay(this.failures++, this.options.backoff);
+    this.timer = setTimeout(() => this.connect(refreshToken), wait);
+  }
+
+  private startPing(s: WebSocketLike): void {
+    this.stopPing();
+    this.ping = setInterval(() => {
+      try {
+        s.send(PING_MESSAGE);
+      } catch {
+        // Closing: the close handler reconnects.
+      }
+    }, this.options.pingMs ?? 240_000);
+    (this.ping as { unref?: () => void }).unref?.();
+  }
+
+  private stopPing(): void {
+    if (this.ping !== null) clearInterval(this.ping);
+    this.ping = null;
+  }
+}
+
+function messageType(text: string): string | null {
+  try {
+    const m = JSON.parse(text) as unknown;
+    return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' ? (m as { type: string }).type : null;
+  } catch {
+    return null; // not ours: ignored
+  }
+}

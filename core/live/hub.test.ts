@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import type { Principal } from '../auth/principal.ts';
+import { LiveHub, type LiveSocket } from './hub.ts';
+import { CLOSE_TOKEN_EXPIRED, POKE_MESSAGE, clientProtocols, isPing, tokenFromProtocols } from './protocol.ts';
+
+function socket(): LiveSocket & { sent: string[]; closed: Array<[number, string]> } {
+  const s = { sent: [] as string[], closed: [] as Array<[number, string]>, send: (t: string) => void s.sent.push(t), close: (c: number, r: string) => void s.closed.push([c, r]) };
+  return s;
+}
+const principal = (exp?: number): Principal => ({ clientId: 'c', userId: 'u', admin: false, claims: exp === undefined ? { sub: 'u' } : { sub: 'u', exp } });
+const tick = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('LiveHub', () => {
+  it('coalesces a burst of pokes into one frame per socket', async () => {
+    const hub = new LiveHub({ coalesceMs: 5 });
+    const a = socket();
+    const b = socket();
+    hub.add(a, principal());
+    hub.add(b, principal());
+    for (let i = 0; i < 10; i++) hub.poke();
+    await tick(30);
+    expect(a.sent).toEqual([POKE_MESSAGE]);
+    expect(b.sent).toEqual([POKE_MESSAGE]);
+    hub.poke();
+    await tick(30);
+    expect(a.sent).toHaveLength(2);
+  });
+
+  it('does not poke a removed socket, and drops one whose send throws', async () => {
+    const hub = new LiveHub({ coalesceMs: 1 });
+    const a = socket();
+    const remove = hub.add(a, principal());
+    const broken: LiveSocket = { send: () => { throw new Error('closing'); }, close: () => undefined };
+    hub.add(broken, principal());
+    remove();
+    hub.poke();
+    await tick(20);
+    expect(a.sent).toEqual([]);
+    expect(hub.size).toBe(0);
+  });
+
+  it('closes a connection whose token expired instead of poking it (4001)', async () => {
+    let now = 1_000_000;
+    const hub = new LiveHub({ coalesceMs: 1, now: () => now });
+    const a = socket();
+    hub.add(a, principal(now / 1000 + 3600));
+    now += 3_600_001; // the clock passed exp before the timer fired
+    hub.poke();
+    await tick(20);
+    expect(a.sent).toEqual([]);
+    expect(a.closed).toEqual([[CLOSE_TOKEN_EXPIRED, 'token expired']]);
+    expect(hub.size).toBe(0);
+  });
+
+  it('closes an already expired connection at once, and every connection on closeAll', () => {
+    const hub = new LiveHub({ now: () => 5_000 });
+    const old = socket();
+    hub.add(old, principal(4));
+    expect(old.closed).toEqual([[CLOSE_TOKEN_EXPIRED, 'token expired']]);
+    const a = socket();
+    hub.add(a, principal());
+    hub.closeAll();
+    expect(a.closed).toEqual([[1001, 'server shutting down']]);
+    expect(hub.size).toBe(0);
+  });
+});
+
+describe('live protocol', () => {
+  it('reads the bearer token from the offered subprotocols', () => {
+    expect(tokenFromProtocols(clientProtocols('a.b.c').join(', '))).toBe('a.b.c');
+    expect(tokenFromProtocols('bearer.a.b.c')).toBeNull(); // lakesync.v1 not offered
+    expect(tokenFromProtocols('lakesync.v1')).toBeNull();
+    expect(tokenFromProtocols('lakesync.v1, bearer.x, bearer.y')).toBeNull(); // two tokens: refuse
+    expect(tokenFromProtocols('lakesync.v1, bearer.')).toBeNull();
+    expect(tokenFromProtocols(undefined)).toBeNull();
+  });
+
+  it('recognizes pings only', () => {
+    expect(isPing('{"type":"ping"}')).toBe(true);
+    expect(isPing('{"type":"poke"}')).toBe(false);
+    expect(isPing('ping')).toBe(false);
+    expect(isPing(`{"type":"ping","pad":"${'x'.repeat(300)}"}`)).toBe(false);
+  });
+});

@@ -1,0 +1,120 @@
+import type { Principal } from '../auth/principal.ts';
+import { CLOSE_GOING_AWAY, CLOSE_TOKEN_EXPIRED, POKE_MESSAGE, connectionExpiry } from './protocol.ts';
+
+/** What the hub needs of one open WebSocket (ws's and the platform's WebSocket both fit). */
+export interface LiveSocket {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+export interface LiveHubOptions {
+  readonly now?: () => number;
+  /** Pokes within this window become one (default 20 ms): a burst of pushes wakes each client once. */
+  readonly coalesceMs?: number;
+}
+
+interface Connection {
+  readonly expiresAt: number | null;
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+/**
+ * The connected clients of one process (the local server, a Durable
+ * Object): pokes them after appends and closes each one when its token
+ * expires, so a connection never outlives the authority it was opened with.
+ */
+export class LiveHub {
+  private readonly connections = new Map<LiveSocket, Connection>();
+  private readonly now: () => number;
+  private readonly coalesceMs: number;
+  private pending: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(options: LiveHubOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.coalesceMs = options.coalesceMs ?? 20;
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  /** Track an authenticated socket; returns the function to call when it closes. */
+  add(socket: LiveSocket, principal: Principal): () => void {
+    const expiresAt = connectionExpiry(principal);
+    const conn: Connection = { expiresAt, timer: null };
+    this.connections.set(socket, conn);
+    if (expiresAt !== null) {
+      // setTimeout's limit is 2^31-1 ms; a later expiry is checked again when that fires.
+      const arm = (): void => {
+        const wait = expiresAt - this.now();
+        if (wait <= 0) return this.expire(socket);
+        conn.timer = unref(setTimeout(arm, Math.min(wait, 2_147_483_647)));
+      };
+      arm();
+    }
+    return () => this.remove(socket);
+  }
+
+  /** Wake every connected client (coalesced). */
+  poke(): void {
+    if (this.pending !== null || this.connections.size === 0) return;
+    this.pending = unref(
+      setTimeout(() => {
+        this.pending = null;
+        this.broadcast();
+      }, this.coalesceMs),
+    );
+  }
+
+  /** Close every connection (server shutdown): clients reconnect with backoff. */
+  closeAll(reason = 'server shutting down'): void {
+    if (this.pending !== null) clearTimeout(this.pending);
+    this.pending = null;
+    for (const socket of [...this.connections.keys()]) {
+      this.remove(socket);
+      closeQuietly(socket, CLOSE_GOING_AWAY, reason);
+    }
+  }
+
+  private broadcast(): void {
+    const now = this.now();
+    for (const [socket, conn] of [...this.connections]) {
+      if (conn.expiresAt !== null && conn.expiresAt <= now) {
+        this.expire(socket);
+        continue;
+      }
+      try {
+        socket.send(POKE_MESSAGE);
+      } catch {
+        // A socket that cannot take a frame is closing; its close handler removes it.
+        this.remove(socket);
+      }
+    }
+  }
+
+  private expire(socket: LiveSocket): void {
+    this.remove(socket);
+    closeQuietly(socket, CLOSE_TOKEN_EXPIRED, 'token expired');
+  }
+
+  private remove(socket: LiveSocket): void {
+    const conn = this.connections.get(socket);
+    if (conn === undefined) return;
+    if (conn.timer !== null) clearTimeout(conn.timer);
+    this.connections.delete(socket);
+  }
+}
+
+function closeQuietly(socket: LiveSocket, code: number, reason: string): void {
+  try {
+    socket.close(code, reason);
+  } catch {
+    // Already closed: nothing left to do.
+  }
+}
+
+/** Timers of the hub must not keep a process alive (Node); other runtimes have no unref. */
+function unref<T>(timer: T): T {
+  (timer as { unref?: () => void }).unref?.();
+  return timer;
+}
