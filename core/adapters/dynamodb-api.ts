@@ -12,6 +12,7 @@ export interface DynamoDbOps {
   GetItem: [Sdk.GetItemInput, Sdk.GetItemOutput];
   PutItem: [Sdk.PutItemInput, Sdk.PutItemOutput];
   UpdateItem: [Sdk.UpdateItemInput, Sdk.UpdateItemOutput];
+  DeleteItem: [Sdk.DeleteItemInput, Sdk.DeleteItemOutput];
   Query: [Sdk.QueryInput, Sdk.QueryOutput];
   BatchGetItem: [Sdk.BatchGetItemInput, Sdk.BatchGetItemOutput];
   TransactWriteItems: [Sdk.TransactWriteItemsInput, Sdk.TransactWriteItemsOutput];

@@ -2,14 +2,13 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { Buffer } from 'node:buffer';
+import { awsAuthenticator } from './auth.ts';
 import { guarded, openShards, shardGuard } from './buffer.ts';
 import { AwsFetch, awsFetchOptionsOf } from '../../core/adapters/aws-fetch.ts';
 import { S3FetchReader } from '../../core/adapters/aws-fetch-s3.ts';
 import { fetchDynamoDbApi } from '../../core/adapters/dynamodb-api-fetch.ts';
 import type { DynamoDbApi } from '../../core/adapters/dynamodb-api.ts';
 import { getSecretString } from '../../core/adapters/aws-fetch-secrets.ts';
-import { DeferredAuthenticator } from '../../core/auth/deferred.ts';
-import { JwtAuthenticator } from '../../core/auth/jwt.ts';
 import type { Authenticator } from '../../core/auth/principal.ts';
 import { CheckpointService } from '../../core/engine/checkpoints.ts';
 import { Gateway } from '../../core/engine/gateway.ts';
@@ -90,22 +89,15 @@ export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHa
   return lambda(guarded(shardGuard(dynamodb, settings), apiGatewayV2(app)));
 }
 
-/**
- * Token verification. An HS256 secret in Secrets Manager is read at the
- * first request (not at init: a cold start does not wait for it, and a
- * failed read answers 503 and is tried again by the next request), so the
- * function's configuration holds only its ARN.
- */
+/** The HS256 secret (if in Secrets Manager) is read with the DynamoDB client's settings, or from the environment. */
 function authenticator(deps: HttpDeps, settings: AwsSettings): Authenticator {
-  const arn = settings.jwtSecretArn;
-  if (arn === undefined) return new JwtAuthenticator(settings.auth);
   const read =
     deps.secrets ??
     ((id: string) => {
       const aws = 'call' in deps.dynamodb ? awsFetchFromEnv(process.env, 'secretsmanager') : new AwsFetch(awsFetchOptionsOf(deps.dynamodb, 'secretsmanager'));
       return getSecretString(aws, id);
     });
-  return new DeferredAuthenticator(async () => new JwtAuthenticator({ ...settings.auth, hs256Secret: await read(arn) }));
+  return awsAuthenticator(settings, read);
 }
 
 /**

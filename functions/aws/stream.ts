@@ -1,11 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Context, DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { SqsJobQueue } from '../../core/adapters/sqs-job-queue.ts';
 import type { JobQueue } from '../../core/lake/queue.ts';
 import { openShards, shardGuard, shardIndexer } from './buffer.ts';
 import { settingsFromEnv, type AwsSettings } from './env.ts';
 import { errorText, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
+import { isLogInsert } from './stream-records.ts';
 
 /**
  * DynamoDB Streams on the buffer table -> a flush job on the flush queue.
@@ -31,11 +32,6 @@ export interface StreamDeps {
 }
 
 export type StreamHandler = (event: DynamoDBStreamEvent, context: Context) => Promise<DynamoDBBatchResponse>;
-
-/** Log items only (the event source mapping filters too; this is the belt to its braces). */
-function isLogInsert(r: DynamoDBRecord): boolean {
-  return r.eventName === 'INSERT' && r.dynamodb?.Keys?.['pk']?.S?.startsWith('L#') === true;
-}
 
 export function createStreamHandler(deps: StreamDeps, settings: Pick<AwsSettings, 'flushMaxDeltas' | 'flushMaxAgeMs'>): StreamHandler {
   const log = deps.log ?? jsonLog;

@@ -1,0 +1,68 @@
+import { POKE_MESSAGE } from './protocol.ts';
+
+/**
+ * Live updates where connections outlive the process that accepted them
+ * (API Gateway WebSocket APIs): the connections are kept in a store, and
+ * whoever learns of new deltas pokes them through the gateway's API.
+ */
+export interface LiveConnectionRecord {
+  readonly id: string;
+  /** When its token expires, in ms; null if never. */
+  readonly expiresAt: number | null;
+}
+
+/** Where the open connections are kept. */
+export interface LiveConnections {
+  add(connection: LiveConnectionRecord): Promise<void>;
+  remove(id: string): Promise<void>;
+  list(): Promise<LiveConnectionRecord[]>;
+}
+
+/** Sends frames to connections held by the WebSocket gateway. */
+export interface LivePoster {
+  /** Sends `text`; false when the connection is gone (closed without a disconnect event reaching us yet). */
+  post(id: string, text: string): Promise<boolean>;
+  /** Closes a connection (a no-op for one already gone). */
+  disconnect(id: string): Promise<void>;
+}
+
+export interface PokeReport {
+  readonly poked: number;
+  /** Gone connections, forgotten. */
+  readonly gone: number;
+  /** Connections whose token expired: closed and forgotten. */
+  readonly expired: number;
+  /** Connections a poke failed for (kept: the next poke tries again). */
+  readonly failed: readonly { readonly id: string; readonly error: unknown }[];
+}
+
+/** Poke every stored connection, at most `concurrency` requests at a time. */
+export async function pokeConnections(connections: LiveConnections, poster: LivePoster, now: number, concurrency = 16): Promise<PokeReport> {
+  const all = await connections.list();
+  let poked = 0;
+  let gone = 0;
+  let expired = 0;
+  const failed: { id: string; error: unknown }[] = [];
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < all.length) {
+      const c = all[next++] as LiveConnectionRecord;
+      try {
+        if (c.expiresAt !== null && c.expiresAt <= now) {
+          await poster.disconnect(c.id);
+          await connections.remove(c.id);
+          expired++;
+        } else if (await poster.post(c.id, POKE_MESSAGE)) {
+          poked++;
+        } else {
+          await connections.remove(c.id);
+          gone++;
+        }
+      } catch (error) {
+        failed.push({ id: c.id, error });
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, worker));
+  return { poked, gone, expired, failed };
+}
