@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
  * the measuring script stays light.
  */
 
-export const FUNCTION_NAMES = ['http', 'stream', 'flush', 'jobs', 'maintenance'] as const;
+export const FUNCTION_NAMES = ['http', 'stream', 'flush', 'jobs', 'maintenance', 'live'] as const;
 export type FunctionName = (typeof FUNCTION_NAMES)[number];
 
 /** Node.js major version of the Lambda runtime (and the esbuild target). */

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Arn, CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations, type CfnElement } from 'aws-cdk-lib';
-import { CorsHttpMethod, HttpApi, HttpMethod, LogGroupLogDestination, type HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
-import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { CorsHttpMethod, HttpApi, HttpMethod, LogGroupLogDestination, WebSocketApi, WebSocketStage, type HttpStage } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration, WebSocketLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Alarm, ComparisonOperator, TreatMissingData, type IAlarmAction } from 'aws-cdk-lib/aws-cloudwatch';
 import { AttributeType, BillingMode, StreamViewType, Table, TableEncryption, type ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Rule, RuleTargetInput, Schedule } from 'aws-cdk-lib/aws-events';
@@ -110,6 +110,8 @@ const FUNCTIONS: Readonly<Record<FunctionName, FunctionSettings>> = {
   flush: { memoryMiB: 2048, timeout: Duration.minutes(5), description: 'LakeSync flush: buffer to Parquet on S3, committed in Glue' },
   jobs: { memoryMiB: 2048, timeout: Duration.minutes(15), description: 'LakeSync jobs: compact, checkpoint, lifecycle, fanout' },
   maintenance: { memoryMiB: 256, timeout: Duration.minutes(1), description: 'LakeSync maintenance: queues compact/lifecycle/checkpoint jobs' },
+  // 29 s: the WebSocket API's integration limit, as for http.
+  live: { memoryMiB: 256, timeout: Duration.seconds(29), description: 'LakeSync live updates: WebSocket connect/disconnect/ping; pokes connected clients from the buffer stream' },
 };
 
 /** SQS visibility must outlast the consumer's timeout (AWS suggests 6x) or a message is handed out twice. */
@@ -132,6 +134,9 @@ const ENV_LIMIT_BYTES = 4096;
 export class LakeSync extends Construct {
   readonly api: HttpApi;
   readonly stage: HttpStage;
+  /** The live-updates WebSocket API and its stage (clients' `live.url` is the stage's wss:// URL). */
+  readonly liveApi: WebSocketApi;
+  readonly liveStage: WebSocketStage;
   /** The base URL clients use (ends without a slash). */
   readonly url: string;
   readonly table: Table;
@@ -143,7 +148,7 @@ export class LakeSync extends Construct {
   readonly functions: Readonly<Record<FunctionName, NodejsFunction>>;
   readonly alarms: readonly Alarm[];
   /** Stack outputs; a stack may rename them with overrideLogicalId. */
-  readonly outputs: { readonly apiUrl: CfnOutput; readonly bucketName: CfnOutput; readonly glueDatabaseName: CfnOutput; readonly tableName: CfnOutput };
+  readonly outputs: { readonly apiUrl: CfnOutput; readonly liveUrl: CfnOutput; readonly bucketName: CfnOutput; readonly glueDatabaseName: CfnOutput; readonly tableName: CfnOutput };
 
   constructor(scope: Construct, id: string, props: LakeSyncProps) {
     super(scope, id);
@@ -241,20 +246,50 @@ export class LakeSync extends Construct {
         : typeof auth.jwtSecret === 'string'
           ? { LAKESYNC_JWT_SECRET: auth.jwtSecret }
           : { LAKESYNC_JWT_SECRET_ARN: auth.jwtSecret.secretArn };
-    checkEnvironmentSize({ ...environment, ...authEnv });
+    // Live updates: a WebSocket API whose stage the live function pokes clients through (its Management API).
+    this.liveApi = new WebSocketApi(this, 'LiveApi', { description: 'LakeSync live updates (pokes)' });
+    this.liveStage = new WebSocketStage(this, 'LiveStage', {
+      webSocketApi: this.liveApi,
+      stageName: 'live',
+      autoDeploy: true,
+      ...(props.throttle !== undefined ? { throttle: props.throttle } : {}),
+    });
+    const liveEnv = { LAKESYNC_LIVE_ENDPOINT: this.liveStage.callbackUrl };
+    checkEnvironmentSize({ ...environment, ...authEnv, ...liveEnv });
 
     const functions = {} as Record<FunctionName, NodejsFunction>;
     for (const name of FUNCTION_NAMES) {
-      functions[name] = this.lambda(name, functionsDir, name === 'http' ? { ...environment, ...authEnv } : environment, props, removalPolicy, logRetention);
+      const env = name === 'http' ? { ...environment, ...authEnv } : name === 'live' ? { ...environment, ...authEnv, ...liveEnv } : environment;
+      functions[name] = this.lambda(name, functionsDir, env, props, removalPolicy, logRetention);
     }
     this.functions = functions;
-    const { http, stream, flush, jobs, maintenance } = functions;
+    const { http, stream, flush, jobs, maintenance, live } = functions;
 
     // Least privilege, per function: what each handler's code calls, nothing more.
     this.table.grantReadWriteData(http); // push, pull
     this.bucket.grantRead(http); // checkpoints are served from S3
     this.flushQueue.grantSendMessages(http); // POST /v1/admin/flush
-    if ('jwtSecret' in auth && typeof auth.jwtSecret !== 'string') auth.jwtSecret.grantRead(http); // the HS256 secret, read once per container
+    if ('jwtSecret' in auth && typeof auth.jwtSecret !== 'string') {
+      auth.jwtSecret.grantRead(http); // the HS256 secret, read once per container
+      auth.jwtSecret.grantRead(live); // $connect verifies tokens too
+    }
+    // Its connection items only (partition W#live of the buffer table): keep, forget, list.
+    live.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': ['W#live'] } },
+      }),
+    );
+    // Pokes (POST) and closes (DELETE) connections of this API's stage only.
+    live.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['execute-api:ManageConnections'],
+        resources: ['POST', 'DELETE'].map((method) =>
+          Arn.format({ service: 'execute-api', resource: this.liveApi.apiId, resourceName: `${this.liveStage.stageName}/${method}/@connections/*` }, Stack.of(this)),
+        ),
+      }),
+    );
 
     this.flushQueue.grantSendMessages(stream); // it counts from the records; the stream read is granted by the mapping
     this.table.grantReadWriteData(stream); // it materializes the buffer's row and stamp index
@@ -285,6 +320,21 @@ export class LakeSync extends Construct {
         reportBatchItemFailures: true,
         onFailure: new SqsDlq(streamDlq),
         // Only new log items: state items and TTL deletions never wake the consumer.
+        filters: [
+          FilterCriteria.filter({
+            dynamodb: { Keys: { pk: { S: FilterRule.beginsWith('L#') } } },
+            eventName: FilterRule.isEqual('INSERT'),
+          }),
+        ],
+      }),
+    );
+    // The stream's second consumer: pokes live clients as soon as log items arrive (no batching window).
+    // Pokes are best effort: the function never fails a batch, and a poke for an old record is pointless (LATEST).
+    live.addEventSource(
+      new DynamoEventSource(this.table as ITable, {
+        startingPosition: StartingPosition.LATEST,
+        batchSize: 100,
+        retryAttempts: 0,
         filters: [
           FilterCriteria.filter({
             dynamodb: { Keys: { pk: { S: FilterRule.beginsWith('L#') } } },
@@ -341,11 +391,26 @@ export class LakeSync extends Construct {
     });
     this.url = this.stage.url.replace(/\/$/, '');
 
+    const liveIntegration = new WebSocketLambdaIntegration('Live', live);
+    this.liveApi.addRoute('$connect', { integration: liveIntegration });
+    this.liveApi.addRoute('$disconnect', { integration: liveIntegration });
+    // A route response: the function's answer to a ping (a pong) goes back to the client.
+    this.liveApi.addRoute('$default', { integration: liveIntegration, returnResponse: true });
+    Validations.of(this.liveApi).acknowledge({
+      id: 'AwsSolutions-APIG4',
+      reason: 'The live function verifies the bearer token on $connect (offered as a subprotocol) and refuses the handshake; later routes only exist on a connection that passed it.',
+    });
+    Validations.of(this.liveStage).acknowledge({
+      id: 'AwsSolutions-APIG1',
+      reason: 'WebSocket stage access logs need the account-wide API Gateway CloudWatch role (AWS::ApiGateway::Account), which this construct must not change for the whole account; the live function logs connects, refusals and pokes itself.',
+    });
+
     this.alarms = this.createAlarms(props);
     this.acknowledgeGrants();
 
     this.outputs = {
       apiUrl: new CfnOutput(this, 'ApiUrl', { value: this.url, description: 'Point LakeSync clients here' }),
+      liveUrl: new CfnOutput(this, 'LiveUrl', { value: this.liveStage.url, description: 'Live updates: the clients’ live.url' }),
       bucketName: new CfnOutput(this, 'BucketName', { value: this.bucket.bucketName, description: 'The lake (Iceberg warehouse under warehouse/)' }),
       glueDatabaseName: new CfnOutput(this, 'GlueDatabaseName', { value: this.glueDatabaseName, description: 'Glue database of the Iceberg tables' }),
       tableName: new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'DynamoDB buffer table' }),
@@ -419,12 +484,19 @@ export class LakeSync extends Construct {
     ];
     const glue: Ack = [`AwsSolutions-IAM5[Resource::${glueTables}]`, 'Iceberg tables are created at run time, one pair per synced table; access is limited to this construct’s Glue database.'];
     const read = ['s3:GetObject*', 's3:GetBucket*', 's3:List*'];
+    const liveApi = stack.resolve(stack.getLogicalId(this.liveApi.node.defaultChild as CfnElement)) as string;
+    const connections = (method: string): Ack => [
+      `AwsSolutions-IAM5[Resource::arn:${pseudo(stack.partition, 'Partition')}:execute-api:${pseudo(stack.region, 'Region')}:${pseudo(stack.account, 'AccountId')}:<${liveApi}>/${this.liveStage.stageName}/${method}/@connections/*]`,
+      'Connection ids are made by API Gateway at run time; limited to this construct’s WebSocket API, its stage and one method.',
+    ];
+    const listStreams: Ack = ['AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams (added by the stream event source) supports no resource-level permissions.'];
     const findings: Record<FunctionName, Ack[]> = {
       http: [basic, ...s3(...read)],
-      stream: [basic, ['AwsSolutions-IAM5[Resource::*]', 'dynamodb:ListStreams (added by the stream event source) supports no resource-level permissions.']],
+      stream: [basic, listStreams],
       flush: [basic, ...s3(...read, 's3:Abort*'), glue],
       jobs: [basic, ...s3(...read, 's3:Abort*', 's3:DeleteObject*'), glue],
       maintenance: [basic],
+      live: [basic, listStreams, connections('POST'), connections('DELETE')],
     };
     for (const name of FUNCTION_NAMES) {
       for (const [id, reason] of findings[name]) Validations.of(this.functions[name]).acknowledge({ id, reason });

@@ -115,6 +115,7 @@ export class LakeSyncStack extends Stack {
     });
     // Short output names for scripts: `jq -r .LakeSync.ApiUrl cdk-outputs.json`.
     this.lakesync.outputs.apiUrl.overrideLogicalId('ApiUrl');
+    this.lakesync.outputs.liveUrl.overrideLogicalId('LiveUrl');
     this.lakesync.outputs.bucketName.overrideLogicalId('BucketName');
     this.lakesync.outputs.glueDatabaseName.overrideLogicalId('GlueDatabaseName');
     this.lakesync.outputs.tableName.overrideLogicalId('TableName');

@@ -70,9 +70,9 @@ describe('LakeSync construct', () => {
     template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
   });
 
-  it('has five arm64 ESM functions on a Node.js 22+ runtime with the contract environment', () => {
+  it('has six arm64 ESM functions on a Node.js 22+ runtime with the contract environment', () => {
     const fns = resources('AWS::Lambda::Function');
-    expect(fns).toHaveLength(5);
+    expect(fns).toHaveLength(6);
     for (const [id, fn] of fns) {
       expect(fn.Properties['Architectures']).toEqual(['arm64']);
       expect(fn.Properties['Handler']).toBe('index.handler');
@@ -90,8 +90,8 @@ describe('LakeSync construct', () => {
       ]) {
         expect(env, name).toHaveProperty(name);
       }
-      // Only the http function verifies tokens.
-      if (id.startsWith('LakeSyncHttpFunction')) expect(env).toHaveProperty('LAKESYNC_JWKS_URL');
+      // Only the functions facing clients verify tokens: http, and live on $connect.
+      if (/^LakeSync(Http|Live)Function/.test(id)) expect(env).toHaveProperty('LAKESYNC_JWKS_URL');
       else expect(env, id).not.toHaveProperty('LAKESYNC_JWKS_URL');
       expect(env).not.toHaveProperty('LAKESYNC_JWT_SECRET');
       expect(JSON.parse(env['LAKESYNC_CONFIG_JSON'] as string)).toEqual({ schema: APP_CONFIG.schema, rules: APP_CONFIG.rules });
@@ -125,11 +125,14 @@ describe('LakeSync construct', () => {
       .flatMap(([path, ops]) => Object.entries(ops).filter(([, op]) => !(op.tags ?? []).includes('dev')).map(([m]) => `${m.toUpperCase()} ${path}`))
       .sort();
     expect(HTTP_ROUTES.map((r) => `${r.method} ${r.path}`).sort()).toEqual(documented);
+    const httpApi = resources('AWS::ApiGatewayV2::Api').find(([, a]) => a.Properties['ProtocolType'] === 'HTTP')?.[0] as string;
+    const onHttp = (r: { Properties: Record<string, unknown> }): boolean => JSON.stringify(r.Properties['ApiId']) === JSON.stringify({ Ref: httpApi });
     const keys = resources('AWS::ApiGatewayV2::Route')
+      .filter(([, r]) => onHttp(r))
       .map(([, r]) => r.Properties['RouteKey'] as string)
       .sort();
     expect(keys).toEqual(documented);
-    const integrations = resources('AWS::ApiGatewayV2::Integration');
+    const integrations = resources('AWS::ApiGatewayV2::Integration').filter(([, r]) => onHttp(r));
     expect(integrations).toHaveLength(1);
     expect(integrations[0]?.[1].Properties).toMatchObject({ IntegrationType: 'AWS_PROXY', PayloadFormatVersion: '2.0' });
     expect(JSON.stringify(integrations[0]?.[1].Properties['IntegrationUri'])).toContain(functionId('Http'));
@@ -153,24 +156,54 @@ describe('LakeSync construct', () => {
     expect(JSON.stringify(parts.at(-1))).not.toMatch(/\/"?$/);
   });
 
+  it('has the live-updates WebSocket API: three routes to the live function, a wss URL output, a second stream mapping, least-privilege grants', () => {
+    const ws = resources('AWS::ApiGatewayV2::Api').filter(([, a]) => a.Properties['ProtocolType'] === 'WEBSOCKET');
+    expect(ws).toHaveLength(1);
+    const wsId = ws[0]?.[0] as string;
+    const routes = resources('AWS::ApiGatewayV2::Route').filter(([, r]) => JSON.stringify(r.Properties['ApiId']) === JSON.stringify({ Ref: wsId }));
+    expect(routes.map(([, r]) => r.Properties['RouteKey']).sort()).toEqual(['$connect', '$default', '$disconnect']);
+    // Only $default answers (pongs): it alone has a route response.
+    expect(routes.filter(([, r]) => r.Properties['RouteResponseSelectionExpression'] !== undefined).map(([, r]) => r.Properties['RouteKey'])).toEqual(['$default']);
+    const integrations = resources('AWS::ApiGatewayV2::Integration').filter(([, r]) => JSON.stringify(r.Properties['ApiId']) === JSON.stringify({ Ref: wsId }));
+    expect(integrations).toHaveLength(1);
+    expect(JSON.stringify(integrations[0]?.[1].Properties['IntegrationUri'])).toContain(functionId('Live'));
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', { ApiId: { Ref: wsId }, StageName: 'live', AutoDeploy: true });
+    const live = Object.entries(template.findOutputs('*')).find(([id]) => id.startsWith('LakeSyncLiveUrl'));
+    expect(JSON.stringify(live?.[1])).toContain('wss://');
+    // The stream's second consumer: new log items, at once, from LATEST, never retried.
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: functionId('Live') },
+      StartingPosition: 'LATEST',
+      MaximumRetryAttempts: 0,
+      FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ dynamodb: { Keys: { pk: { S: [{ prefix: 'L#' }] } } }, eventName: ['INSERT'] }) }] },
+    });
+    const policy = JSON.stringify(resources('AWS::IAM::Policy').find(([id]) => id.startsWith('LakeSyncLiveFunctionServiceRoleDefaultPolicy'))?.[1]);
+    // Its connection items only, and only its own stage's connections.
+    expect(policy).toContain('"dynamodb:LeadingKeys":["W#live"]');
+    expect(policy).not.toContain('dynamodb:BatchWriteItem');
+    expect(policy).toContain('/live/POST/@connections/*');
+    expect(policy).toContain('/live/DELETE/@connections/*');
+    const env = (resources('AWS::Lambda::Function').find(([id]) => id.startsWith('LakeSyncLiveFunction'))?.[1].Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
+    expect(JSON.stringify(env['LAKESYNC_LIVE_ENDPOINT'])).toContain('execute-api');
+  });
+
   it('gives the app stack short output names and the generated secret’s ARN; only the http function may read the secret, by its ARN', () => {
     const app = newApp({ 'lakesync:functionsDir': FIXTURE_FUNCTIONS });
     const t = Template.fromStack(new LakeSyncStack(app, 'LakeSync'));
     const outputs = t.findOutputs('*');
-    expect(Object.keys(outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'GlueDatabaseName', 'JwtSecretArn', 'TableName']);
+    expect(Object.keys(outputs).sort()).toEqual(['ApiUrl', 'BucketName', 'GlueDatabaseName', 'JwtSecretArn', 'LiveUrl', 'TableName']);
     const secretId = Object.keys(t.findResources('AWS::SecretsManager::Secret'))[0] as string;
     const fns = Object.entries(t.findResources('AWS::Lambda::Function')) as [string, { Properties: { Environment: { Variables: Record<string, unknown> } } }][];
     for (const [id, fn] of fns) {
       const env = fn.Properties.Environment.Variables;
       expect(env).not.toHaveProperty('LAKESYNC_JWT_SECRET'); // the secret itself is in no function's configuration
-      if (id.startsWith('LakeSyncHttpFunction')) expect(env['LAKESYNC_JWT_SECRET_ARN']).toEqual({ Ref: secretId });
+      if (/^LakeSync(Http|Live)Function/.test(id)) expect(env['LAKESYNC_JWT_SECRET_ARN']).toEqual({ Ref: secretId });
       else expect(env, id).not.toHaveProperty('LAKESYNC_JWT_SECRET_ARN');
     }
     const readers = Object.entries(t.findResources('AWS::IAM::Policy'))
       .filter(([, p]) => JSON.stringify(p).includes('secretsmanager:GetSecretValue'))
       .map(([id]) => id);
-    expect(readers).toHaveLength(1);
-    expect(readers[0]).toMatch(/^LakeSyncHttpFunctionServiceRoleDefaultPolicy/);
+    expect(readers.sort()).toEqual([expect.stringMatching(/^LakeSyncHttpFunctionServiceRoleDefaultPolicy/), expect.stringMatching(/^LakeSyncLiveFunctionServiceRoleDefaultPolicy/)]);
     t.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['secretsmanager:GetSecretValue']), Resource: { Ref: secretId } })]) },
     });
@@ -266,7 +299,7 @@ describe('LakeSync construct', () => {
   it('alarms on every dead-letter queue and on every function’s errors', () => {
     const alarms = resources('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
     expect(alarms.filter((a) => a['MetricName'] === 'ApproximateNumberOfMessagesVisible')).toHaveLength(3);
-    expect(alarms.filter((a) => a['MetricName'] === 'Errors' && a['Namespace'] === 'AWS/Lambda')).toHaveLength(5);
+    expect(alarms.filter((a) => a['MetricName'] === 'Errors' && a['Namespace'] === 'AWS/Lambda')).toHaveLength(6);
     for (const a of alarms) expect(a['Threshold']).toBe(1);
   });
 
@@ -313,11 +346,11 @@ describe('LakeSync construct props', () => {
       serverAccessLogs: false,
     });
     const t = Template.fromStack(stack);
-    // A string secret goes into the http function's environment as given (and nowhere else).
+    // A string secret goes into the environment of the functions that verify tokens as given (and nowhere else).
     const withSecret = t.findResources('AWS::Lambda::Function', {
       Properties: { Environment: { Variables: Match.objectLike({ LAKESYNC_JWT_SECRET: 'not-a-real-secret-but-long-enough-0123456789', LAKESYNC_JWKS_URL: Match.absent() }) } },
     });
-    expect(Object.keys(withSecret)).toEqual([expect.stringMatching(/^LakeSyncHttpFunction/)]);
+    expect(Object.keys(withSecret).sort()).toEqual([expect.stringMatching(/^LakeSyncHttpFunction/), expect.stringMatching(/^LakeSyncLiveFunction/)]);
     t.hasResourceProperties('AWS::ApiGatewayV2::Api', { CorsConfiguration: { AllowOrigins: ['https://app.example.com'] } });
     t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
     t.resourceCountIs('AWS::S3::Bucket', 1);

@@ -18,10 +18,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
+import { dynamoDbApi } from '../../core/adapters/dynamodb-api.ts';
+import { DynamoDbLiveConnections } from '../../core/adapters/dynamodb-live-connections.ts';
 import { signHs256Token } from '../../core/auth/jwt.ts';
+import { clientProtocols } from '../../core/live/protocol.ts';
 import type { Schema } from '../../core/schema.ts';
 import { LambdaDriver, scheduledEvent, startHttpBridge, type HttpBridge } from '../support/lambda-driver.ts';
 import { MOTO_CREDENTIALS, MOTO_REGION, motoClientConfig, motoPyicebergProperties, startMoto, type MotoServer } from '../support/moto.ts';
@@ -145,12 +149,12 @@ describe('cdk deploy', () => {
       Object.entries(d.resources)
         .filter(([, [t, s]]) => t === type && s === 'CREATE_COMPLETE')
         .map(([id]) => id);
-    expect(created('AWS::Lambda::Function')).toHaveLength(5);
+    expect(created('AWS::Lambda::Function')).toHaveLength(6);
     expect(created('AWS::DynamoDB::Table')).toHaveLength(1);
     expect(created('AWS::SQS::Queue')).toHaveLength(5);
     expect(created('AWS::S3::Bucket').length).toBeGreaterThanOrEqual(1);
     expect(created('AWS::Events::Rule')).toHaveLength(2);
-    expect(created('AWS::Lambda::EventSourceMapping')).toHaveLength(3);
+    expect(created('AWS::Lambda::EventSourceMapping')).toHaveLength(4);
     expect(created('AWS::SecretsManager::Secret')).toHaveLength(1);
     expect(created('AWS::Glue::Database')).toHaveLength(1);
 
@@ -171,6 +175,10 @@ describe('cdk deploy', () => {
     const mapped = (f: Deployed['functions'][string]): Deployed['mappings'] => d.mappings.filter((m) => m.function === f.name);
     expect(mapped(fn('Stream'))).toMatchObject([{ source: 'dynamodb', batchSize: 100, responseTypes: ['ReportBatchItemFailures'] }]);
     expect(JSON.parse(mapped(fn('Stream'))[0]?.filters[0] ?? '{}')).toEqual({ dynamodb: { Keys: { pk: { S: [{ prefix: 'L#' }] } } }, eventName: ['INSERT'] });
+    // The stream's second consumer pokes live clients; the same filter.
+    expect(mapped(fn('Live'))).toMatchObject([{ source: 'dynamodb', batchSize: 100 }]);
+    expect(JSON.parse(mapped(fn('Live'))[0]?.filters[0] ?? '{}')).toEqual({ dynamodb: { Keys: { pk: { S: [{ prefix: 'L#' }] } } }, eventName: ['INSERT'] });
+    expect(fn('Live').env['LAKESYNC_LIVE_ENDPOINT']).toMatch(/^https:\/\/.+\.execute-api\..+\/live$/);
     expect(mapped(fn('Flush'))).toMatchObject([{ source: 'sqs', batchSize: 10, responseTypes: ['ReportBatchItemFailures'] }]);
     expect(mapped(fn('Jobs'))).toMatchObject([{ source: 'sqs', batchSize: 1, responseTypes: ['ReportBatchItemFailures'] }]);
     const flushQueue = Object.entries(d.queues).find(([name]) => /Flush[0-9A-F]{8}-.*\.fifo$/.test(name));
@@ -195,8 +203,8 @@ describe('cdk deploy', () => {
       AWS_REGION: MOTO_REGION,
     });
     for (const f of Object.values(d.functions)) {
-      // Every function has the shared settings; only http has the auth ones.
-      for (const [k, v] of Object.entries(f.env)) if (!k.startsWith('LAKESYNC_JWT')) expect(process.env[k], k).toBe(k.endsWith('_QUEUE_URL') ? atMoto(v) : v);
+      // Every function has the shared settings; only http and live have the auth ones, only live its endpoint.
+      for (const [k, v] of Object.entries(f.env)) if (!k.startsWith('LAKESYNC_JWT') && k !== 'LAKESYNC_LIVE_ENDPOINT') expect(process.env[k], k).toBe(k.endsWith('_QUEUE_URL') ? atMoto(v) : v);
     }
     const handlers = {
       http: await loadHandler(http.dir, http.handler),
@@ -251,5 +259,28 @@ print(json.dumps(sorted([{k: conv(r[k]) for k in ('_row_id', 'title', 'done', 'o
       [JSON.stringify({ properties: motoPyicebergProperties(moto), table: `${http.env['LAKESYNC_GLUE_DATABASE']}.todos` })],
     );
     expect(lake).toEqual(expected);
+
+    // The published live function: $connect with a valid token (the secret read from Secrets Manager) keeps
+    // the connection in the buffer table, without one it refuses the handshake, $disconnect forgets it.
+    process.env['LAKESYNC_LIVE_ENDPOINT'] = fn('Live').env['LAKESYNC_LIVE_ENDPOINT'];
+    const live = await loadHandler(fn('Live').dir, fn('Live').handler);
+    const ddb = new DynamoDBClient(motoClientConfig(moto));
+    cleanups.push(() => ddb.destroy());
+    const connections = new DynamoDbLiveConnections(dynamoDbApi(ddb), http.env['LAKESYNC_DDB_TABLE'] as string);
+    const context = { getRemainingTimeInMillis: () => 29_000 };
+    const routeEvent = (eventType: string, headers: Record<string, string> = {}): unknown => ({
+      requestContext: { eventType, connectionId: 'conn-1=', requestId: `r-${eventType}`, routeKey: `$${eventType.toLowerCase()}` },
+      headers,
+      isBase64Encoded: false,
+    });
+    expect(await live(routeEvent('CONNECT', { 'Sec-WebSocket-Protocol': 'lakesync.v1' }), context)).toMatchObject({ statusCode: 401 });
+    const token = await signHs256Token(d.secret, { sub: 'user-1', clientId: 'device-2' });
+    expect(await live(routeEvent('CONNECT', { 'Sec-WebSocket-Protocol': clientProtocols(token).join(', ') }), context)).toEqual({
+      statusCode: 200,
+      headers: { 'Sec-WebSocket-Protocol': 'lakesync.v1' },
+    });
+    expect((await connections.list()).map((c) => c.id)).toEqual(['conn-1=']);
+    expect(await live(routeEvent('DISCONNECT'), context)).toEqual({ statusCode: 200 });
+    expect(await connections.list()).toEqual([]);
   });
 });

@@ -12,12 +12,19 @@ patches make it create three more, as CloudFormation does:
 - AWS::SecretsManager::Secret: a secret with GenerateSecretString; Ref gives
   its ARN (moto's Secrets Manager API has them, its CloudFormation does not).
 
+One more patch turns off moto's own delivery of DynamoDB stream records to
+mapped functions: moto would run them in Docker (there is none) on every
+PutItem, and fails to serialize binary attributes first (a 500 for the
+PutItem). The test's driver polls the stream and invokes the functions the
+way Lambda does instead.
+
 Everything else, and every API call, is moto's own. Arguments are moto_server's.
 """
 import json
 import sys
 from typing import Any
 
+from moto.awslambda import models as lambda_models
 from moto.core.common_models import CloudFormationModel
 from moto.glue.models import glue_backends
 from moto.secretsmanager.models import secretsmanager_backends
@@ -127,6 +134,10 @@ class SecretsManagerSecret(CloudFormationModel):
 
     def is_created(self) -> bool:
         return True
+
+
+# None: "not delivered", so moto keeps the records for GetRecords.
+lambda_models.LambdaBackend.send_dynamodb_items = lambda self, function_arn, items, source: None  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":
