@@ -1,12 +1,15 @@
 import { CLOSE_TOKEN_EXPIRED, LIVE_PATH, PING_MESSAGE, clientProtocols } from '../../core/index.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 
+/** A handler type checked bivariantly, so implementations with richer event types (ws, the DOM) fit. */
+type Handler<E> = { bivariance(ev: E): void }['bivariance'];
+
 /** The part of the WebSocket API the client uses (the platform's, or `ws`'s in Node 20). */
 export interface WebSocketLike {
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Handler<unknown> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<unknown> | null;
   send(text: string): void;
   close(code?: number, reason?: string): void;
 }

@@ -75,14 +75,17 @@ export function createLiveHandler(deps: LiveDeps): LiveHandler {
         } catch (e) {
           // API Gateway refuses the handshake with this status (its body does not reach browsers).
           const { status, error } = wireErrorOf(e, event.requestContext.requestId);
-          if (status >= 500) log({ level: 'error', msg: 'live connect failed', error: errorText(e) });
+          if (status >= 500) log({ level: 'error', msg: 'live connect failed', connection: id, error: errorText(e) });
+          else log({ level: 'info', msg: 'live connect refused', connection: id, code: error.code });
           return { statusCode: status, headers: { 'content-type': 'application/json' }, body: new TextDecoder().decode(encodeError('json', error)) };
         }
         await deps.connections.add({ id, expiresAt });
+        log({ level: 'info', msg: 'live connect', connection: id });
         return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': LIVE_PROTOCOL } };
       }
       case 'DISCONNECT':
         await deps.connections.remove(id);
+        log({ level: 'info', msg: 'live disconnect', connection: id });
         return { statusCode: 200 };
       default: {
         const body = event.body ?? '';

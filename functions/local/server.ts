@@ -23,6 +23,8 @@ import { attachLive } from './live.ts';
 export interface RunningServer {
   readonly url: string;
   readonly devSecret: string | null;
+  /** Open live-updates connections. */
+  liveConnections(): number;
   close(): Promise<void>;
 }
 
@@ -114,6 +116,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
   return {
     url: `http://${config.host}:${port}`,
     devSecret: config.dev ? secret : null,
+    liveConnections: () => hub.size,
     close: () =>
       new Promise<void>((resolveClose, reject) => {
         for (const t of timers) clearInterval(t);

@@ -4,19 +4,20 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { LakeSyncClient, type ClientEvent } from '../../clients/node/index.ts';
+import { LakeSyncClient } from '../../clients/node/index.ts';
 import { ApiGatewayLivePoster } from '../../core/adapters/aws-fetch-apigw.ts';
 import { AwsFetch } from '../../core/adapters/aws-fetch.ts';
 import { dynamoDbApi } from '../../core/adapters/dynamodb-api.ts';
 import { createDynamoDbBufferTable } from '../../core/adapters/dynamodb-buffer.ts';
 import { DynamoDbLiveConnections } from '../../core/adapters/dynamodb-live-connections.ts';
 import { JwtAuthenticator } from '../../core/auth/jwt.ts';
-import { LIVE_PROTOCOL, clientProtocols } from '../../core/live/protocol.ts';
+import { clientProtocols } from '../../core/live/protocol.ts';
 import type { AwsSettings } from '../../functions/aws/env.ts';
 import { createHttpHandler } from '../../functions/aws/http.ts';
 import { createLiveHandler, type LiveHandler, type LiveRouteEvent, type LiveRouteResult } from '../../functions/aws/live.ts';
 import { LambdaDriver, logInsertFilter, startHttpBridge, type HttpBridge, type StreamSource } from '../support/lambda-driver.ts';
 import { MOTO_CREDENTIALS, MOTO_REGION, motoClientConfig, startMoto, type MotoServer } from '../support/moto.ts';
+import { liveProtocolSuite, until } from '../support/live-suite.ts';
 import { TEST_SECRET, TODO_SCHEMA, tokenFor } from '../support/server.ts';
 import { startWebSocketBridge, type WebSocketBridge } from '../support/websocket-bridge.ts';
 
@@ -106,45 +107,17 @@ async function client(id: string, live: boolean): Promise<LakeSyncClient> {
   return c;
 }
 
-function nextEvent(c: LakeSyncClient, pick: (e: ClientEvent) => boolean): Promise<ClientEvent> {
-  return new Promise((resolve) => {
-    const off = c.on((e) => {
-      if (pick(e)) {
-        off();
-        resolve(e);
-      }
-    });
-  });
-}
-
-async function until(check: () => Promise<boolean>): Promise<void> {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 20));
-}
+liveProtocolSuite('AWS functions on moto', () => ({
+  url: http.url,
+  liveUrl: ws.url,
+  // The live function's stream mapping delivers the new log items.
+  afterPush: async () => {
+    await driver.pump({ only: [stream] });
+  },
+  connections: async () => (await connections.list()).length,
+}));
 
 describe('live updates on AWS (moto)', () => {
-  it('a stream batch pokes a connected client through the Management API; it pulls the other client’s write', async () => {
-    const b = await client('b', true);
-    const connected = nextEvent(b, (e) => e.type === 'status' && e.status.live);
-    b.start();
-    await connected;
-    await until(async () => b.getStatus().state === 'idle');
-    expect((await connections.list()).map((c) => c.id)).toEqual([...ws.connections.keys()]);
-
-    const a = await client('a', false);
-    a.insert('todos', 't1', { title: 'through lambda', done: false });
-    await a.sync();
-    const changed = nextEvent(b, (e) => e.type === 'change');
-    await driver.pump({ only: [stream] });
-    expect(await changed).toEqual({ type: 'change', tables: ['todos'] });
-    expect(b.db.prepare('SELECT id, title FROM todos').all()).toEqual([{ id: 't1', title: 'through lambda' }]);
-    expect(ws.calls.filter((c) => c.method === 'POST').length).toBeGreaterThan(0);
-    expect(ws.calls.every((c) => c.signed)).toBe(true);
-
-    // $disconnect forgets the connection.
-    await b.stop();
-    await until(async () => (await connections.list()).length === 0);
-  });
-
   it('forgets gone connections and closes those whose token expired, on the next poke', async () => {
     await connections.add({ id: 'gone-one=', expiresAt: null });
     const token = await tokenFor('u1', 'x', { expiresIn: '1s' });
@@ -161,25 +134,6 @@ describe('live updates on AWS (moto)', () => {
     expect(await closed).toBe(1000);
     const made = ws.calls.slice(before);
     expect(made).toEqual(expect.arrayContaining([{ method: 'POST', id: 'gone-one=', signed: true }, expect.objectContaining({ method: 'DELETE', signed: true })]));
-    await until(async () => (await connections.list()).length === 0);
-  });
-
-  it('refuses a handshake without a valid token (401, nothing stored) and answers pings on $default', async () => {
-    const refused = await new Promise<number>((resolve) => {
-      const s = new WebSocket(ws.url, [LIVE_PROTOCOL]);
-      s.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      s.on('open', () => resolve(101));
-    });
-    expect(refused).toBe(401);
-    expect(await connections.list()).toEqual([]);
-
-    const s = new WebSocket(ws.url, clientProtocols(await tokenFor('u1', 'p')));
-    await new Promise((r) => s.once('open', r));
-    expect(s.protocol).toBe(LIVE_PROTOCOL);
-    const pong = new Promise<string>((r) => s.once('message', (d) => r(d.toString())));
-    s.send('{"type":"ping"}');
-    expect(JSON.parse(await pong)).toEqual({ type: 'pong' });
-    s.close();
     await until(async () => (await connections.list()).length === 0);
   });
 

@@ -4,43 +4,32 @@
  * it over /v1/live. And the handshake's refusals, token expiry, ping and
  * shutdown.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { LakeSyncClient, type ClientEvent, type ClientOptions } from '../../clients/node/index.ts';
+import { LakeSyncClient, type ClientOptions } from '../../clients/node/index.ts';
 import { CLOSE_GOING_AWAY, CLOSE_TOKEN_EXPIRED, LIVE_PROTOCOL, clientProtocols } from '../../core/index.ts';
+import { connect, liveProtocolSuite, nextEvent } from '../support/live-suite.ts';
 import { startTestServer, tokenFor, TODO_SCHEMA, type TestServer } from '../support/server.ts';
 
 const HOUR = 3_600_000;
 
-/** Resolves with the first event `pick` accepts. */
-function nextEvent(c: LakeSyncClient, pick: (e: ClientEvent) => boolean): Promise<ClientEvent> {
-  return new Promise((resolve) => {
-    const off = c.on((e) => {
-      if (pick(e)) {
-        off();
-        resolve(e);
-      }
-    });
-  });
-}
-
-/** Open a raw socket; resolves with it once open, or with the HTTP status and body the server refused the handshake with. */
-function connect(url: string, protocols: string[]): Promise<{ ws: WebSocket } | { status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, protocols);
-    ws.on('open', () => resolve({ ws }));
-    ws.on('unexpected-response', (_req, res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    ws.on('error', (e) => reject(e));
-  });
-}
-
 function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
 }
+
+let shared: TestServer;
+beforeAll(async () => {
+  shared = await startTestServer();
+});
+afterAll(() => shared.close());
+
+// Pokes follow pushes directly: nothing to run in between.
+liveProtocolSuite('local server', () => ({
+  url: shared.url,
+  liveUrl: `${shared.url.replace('http', 'ws')}/v1/live`,
+  afterPush: () => Promise.resolve(),
+  connections: () => Promise.resolve(shared.liveConnections()),
+}));
 
 describe('live updates (local server)', () => {
   let server: TestServer | undefined;
@@ -57,25 +46,6 @@ describe('live updates (local server)', () => {
     return c;
   }
 
-  it('a poke makes a live client pull another client’s write long before its next round', async () => {
-    server = await startTestServer();
-    const b = await open({ url: server.url, clientId: 'b', intervalMs: HOUR, live: { WebSocket } });
-    const connected = nextEvent(b, (e) => e.type === 'status' && e.status.live);
-    b.start();
-    await connected;
-    // The loop's first round is done and the next one is an hour away.
-    await nextEvent(b, (e) => e.type === 'status' && e.status.state === 'idle');
-
-    const a = await open({ url: server.url, clientId: 'a' });
-    const changed = nextEvent(b, (e) => e.type === 'change');
-    a.insert('todos', 't1', { title: 'from a', done: false });
-    await a.sync();
-    expect(await changed).toEqual({ type: 'change', tables: ['todos'] });
-    expect(b.db.prepare('SELECT id, title FROM todos').all()).toEqual([{ id: 't1', title: 'from a' }]);
-    await b.stop();
-    expect(b.getStatus().live).toBe(false);
-  });
-
   it('without the live option nothing changes: the client pulls at its next round only', async () => {
     server = await startTestServer();
     const b = await open({ url: server.url, clientId: 'b', intervalMs: HOUR });
@@ -89,36 +59,26 @@ describe('live updates (local server)', () => {
     expect(b.getStatus().live).toBe(false);
   });
 
-  it('refuses a handshake without a valid token, without the protocol, or on another path, with the error envelope', async () => {
+  it('sends the error envelope with a refused handshake, and 404 on another path', async () => {
     server = await startTestServer();
     const live = `${server.url.replace('http', 'ws')}/v1/live`;
     const none = await connect(live, [LIVE_PROTOCOL]);
-    expect(none).toMatchObject({ status: 401 });
     expect(JSON.parse((none as { body: string }).body)).toMatchObject({ error: { code: 'UNAUTHENTICATED' } });
-
     const forged = await connect(live, clientProtocols('eyJhbGciOiJIUzI1NiJ9.e30.forged'));
-    expect(forged).toMatchObject({ status: 401 });
     expect(JSON.parse((forged as { body: string }).body).error.code).toMatch(/^TOKEN_/);
 
     const token = await tokenFor('u1', 'c');
-    const noProtocol = await connect(live, [`bearer.${token}`]);
-    expect(noProtocol).toMatchObject({ status: 401 });
-
     const elsewhere = await connect(`${server.url.replace('http', 'ws')}/v1/pull`, clientProtocols(token));
     expect(elsewhere).toMatchObject({ status: 404 });
     expect(JSON.parse((elsewhere as { body: string }).body)).toMatchObject({ error: { code: 'NOT_FOUND' } });
   });
 
-  it('answers a ping, selects lakesync.v1, and closes the connection when its token expires', async () => {
+  it('closes the connection when its token expires (4001)', async () => {
     server = await startTestServer();
     const live = `${server.url.replace('http', 'ws')}/v1/live`;
-    const token = await tokenFor('u1', 'c', { expiresIn: '2s' });
+    const token = await tokenFor('u1', 'c', { expiresIn: '1s' });
     const r = await connect(live, clientProtocols(token));
     if (!('ws' in r)) throw new Error(`refused: ${r.status} ${r.body}`);
-    expect(r.ws.protocol).toBe(LIVE_PROTOCOL);
-    const pong = new Promise<string>((resolve) => r.ws.once('message', (d) => resolve(d.toString())));
-    r.ws.send('{"type":"ping"}');
-    expect(JSON.parse(await pong)).toEqual({ type: 'pong' });
     expect(await closed(r.ws)).toEqual({ code: CLOSE_TOKEN_EXPIRED, reason: 'token expired' });
   });
 

@@ -31,6 +31,7 @@ export interface TestServer {
   readonly url: string;
   readonly dataDir: string;
   token(sub: string, clientId: string, extra?: Record<string, unknown>): Promise<string>;
+  liveConnections(): number;
   close(): Promise<void>;
 }
 
@@ -98,7 +99,7 @@ export async function startTestServer(setup: ServerSetup = {}): Promise<TestServ
             ...setup.lake,
           },
   });
-  return { url: server.url, dataDir, token: tokenFor, close: () => server.close() };
+  return { url: server.url, dataDir, token: tokenFor, liveConnections: () => server.liveConnections(), close: () => server.close() };
 }
 
 export async function freePort(): Promise<number> {
