@@ -38,6 +38,8 @@ export const ErrorCodes = {
   // 5xx: our side
   CONFLICT_RETRY_EXHAUSTED: 503,
   AUTH_UNAVAILABLE: 503,
+  /** The server holds as many live-updates connections as it allows: retry later (or sync by polling). */
+  TOO_MANY_CONNECTIONS: 503,
   INTERNAL: 500,
 } as const;
 

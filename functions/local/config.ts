@@ -19,6 +19,8 @@ export interface LocalConfig {
   readonly rateLimit: { ratePerSecond: number; burst: number } | null;
   /** The local lake (Parquet + Iceberg under dataDir/lake); null when LAKESYNC_LAKE=off. */
   readonly lake: LakeSettings | null;
+  /** Open live-updates WebSockets at most (LAKESYNC_LIVE_MAX_CONNECTIONS, default 10,000); 0 turns /v1/live off. */
+  readonly liveMaxConnections?: number;
 }
 
 export interface LakeSettings {
@@ -89,6 +91,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
   return {
     lake,
     rateLimit,
+    liveMaxConnections: intEnv(env, 'LAKESYNC_LIVE_MAX_CONNECTIONS', 10_000),
     host,
     port,
     dataDir: resolve(cwd, env['LAKESYNC_DATA_DIR'] ?? '.lakesync'),

@@ -19,7 +19,7 @@ import {
  * authenticated by the token offered as a subprotocol (core/live/protocol.ts),
  * then handed to the hub that pokes them after every append.
  */
-export function attachLive(server: Server, auth: Authenticator, hub: LiveHub, log: (e: object) => void): () => void {
+export function attachLive(server: Server, auth: Authenticator, hub: LiveHub, log: (e: object) => void, maxConnections = 10_000): () => void {
   const wss = new WebSocketServer({
     noServer: true,
     // Clients send nothing but pings: a tiny frame limit keeps a connection cheap.
@@ -33,9 +33,18 @@ export function attachLive(server: Server, auth: Authenticator, hub: LiveHub, lo
       refuse(socket, new LakeSyncError('NOT_FOUND', `no WebSocket endpoint at ${path}`));
       return;
     }
+    if (hub.size >= maxConnections) {
+      // Checked again once authenticated; this spares the token check when already full.
+      refuse(socket, new LakeSyncError('TOO_MANY_CONNECTIONS', `at most ${maxConnections} live connections`));
+      return;
+    }
     const token = tokenFromProtocols(req.headers['sec-websocket-protocol']);
     auth.authenticate(token === null ? null : `Bearer ${token}`).then(
       (principal) => {
+        if (hub.size >= maxConnections) {
+          refuse(socket, new LakeSyncError('TOO_MANY_CONNECTIONS', `at most ${maxConnections} live connections`));
+          return;
+        }
         wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
           const remove = hub.add(ws, principal);
           ws.on('close', remove);
@@ -59,12 +68,14 @@ export function attachLive(server: Server, auth: Authenticator, hub: LiveHub, lo
   };
 }
 
+const STATUS_TEXT: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 503: 'Service Unavailable' };
+
 /** Answer a refused upgrade with the usual error envelope (JSON) and close. */
 function refuse(socket: Duplex, err: unknown): void {
   const { status, error } = wireErrorOf(err, '');
   const body = Buffer.from(encodeError('json', error));
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 404 ? 'Not Found' : 'Error'}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n` +
       `content-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body.toString()}`,
   );
 }

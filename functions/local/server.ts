@@ -111,7 +111,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
   const server = await new Promise<ServerType>((resolveServer) => {
     const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
   });
-  const detachLive = attachLive(server as Server, auth, hub, log);
+  const detachLive = attachLive(server as Server, auth, hub, log, config.liveMaxConnections ?? 10_000);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${config.host}:${port}`,

@@ -119,6 +119,24 @@ describe('live updates (local server)', () => {
     expect(b.db.prepare('SELECT id FROM todos').all()).toEqual([{ id: 't2' }]);
   });
 
+  it('refuses connections over LAKESYNC_LIVE_MAX_CONNECTIONS with 503 TOO_MANY_CONNECTIONS, and takes one again after a close', async () => {
+    server = await startTestServer({ liveMaxConnections: 1 });
+    const live = `${server.url.replace('http', 'ws')}/v1/live`;
+    const token = await tokenFor('u1', 'c');
+    const first = await connect(live, clientProtocols(token));
+    if (!('ws' in first)) throw new Error('refused');
+    const second = await connect(live, clientProtocols(token));
+    expect(second).toMatchObject({ status: 503 });
+    expect(JSON.parse((second as { body: string }).body)).toMatchObject({ error: { code: 'TOO_MANY_CONNECTIONS' } });
+    const gone = closed(first.ws);
+    first.ws.close();
+    await gone;
+    while (server.liveConnections() > 0) await new Promise((r) => setTimeout(r, 10));
+    const third = await connect(live, clientProtocols(token));
+    expect('ws' in third).toBe(true);
+    if ('ws' in third) third.ws.close();
+  });
+
   it('server shutdown closes live connections (going away) and does not hang', async () => {
     server = await startTestServer();
     const token = await tokenFor('u1', 'c');

@@ -42,6 +42,7 @@ export interface ServerSetup {
   port?: number;
   maxDriftMs?: number;
   rateLimit?: { ratePerSecond: number; burst: number };
+  liveMaxConnections?: number;
   /** The local lake; off unless given (most tests do not need it). Timers off by default: tests flush via POST /v1/admin/flush. */
   lake?: Partial<LakeSettings>;
 }
@@ -87,6 +88,7 @@ export async function startTestServer(setup: ServerSetup = {}): Promise<TestServ
     maxDriftMs: setup.maxDriftMs ?? 60_000,
     synchronous: 'normal',
     rateLimit: setup.rateLimit ?? null,
+    ...(setup.liveMaxConnections !== undefined ? { liveMaxConnections: setup.liveMaxConnections } : {}),
     lake:
       setup.lake === undefined
         ? null
