@@ -9,7 +9,7 @@ export interface LiveSocket {
 
 export interface LiveHubOptions {
   readonly now?: () => number;
-  /** Pokes within this window become one (default 20 ms): a burst of pushes wakes each client once. */
+  /** Pokes within this window become one (default 5 ms): a burst of pushes wakes each client once (and a client syncs once more at most after a poke that arrives mid-sync). */
   readonly coalesceMs?: number;
 }
 
@@ -31,7 +31,7 @@ export class LiveHub {
 
   constructor(options: LiveHubOptions = {}) {
     this.now = options.now ?? Date.now;
-    this.coalesceMs = options.coalesceMs ?? 20;
+    this.coalesceMs = options.coalesceMs ?? 5;
   }
 
   get size(): number {

@@ -17,6 +17,7 @@ import { benchEngine } from './engine.ts';
 import { benchHttp } from './http.ts';
 import { benchInitialSync } from './initial-sync.ts';
 import { benchLake } from './lake.ts';
+import { benchLive } from './live.ts';
 import { benchMicro } from './micro.ts';
 import { formatMarkdown, formatTable, status, type BenchRow } from './table.ts';
 
@@ -33,6 +34,7 @@ const SUITES: Readonly<Record<string, () => Promise<BenchRow[]>>> = {
   'initial-sync': () => benchInitialSync(),
   'ddb-wcu': () => benchDdbWcu(),
   'ddb-shards': () => benchDdbShards(),
+  live: () => benchLive(),
 };
 
 async function main(): Promise<number> {
