@@ -59,6 +59,8 @@ export class LiveConnection {
   private ping: ReturnType<typeof setInterval> | null = null;
   private failures = 0;
   private stopped = true;
+  /** Bumped by stop(): a token request or timer of an earlier start must not open a second socket. */
+  private generation = 0;
 
   constructor(private readonly options: LiveConnectionOptions) {}
 
@@ -70,6 +72,7 @@ export class LiveConnection {
 
   stop(): void {
     this.stopped = true;
+    this.generation++;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.stopPing();
@@ -90,9 +93,10 @@ export class LiveConnection {
 
   private connect(refreshToken: boolean): void {
     this.timer = null;
+    const generation = this.generation;
     this.options.getToken(refreshToken).then(
       (token) => {
-        if (this.stopped) return;
+        if (this.stopped || generation !== this.generation) return;
         let opened = false;
         const s = new this.options.WebSocket(this.options.url, clientProtocols(token));
         this.socket = s;
@@ -116,7 +120,9 @@ export class LiveConnection {
           this.retry(!opened || ev.code === CLOSE_TOKEN_EXPIRED);
         };
       },
-      () => this.retry(false), // no token now (offline identity provider): try again later
+      () => {
+        if (generation === this.generation) this.retry(false); // no token now (identity provider offline): try again later
+      },
     );
   }
 

@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { LiveConnection, liveUrlOf, type WebSocketLike } from './live.ts';
+
+/** A WebSocket double: records what was made, lets the test drive its events. */
+class FakeSocket implements WebSocketLike {
+  static made: FakeSocket[] = [];
+  onopen: WebSocketLike['onopen'] = null;
+  onmessage: WebSocketLike['onmessage'] = null;
+  onclose: WebSocketLike['onclose'] = null;
+  onerror: WebSocketLike['onerror'] = null;
+  sent: string[] = [];
+  closedWith: number | null = null;
+  constructor(
+    readonly url: string,
+    readonly protocols: string[],
+  ) {
+    FakeSocket.made.push(this);
+  }
+  send(text: string): void {
+    this.sent.push(text);
+  }
+  close(code?: number): void {
+    this.closedWith = code ?? 1000;
+  }
+}
+
+const tick = (ms = 5): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+describe('LiveConnection', () => {
+  it('pokes once on open and on each poke frame, ignoring other frames; offers the token as a subprotocol', async () => {
+    FakeSocket.made = [];
+    let pokes = 0;
+    const c = new LiveConnection({ url: 'ws://x/v1/live', WebSocket: FakeSocket, getToken: () => Promise.resolve('tok'), onPoke: () => pokes++ });
+    c.start();
+    await tick();
+    const s = FakeSocket.made[0] as FakeSocket;
+    expect(s.protocols).toEqual(['lakesync.v1', 'bearer.tok']);
+    s.onopen?.({});
+    expect(pokes).toBe(1);
+    s.onmessage?.({ data: '{"type":"poke"}' });
+    s.onmessage?.({ data: '{"type":"pong"}' });
+    s.onmessage?.({ data: 'not json' });
+    s.onmessage?.({ data: new Uint8Array([1]) });
+    expect(pokes).toBe(2);
+    c.stop();
+    expect(s.closedWith).toBe(1000);
+  });
+
+  it('reconnects after a close, with a fresh token when the handshake failed or the token expired (4001)', async () => {
+    FakeSocket.made = [];
+    const asked: boolean[] = [];
+    const c = new LiveConnection({
+      url: 'ws://x/v1/live',
+      WebSocket: FakeSocket,
+      getToken: (refresh) => (asked.push(refresh), Promise.resolve('tok')),
+      onPoke: () => undefined,
+      backoff: { baseMs: 1, maxMs: 2 },
+    });
+    c.start();
+    await tick();
+    (FakeSocket.made[0] as FakeSocket).onclose?.({ code: 1006, reason: '' }); // refused handshake: never opened
+    await tick(20);
+    const second = FakeSocket.made[1] as FakeSocket;
+    second.onopen?.({});
+    second.onclose?.({ code: 1001, reason: 'going away' }); // server shutdown: same token is fine
+    await tick(20);
+    (FakeSocket.made[2] as FakeSocket).onopen?.({});
+    (FakeSocket.made[2] as FakeSocket).onclose?.({ code: 4001, reason: 'token expired' });
+    await tick(20);
+    expect(asked).toEqual([false, true, false, true]);
+    c.stop();
+  });
+
+  it('a stop() while a token is being fetched opens nothing, and a restart opens exactly one socket', async () => {
+    FakeSocket.made = [];
+    let release: (t: string) => void = () => undefined;
+    const c = new LiveConnection({ url: 'ws://x', WebSocket: FakeSocket, getToken: () => new Promise((r) => (release = r)), onPoke: () => undefined });
+    c.start();
+    const first = release;
+    c.stop();
+    c.start();
+    first('old');
+    release('new');
+    await tick();
+    expect(FakeSocket.made.map((s) => s.protocols[1])).toEqual(['bearer.new']);
+    c.stop();
+  });
+
+  it('derives the live URL from the gateway URL', () => {
+    expect(liveUrlOf('http://127.0.0.1:8787')).toBe('ws://127.0.0.1:8787/v1/live');
+    expect(liveUrlOf('https://api.example.com/prefix/')).toBe('wss://api.example.com/prefix/v1/live');
+  });
+});
