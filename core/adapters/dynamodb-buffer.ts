@@ -1055,12 +1055,21 @@ export class DynamoDbBuffer implements DeltaBuffer {
     const soon = ttl === null ? 0 : Math.floor(Date.now() / 1000) + Math.floor(ttl.seconds / 4);
     const expiresSoon = (item: Item): boolean => ttl !== null && Number(item[ttl.attribute]?.N ?? Infinity) <= soon;
     const doomed: Item[] = [];
+    // The floor only ends whole appends: readers skip an append with any stubbed part as a whole.
+    let pending: Item[] = [];
     let floor = meta.floor;
-    const projection = { projection: ttl === null ? 'pk, sk, n, z' : 'pk, sk, n, z, #ttl', ...(ttl === null ? {} : { names: { '#ttl': ttl.attribute } }) };
+    const projection = {
+      projection: ttl === null ? 'pk, sk, n, z, a, e' : 'pk, sk, n, z, a, e, #ttl',
+      ...(ttl === null ? {} : { names: { '#ttl': ttl.attribute } }),
+    };
     for await (const item of this.query(this.logPk, pad(meta.floor + 1n), pad(meta.flushed), projection)) {
-      const end = BigInt(item.sk?.S as string) + BigInt(item.n?.N as string) - 1n;
+      const li = logItem(item);
+      const end = li.first + BigInt(li.count) - 1n;
       if (end > meta.flushed || (end > to && !expiresSoon(item))) break;
-      if (item.z === undefined) doomed.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue });
+      if (item.z === undefined) pending.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue });
+      if (end < li.appendLast) continue;
+      doomed.push(...pending);
+      pending = [];
       floor = end;
     }
     if (floor <= meta.floor) return;
