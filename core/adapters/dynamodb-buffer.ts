@@ -809,7 +809,8 @@ export class DynamoDbBuffer implements DeltaBuffer {
       p.reset();
       packSegment(p, entries.slice(from, to));
       if (p.pos > SEGMENT_BYTES) {
-        if (to - from === 1) throw new RangeError(`a delta of ${p.pos} bytes does not fit in a DynamoDB item`);
+        // A stable code, not a 500: the client sets the delta aside instead of retrying it for ever.
+        if (to - from === 1) throw new LakeSyncError('BODY_TOO_LARGE', `a delta of ${p.pos} bytes does not fit in a DynamoDB item`);
         const mid = (from + to) >>> 1;
         pack(from, mid);
         pack(mid, to);

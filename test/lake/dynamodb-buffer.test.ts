@@ -680,6 +680,16 @@ function suite(impl: Impl): void {
       expect(pulled).toEqual(Array.from({ length: 1000 - Number(floor) }, (_, i) => floor + 1n + BigInt(i)));
     });
 
+    it('refuses a single delta too large for one log item with BODY_TOO_LARGE (the client sets it aside), not a plain error (a 500 it retries for ever)', async () => {
+      const table = await freshTable();
+      const b = open(table);
+      const d = delta('huge', 'huge', 'x'.repeat(360_000));
+      const err = await b.append([draft(d)], []).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(LakeSyncError);
+      expect((err as LakeSyncError).code).toBe('BODY_TOO_LARGE');
+      expect(await b.head()).toBe(0n);
+    });
+
     it('TTL: items that expired before they were flushed are lost, but reads (the flush, pulls) go on past them', async () => {
       const table = await freshTable();
       const b = new DynamoDbBuffer({ client: client(), table, ttlAttribute: 'ttl' });
