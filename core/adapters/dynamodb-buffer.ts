@@ -991,9 +991,10 @@ export class DynamoDbBuffer implements DeltaBuffer {
     }
     let more = false;
     let last = after;
-    // With a TTL, a gap is an expired append (nothing else deletes a log key): its entries are
-    // gone for good, so step over it; stopping there would stop the flush and every pull for ever.
-    const whole = wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start, this.ttl !== null);
+    // A gap is an expired append (only TTL deletes log keys; also one set by an earlier
+    // configuration): its entries are gone for good, so step over it. Stopping there would
+    // stop the flush, the floor and every pull for ever.
+    const whole = wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start, true);
     for (const parts of whole.appends) {
       // Trim stubs an append's items in no fixed order: one stubbed part stubs the whole append.
       const stub = parts.some((p) => isStub(p.item));
