@@ -293,6 +293,26 @@ export function runBufferConformance(name: string, factory: BufferFactory): void
       await b.close();
     });
 
+    it('whatever the trim cap, every entry after the floor stays readable', async () => {
+      const b = await factory.create();
+      const deltas: Delta[] = [];
+      for (const size of [3, 1, 5, 2]) {
+        const ds = Array.from({ length: size }, (_, i) => delta(`cap${deltas.length + i}`));
+        expect((await b.append(ds.map((d) => draft(d)), [])).ok).toBe(true);
+        deltas.push(...ds);
+      }
+      await b.markFlushed(BigInt(deltas.length));
+      // Caps inside appends too (a retention window ends anywhere): the floor may stop short of one, never past it.
+      for (let cap = 0n; cap <= BigInt(deltas.length); cap++) {
+        await b.trim(cap);
+        const floor = await b.floor();
+        expect(floor).toBeLessThanOrEqual(cap);
+        const page = await b.read(floor, 100);
+        expect(page.entries.map((e) => e.delta.deltaId)).toEqual(deltas.slice(Number(floor)).map((d) => d.deltaId));
+      }
+      await b.close();
+    });
+
     if (factory.reopen !== undefined) {
       const reopen = factory.reopen;
       it('keeps the flushed mark and the floor across a reopen', async () => {

@@ -809,7 +809,8 @@ export class DynamoDbBuffer implements DeltaBuffer {
       p.reset();
       packSegment(p, entries.slice(from, to));
       if (p.pos > SEGMENT_BYTES) {
-        if (to - from === 1) throw new RangeError(`a delta of ${p.pos} bytes does not fit in a DynamoDB item`);
+        // A stable code, not a 500: the client sets the delta aside instead of retrying it for ever.
+        if (to - from === 1) throw new LakeSyncError('BODY_TOO_LARGE', `a delta of ${p.pos} bytes does not fit in a DynamoDB item`);
         const mid = (from + to) >>> 1;
         pack(from, mid);
         pack(mid, to);
@@ -990,7 +991,11 @@ export class DynamoDbBuffer implements DeltaBuffer {
     }
     let more = false;
     let last = after;
-    for (const parts of wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start).appends) {
+    // A gap is an expired append (only TTL deletes log keys; also one set by an earlier
+    // configuration): its entries are gone for good, so step over it. Stopping there would
+    // stop the flush, the floor and every pull for ever.
+    const whole = wholeAppends(items, start === 0n ? (items[0]?.appendFirst ?? 0n) : start, true);
+    for (const parts of whole.appends) {
       // Trim stubs an append's items in no fixed order: one stubbed part stubs the whole append.
       const stub = parts.some((p) => isStub(p.item));
       for (const p of parts) {
@@ -1055,12 +1060,21 @@ export class DynamoDbBuffer implements DeltaBuffer {
     const soon = ttl === null ? 0 : Math.floor(Date.now() / 1000) + Math.floor(ttl.seconds / 4);
     const expiresSoon = (item: Item): boolean => ttl !== null && Number(item[ttl.attribute]?.N ?? Infinity) <= soon;
     const doomed: Item[] = [];
+    // The floor only ends whole appends: readers skip an append with any stubbed part as a whole.
+    let pending: Item[] = [];
     let floor = meta.floor;
-    const projection = { projection: ttl === null ? 'pk, sk, n, z' : 'pk, sk, n, z, #ttl', ...(ttl === null ? {} : { names: { '#ttl': ttl.attribute } }) };
+    const projection = {
+      projection: ttl === null ? 'pk, sk, n, z, a, e' : 'pk, sk, n, z, a, e, #ttl',
+      ...(ttl === null ? {} : { names: { '#ttl': ttl.attribute } }),
+    };
     for await (const item of this.query(this.logPk, pad(meta.floor + 1n), pad(meta.flushed), projection)) {
-      const end = BigInt(item.sk?.S as string) + BigInt(item.n?.N as string) - 1n;
+      const li = logItem(item);
+      const end = li.first + BigInt(li.count) - 1n;
       if (end > meta.flushed || (end > to && !expiresSoon(item))) break;
-      if (item.z === undefined) doomed.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue });
+      if (item.z === undefined) pending.push({ pk: item.pk as AttributeValue, sk: item.sk as AttributeValue });
+      if (end < li.appendLast) continue;
+      doomed.push(...pending);
+      pending = [];
       floor = end;
     }
     if (floor <= meta.floor) return;
