@@ -5,14 +5,17 @@ import type { LakeRequest, LakeResponse, LakeWorkerData } from './lake-worker.ts
 /**
  * Runs lake-worker.ts on a worker thread and hands it work. The worker is
  * TypeScript; it registers tsx itself, so this works under `node --import
- * tsx` and inside test runners alike.
+ * tsx` and inside test runners alike. Eval'd code resolves bare imports from
+ * the working directory, so tsx is located here and passed as a URL.
  */
 const BOOT = `
 const { workerData } = require('node:worker_threads');
-import('tsx/esm/api')
+import(workerData.tsx)
   .then(({ register }) => { register(); return import(workerData.entry); })
   .catch((err) => { console.error('lake worker failed to start:', err); process.exit(1); });
 `;
+
+const TSX_API = import.meta.resolve('tsx/esm/api');
 
 export class LakeRunner {
   private readonly worker: Worker;
@@ -21,12 +24,20 @@ export class LakeRunner {
   private readonly ready: Promise<void>;
   private readonly exited: Promise<void>;
   private running: Promise<CycleReport> | null = null;
+  /** Set once the worker is gone: later calls fail at once instead of waiting forever. */
+  private dead: Error | null = null;
 
   constructor(data: LakeWorkerData) {
     const entry = new URL('./lake-worker.ts', import.meta.url).href;
-    this.worker = new Worker(BOOT, { eval: true, workerData: { ...data, entry } });
+    this.worker = new Worker(BOOT, { eval: true, workerData: { ...data, entry, tsx: TSX_API } });
     let markReady: () => void = () => {};
-    this.ready = new Promise((resolve) => (markReady = resolve));
+    let markFailed: (err: Error) => void = () => {};
+    this.ready = new Promise((resolve, reject) => {
+      markReady = resolve;
+      markFailed = reject;
+    });
+    // No unhandled rejection when nobody has called yet; callers see it through call().
+    this.ready.catch(() => undefined);
     this.worker.on('message', (m: LakeResponse) => {
       if (m.id === 0) return markReady();
       const p = this.pending.get(m.id);
@@ -36,6 +47,8 @@ export class LakeRunner {
       else p.reject(new Error(m.error));
     });
     const fail = (err: Error): void => {
+      this.dead ??= err;
+      markFailed(err); // a worker that never got ready (e.g. it failed to start)
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     };
@@ -46,6 +59,7 @@ export class LakeRunner {
 
   private async call<T>(req: Omit<LakeRequest, 'id'>): Promise<T> {
     await this.ready;
+    if (this.dead !== null) throw this.dead;
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
@@ -67,7 +81,7 @@ export class LakeRunner {
 
   /** Waits for running work, then closes the worker's connections and stops it. */
   async close(): Promise<void> {
-    await this.call({ type: 'close' });
+    if (this.dead === null) await this.call({ type: 'close' }).catch(() => undefined);
     await this.exited;
   }
 }

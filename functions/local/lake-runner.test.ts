@@ -1,0 +1,39 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Schema } from '../../core/schema.ts';
+import { LakeRunner } from './lake-runner.ts';
+
+const SCHEMA: Schema = { version: 1, tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }] }] };
+
+function settings(dataDir: string) {
+  return { dataDir, schema: SCHEMA, synchronous: 'normal' as const, checkpointEvery: 1, retainDeltas: 0 };
+}
+
+describe('LakeRunner', () => {
+  it('starts its worker from any working directory (tsx is resolved from here, not the cwd)', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'lakesync-runner-'));
+    const cwd = process.cwd();
+    process.chdir(tmpdir()); // no node_modules here
+    let runner: LakeRunner;
+    try {
+      runner = new LakeRunner(settings(dataDir));
+      const r = await runner.cycle();
+      expect(r.flush.deltas).toBe(0);
+    } finally {
+      process.chdir(cwd);
+    }
+    await runner.close();
+  });
+
+  it('rejects work and closes when its worker fails to start, instead of hanging', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lakesync-runner-'));
+    const notADir = join(dir, 'file');
+    writeFileSync(notADir, 'x');
+    const runner = new LakeRunner(settings(notADir));
+    await expect(runner.cycle()).rejects.toThrow(/lake worker/);
+    await expect(runner.maintain({ snapshotRetentionMs: 1, orphanAgeMs: 1 })).rejects.toThrow(/lake worker/);
+    await runner.close(); // resolves: nothing left to stop
+  }, 20_000);
+});
