@@ -99,23 +99,42 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
         }
       : {}),
   });
-  const server = await new Promise<ServerType>((resolveServer) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
-  });
+  const release = async (): Promise<void> => {
+    for (const t of timers) clearInterval(t);
+    await jobs?.close();
+    await buffer.close();
+    local?.close();
+  };
+  let server: ServerType;
+  try {
+    server = await new Promise<ServerType>((resolveServer, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => {
+        s.off('error', reject);
+        resolveServer(s);
+      });
+      s.once('error', reject);
+    });
+  } catch (err) {
+    // Without this, a taken port is an uncaught exception and the lake worker keeps the process alive.
+    await release();
+    const code = (err as NodeJS.ErrnoException).code;
+    const where = `${config.host}:${config.port}`;
+    throw new Error(
+      code === 'EADDRINUSE'
+        ? `${where} is in use: stop the other server or set LAKESYNC_PORT`
+        : `cannot listen on ${where}: ${(err as Error).message}`,
+    );
+  }
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${config.host}:${port}`,
     devSecret: config.dev ? secret : null,
     close: () =>
       new Promise<void>((resolveClose, reject) => {
-        for (const t of timers) clearInterval(t);
+        for (const t of timers) clearInterval(t); // no new flush starts while requests drain
         server.close((err) => {
           // Let a running flush finish before the buffer and catalog close.
-          const settle = jobs === null ? Promise.resolve() : jobs.close();
-          void settle
-            .then(() => buffer.close())
-            .then(() => local?.close())
-            .then(() => (err ? reject(err) : resolveClose()), reject);
+          release().then(() => (err ? reject(err) : resolveClose()), reject);
         });
         // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
