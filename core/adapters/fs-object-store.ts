@@ -42,6 +42,18 @@ export class FsObjectStore implements ObjectStore {
     return tmp;
   }
 
+  /** The new name is only durable once its directory is synced. */
+  private async syncDir(path: string): Promise<void> {
+    // Windows cannot open a directory for syncing (and makes renames durable itself).
+    if (this.options.fsync === false || process.platform === 'win32') return;
+    const dh = await open(dirname(path), 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+
   async put(uri: string, bytes: Uint8Array): Promise<void> {
     const path = this.path(uri);
     const tmp = await this.writeTemp(path, bytes);
@@ -51,6 +63,7 @@ export class FsObjectStore implements ObjectStore {
       await rm(tmp, { force: true });
       throw e;
     }
+    await this.syncDir(path);
   }
 
   /**
@@ -70,6 +83,7 @@ export class FsObjectStore implements ObjectStore {
     } finally {
       await rm(tmp, { force: true });
     }
+    await this.syncDir(path);
     return true;
   }
 
