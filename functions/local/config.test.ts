@@ -55,6 +55,14 @@ describe('loadConfig', () => {
     expect(() => load({ schema: SCHEMA }, { [name]: value })).toThrow(message);
   });
 
+  it.each(['LAKESYNC_FLUSH_INTERVAL_MS', 'LAKESYNC_MAINTENANCE_INTERVAL_MS'])(
+    'refuses a %s that a timer cannot hold (Node would fire it every millisecond)',
+    (name) => {
+      expect(() => load({ schema: SCHEMA }, { [name]: '3000000000' })).toThrow(new RegExp(`${name} must be at most 2147483647`));
+      expect(load({ schema: SCHEMA }, { [name]: '2147483647' }).lake).not.toBeNull();
+    },
+  );
+
   it('takes an empty LAKESYNC_PORT as unset, like the other variables', () => {
     expect(load({ schema: SCHEMA }, { LAKESYNC_PORT: '' }).port).toBe(8787);
   });

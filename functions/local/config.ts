@@ -33,11 +33,15 @@ export interface LakeSettings {
   readonly snapshotRetentionMs: number;
 }
 
-function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+/** The longest delay setInterval takes; Node runs a longer one every millisecond. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer`);
+  if (n > max) throw new ConfigError(`${name} must be at most ${max}`);
   return n;
 }
 
@@ -130,10 +134,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
   const lake: LakeSettings | null = lakeOff
     ? null
     : {
-        flushIntervalMs: intEnv(env, 'LAKESYNC_FLUSH_INTERVAL_MS', 5000),
+        flushIntervalMs: intEnv(env, 'LAKESYNC_FLUSH_INTERVAL_MS', 5000, MAX_TIMER_MS),
         checkpointEvery: intEnv(env, 'LAKESYNC_CHECKPOINT_EVERY', 10_000),
         retainDeltas: intEnv(env, 'LAKESYNC_RETAIN_DELTAS', 100_000),
-        maintenanceIntervalMs: intEnv(env, 'LAKESYNC_MAINTENANCE_INTERVAL_MS', 3_600_000),
+        maintenanceIntervalMs: intEnv(env, 'LAKESYNC_MAINTENANCE_INTERVAL_MS', 3_600_000, MAX_TIMER_MS),
         snapshotRetentionMs: intEnv(env, 'LAKESYNC_SNAPSHOT_RETENTION_MS', 7 * 86_400_000),
       };
   return {
