@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
@@ -25,9 +25,15 @@ export interface RunningServer {
 
 function devSecret(dataDir: string): string {
   const path = join(dataDir, 'dev-secret');
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  if (existsSync(path)) {
+    const kept = readFileSync(path, 'utf8').trim();
+    if (kept.length >= 32) return kept;
+    // Empty or cut short (a crash while it was written): dev tokens are cheap, make a new one.
+  }
   const secret = randomBytes(32).toString('hex');
-  writeFileSync(path, secret, { mode: 0o600 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, secret, { mode: 0o600 });
+  renameSync(tmp, path);
   return secret;
 }
 
@@ -39,6 +45,8 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     ...(secret !== null ? { hs256Secret: secret } : {}),
     ...(config.jwksUrl !== null ? { jwksUrl: config.jwksUrl } : {}),
   };
+  // Before anything is opened: a bad key fails here without leaving the buffer or the lake worker behind.
+  const auth = new JwtAuthenticator(authOptions);
   const buffer = new SqliteBuffer({ path: join(config.dataDir, 'buffer.sqlite'), synchronous: config.synchronous, checkpoint: 'background' });
   const gateway = new Gateway({
     buffer,
@@ -89,7 +97,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     gateway,
     ...(local !== null ? { checkpoints: new CheckpointService(local.checkpoints, gateway.rules) } : {}),
     ...(jobs !== null ? { flushNow: () => jobs.cycle() } : {}),
-    auth: new JwtAuthenticator(authOptions),
+    auth,
     log,
     ...(config.rateLimit !== null ? { rateLimit: config.rateLimit } : {}),
     ...(config.dev && secret !== null
