@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import type { Schema } from '../../core/schema.ts';
 import { LakeRunner } from './lake-runner.ts';
@@ -35,5 +36,16 @@ describe('LakeRunner', () => {
     await expect(runner.cycle()).rejects.toThrow(/lake worker/);
     await expect(runner.maintain({ snapshotRetentionMs: 1, orphanAgeMs: 1 })).rejects.toThrow(/lake worker/);
     await runner.close(); // resolves: nothing left to stop
+  }, 20_000);
+
+  it('replaces a worker that died, so the buffer is flushed again', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'lakesync-runner-'));
+    const runner = new LakeRunner(settings(dataDir));
+    expect((await runner.cycle()).flush.deltas).toBe(0);
+    // A crash of the worker thread (wasm abort, out of memory, a bug).
+    const inside = runner as unknown as { thread?: { worker: Worker }; worker?: Worker };
+    await (inside.thread?.worker ?? inside.worker)?.terminate();
+    expect((await runner.cycle()).flush.deltas).toBe(0);
+    await runner.close();
   }, 20_000);
 });

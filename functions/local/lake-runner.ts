@@ -17,15 +17,15 @@ import(workerData.tsx)
 
 const TSX_API = import.meta.resolve('tsx/esm/api');
 
-export class LakeRunner {
-  private readonly worker: Worker;
+/** One worker thread and the requests waiting for its answers. */
+class LakeThread {
+  readonly worker: Worker;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private readonly ready: Promise<void>;
-  private readonly exited: Promise<void>;
-  private running: Promise<CycleReport> | null = null;
+  readonly exited: Promise<void>;
   /** Set once the worker is gone: later calls fail at once instead of waiting forever. */
-  private dead: Error | null = null;
+  dead: Error | null = null;
 
   constructor(data: LakeWorkerData) {
     const entry = new URL('./lake-worker.ts', import.meta.url).href;
@@ -57,7 +57,7 @@ export class LakeRunner {
     this.worker.on('exit', (code) => fail(new Error(`lake worker exited (${code})`)));
   }
 
-  private async call<T>(req: Omit<LakeRequest, 'id'>): Promise<T> {
+  async call<T>(req: Omit<LakeRequest, 'id'>): Promise<T> {
     await this.ready;
     if (this.dead !== null) throw this.dead;
     const id = this.nextId++;
@@ -66,22 +66,46 @@ export class LakeRunner {
       this.worker.postMessage({ ...req, id });
     });
   }
+}
+
+export class LakeRunner {
+  private thread: LakeThread;
+  private running: Promise<CycleReport> | null = null;
+  private closed = false;
+
+  constructor(private readonly data: LakeWorkerData) {
+    this.thread = new LakeThread(data);
+  }
+
+  /**
+   * The live worker. One that died (a crash, or it failed to start) is
+   * replaced on the next request: a flush interrupted at any step is safe to
+   * run again, and without this the buffer would never be flushed again.
+   */
+  private live(): LakeThread {
+    if (this.thread.dead !== null && !this.closed) this.thread = new LakeThread(this.data);
+    return this.thread;
+  }
 
   /** One flush cycle; concurrent calls share the running one. */
   cycle(): Promise<CycleReport> {
-    this.running ??= this.call<CycleReport>({ type: 'cycle' }).finally(() => {
-      this.running = null;
-    });
+    this.running ??= this.live()
+      .call<CycleReport>({ type: 'cycle' })
+      .finally(() => {
+        this.running = null;
+      });
     return this.running;
   }
 
   maintain(options: { snapshotRetentionMs: number; orphanAgeMs: number }): Promise<string[]> {
-    return this.call<string[]>({ type: 'maintain', ...options });
+    return this.live().call<string[]>({ type: 'maintain', ...options });
   }
 
   /** Waits for running work, then closes the worker's connections and stops it. */
   async close(): Promise<void> {
-    if (this.dead === null) await this.call({ type: 'close' }).catch(() => undefined);
-    await this.exited;
+    this.closed = true;
+    const thread = this.thread;
+    if (thread.dead === null) await thread.call({ type: 'close' }).catch(() => undefined);
+    await thread.exited;
   }
 }
