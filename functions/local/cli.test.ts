@@ -59,6 +59,14 @@ describe('lakesync CLI errors', () => {
     await expect(cli(dataDir, ...argv)).rejects.toThrow(message);
   });
 
+  it('takes a table by the qualified name `lakesync tables` prints', async () => {
+    expect((await cli(dataDir, 'tables')).out).toMatch(/^lakesync\.todos /m);
+    const { code, out } = await cli(dataDir, 'scan', 'lakesync.todos', '--json');
+    expect(code).toBe(0);
+    expect(out.split('\n')).toHaveLength(3);
+    expect((await cli(dataDir, 'snapshots', 'lakesync.todos')).code).toBe(0);
+  });
+
   it('names an unknown table', async () => {
     await expect(cli(dataDir, 'scan', 'nope')).rejects.toThrow(/no table nope/);
     await expect(cli(dataDir, 'snapshots', 'nope')).rejects.toThrow(/no table nope/);

@@ -105,8 +105,11 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
   const local = openLocalLake(config.dataDir, config.schema);
   const { lake } = local;
   try {
+    // `tables` prints names with their namespace (lakesync.todos): take them either way.
+    const prefix = `${lake.namespace.join('.')}.`;
+    const bare = (name: string): string => (name.startsWith(prefix) ? name.slice(prefix.length) : name);
     const names = async (): Promise<string[]> =>
-      positionals.length > 0 ? positionals : (await lake.catalog.listTables(lake.namespace)).map((t) => t.name);
+      positionals.length > 0 ? positionals.map(bare) : (await lake.catalog.listTables(lake.namespace)).map((t) => t.name);
     switch (command) {
       case 'flush': {
         // The buffer file is shared with a running server (WAL); concurrent flushes are safe (watermarks + OCC).
@@ -146,7 +149,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
         return 0;
       }
       case 'snapshots': {
-        const name = positionals[0];
+        const name = positionals[0] === undefined ? undefined : bare(positionals[0]);
         if (name === undefined) throw new ConfigError('lakesync snapshots <table>');
         const t = await lake.catalog.loadTable(lake.ident(name));
         if (t === null) throw new ConfigError(`no table ${name}`);
@@ -166,7 +169,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
         return 0;
       }
       case 'scan': {
-        const name = positionals[0];
+        const name = positionals[0] === undefined ? undefined : bare(positionals[0]);
         if (name === undefined) throw new ConfigError('lakesync scan <table>');
         const result = await scanTable(lake, name, {
           limit,
