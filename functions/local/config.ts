@@ -107,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
   // The authenticator refuses shorter HS256 secrets too, but only after the server has opened its files.
   if (jwtSecret !== null && new TextEncoder().encode(jwtSecret).length < 32) throw new ConfigError('LAKESYNC_JWT_SECRET must be at least 32 bytes');
   const jwksUrl = env['LAKESYNC_JWKS_URL'] ?? null;
+  if (jwksUrl !== null && !/^https?:\/\/[^/]/.test(jwksUrl)) throw new ConfigError(`LAKESYNC_JWKS_URL must be an http(s) URL, not "${jwksUrl}"`);
   const host = env['LAKESYNC_HOST'] ?? '127.0.0.1';
   const devFlag = env['LAKESYNC_DEV'];
   if (devFlag !== undefined && devFlag !== '1' && devFlag !== '0') throw new ConfigError('LAKESYNC_DEV must be "1" or "0"');
