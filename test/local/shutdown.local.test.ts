@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
 import { scanTable } from '../../core/lake/scan.ts';
@@ -66,4 +67,26 @@ describe('shutdown of the embedded default', () => {
       local.close();
     }
   });
+});
+
+describe('shutdown with a stalled client', () => {
+  it('exits within a grace period even when a request never finishes arriving', async () => {
+    const dataDir = tempDir();
+    const port = await freePort();
+    const server: ChildServer = await startChildServer({ dataDir, port });
+    const socket = connect(port, '127.0.0.1');
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    // A push whose body never comes: the request stays in flight.
+    socket.write(`POST /v1/push HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{"clientId":`);
+    socket.on('error', () => undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const exited = new Promise<number | null>((r) => server.process.once('exit', (code) => r(code)));
+    const started = Date.now();
+    server.process.kill('SIGTERM');
+    const code = await Promise.race([exited, new Promise<'hung'>((r) => setTimeout(() => r('hung'), 20_000))]);
+    socket.destroy();
+    if (code === 'hung') server.process.kill('SIGKILL');
+    expect(code).toBe(0);
+    expect(Date.now() - started).toBeLessThan(15_000);
+  }, 40_000);
 });
