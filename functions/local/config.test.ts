@@ -50,6 +50,8 @@ describe('loadConfig', () => {
     ['LAKESYNC_JWT_SECRET', 'short', /LAKESYNC_JWT_SECRET must be at least 32 bytes/],
     ['LAKESYNC_RATE_LIMIT', '0/s', /LAKESYNC_RATE_LIMIT/],
     ['LAKESYNC_FLUSH_INTERVAL_MS', '1.5', /LAKESYNC_FLUSH_INTERVAL_MS must be a non-negative integer/],
+    // 0 would rebuild a full checkpoint every flush interval, even with nothing new.
+    ['LAKESYNC_CHECKPOINT_EVERY', '0', /LAKESYNC_CHECKPOINT_EVERY must be at least 1/],
     ['LAKESYNC_JWKS_URL', 'idp.example.com/jwks', /LAKESYNC_JWKS_URL must be an http\(s\) URL/],
     ['LAKESYNC_JWKS_URL', 'file:///etc/jwks.json', /LAKESYNC_JWKS_URL must be an http\(s\) URL/],
   ])('refuses %s=%s with a clear error', (name, value, message) => {

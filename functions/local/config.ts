@@ -36,12 +36,13 @@ export interface LakeSettings {
 /** The longest delay setInterval takes; Node runs a longer one every millisecond. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER): number {
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, max = Number.MAX_SAFE_INTEGER, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${name} must be a non-negative integer`);
   if (n > max) throw new ConfigError(`${name} must be at most ${max}`);
+  if (n < min) throw new ConfigError(`${name} must be at least ${min}`);
   return n;
 }
 
@@ -136,7 +137,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
     ? null
     : {
         flushIntervalMs: intEnv(env, 'LAKESYNC_FLUSH_INTERVAL_MS', 5000, MAX_TIMER_MS),
-        checkpointEvery: intEnv(env, 'LAKESYNC_CHECKPOINT_EVERY', 10_000),
+        checkpointEvery: intEnv(env, 'LAKESYNC_CHECKPOINT_EVERY', 10_000, Number.MAX_SAFE_INTEGER, 1),
         retainDeltas: intEnv(env, 'LAKESYNC_RETAIN_DELTAS', 100_000),
         maintenanceIntervalMs: intEnv(env, 'LAKESYNC_MAINTENANCE_INTERVAL_MS', 3_600_000, MAX_TIMER_MS),
         snapshotRetentionMs: intEnv(env, 'LAKESYNC_SNAPSHOT_RETENTION_MS', 7 * 86_400_000),
