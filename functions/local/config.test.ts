@@ -49,6 +49,7 @@ describe('loadConfig', () => {
     ['LAKESYNC_DEV', 'yes', /LAKESYNC_DEV must be "1" or "0"/],
     ['LAKESYNC_JWT_SECRET', 'short', /LAKESYNC_JWT_SECRET must be at least 32 bytes/],
     ['LAKESYNC_RATE_LIMIT', '0/s', /LAKESYNC_RATE_LIMIT/],
+    ['LAKESYNC_RATE_LIMIT', '5/s,burst=00', /LAKESYNC_RATE_LIMIT/],
     ['LAKESYNC_FLUSH_INTERVAL_MS', '1.5', /LAKESYNC_FLUSH_INTERVAL_MS must be a non-negative integer/],
     // 0 would rebuild a full checkpoint every flush interval, even with nothing new.
     ['LAKESYNC_CHECKPOINT_EVERY', '0', /LAKESYNC_CHECKPOINT_EVERY must be at least 1/],

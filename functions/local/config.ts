@@ -127,7 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
     const m = /^(\d+(?:\.\d+)?)\/s(?:,burst=(\d+))?$/.exec(rate);
     if (m === null) throw new ConfigError('LAKESYNC_RATE_LIMIT must look like "50/s" or "50/s,burst=100"');
     const ratePerSecond = Number(m[1]);
-    if (ratePerSecond <= 0 || m[2] === '0') throw new ConfigError('LAKESYNC_RATE_LIMIT: the rate and burst must be above 0 (use "off" to turn limiting off)');
+    if (ratePerSecond <= 0 || (m[2] !== undefined && Number(m[2]) === 0)) throw new ConfigError('LAKESYNC_RATE_LIMIT: the rate and burst must be above 0 (use "off" to turn limiting off)');
     rateLimit = { ratePerSecond, burst: m[2] !== undefined ? Number(m[2]) : Math.ceil(ratePerSecond * 2) };
   }
   const lakeFlag = env['LAKESYNC_LAKE'] ?? 'on';
