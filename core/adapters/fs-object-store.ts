@@ -1,4 +1,4 @@
-import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { LakeError } from '../lake/errors.ts';
@@ -23,30 +23,68 @@ export class FsObjectStore implements ObjectStore {
     return fileURLToPath(uri);
   }
 
-  async put(uri: string, bytes: Uint8Array): Promise<void> {
-    const path = this.path(uri);
+  /** Write a temporary file beside `path` (fsynced unless turned off); returns its path. */
+  private async writeTemp(path: string, bytes: Uint8Array): Promise<string> {
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-    const fh = await open(tmp, 'w');
     try {
-      await fh.writeFile(bytes);
-      if (this.options.fsync !== false) await fh.sync();
-    } finally {
-      await fh.close();
+      const fh = await open(tmp, 'wx');
+      try {
+        await fh.writeFile(bytes);
+        if (this.options.fsync !== false) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
     }
-    await rename(tmp, path);
+    return tmp;
   }
 
+  /** The new name is only durable once its directory is synced. */
+  private async syncDir(path: string): Promise<void> {
+    // Windows cannot open a directory for syncing (and makes renames durable itself).
+    if (this.options.fsync === false || process.platform === 'win32') return;
+    const dh = await open(dirname(path), 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  }
+
+  async put(uri: string, bytes: Uint8Array): Promise<void> {
+    const path = this.path(uri);
+    const tmp = await this.writeTemp(path, bytes);
+    try {
+      await rename(tmp, path);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    await this.syncDir(path);
+  }
+
+  /**
+   * Like put, but the object appears by link(2), which fails if the name
+   * exists: one writer wins, and no reader sees a half-written object (an
+   * exclusive create would show it while its bytes are written, and leave
+   * it truncated after a crash).
+   */
   async putIfAbsent(uri: string, bytes: Uint8Array): Promise<boolean> {
     const path = this.path(uri);
-    await mkdir(dirname(path), { recursive: true });
+    const tmp = await this.writeTemp(path, bytes);
     try {
-      await writeFile(path, bytes, { flag: 'wx' });
-      return true;
+      await link(tmp, path);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw e;
+    } finally {
+      await rm(tmp, { force: true });
     }
+    await this.syncDir(path);
+    return true;
   }
 
   async get(uri: string): Promise<Uint8Array> {

@@ -3,10 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { encodeDelta, encodeRow, encodeSnapshot, Packer, packSegment } from '../codec/storage.ts';
 import { makeDelta, type Delta } from '../delta.ts';
 import { applyDelta, type RowState } from '../merge.ts';
-import { LAYOUT_VERSION, SqliteBuffer } from './sqlite-buffer.ts';
+import { LAYOUT, LAYOUT_VERSION, SqliteBuffer } from './sqlite-buffer.ts';
+import { migrateFromV2 } from './sqlite-migrate.ts';
 import { runBufferConformance } from './buffer.conformance.ts';
 
 const paths = new WeakMap<object, string>();
@@ -180,6 +182,43 @@ PRAGMA user_version = 2;`);
     expect(await b.head()).toBe(6n);
     await b.close();
   });
+
+  it('opens a file that another connection migrated while this one waited for the write lock', async () => {
+    // The local server's lake worker, or `lakesync flush`, may open the buffer while the server migrates it.
+    const path = join(mkdtempSync(join(tmpdir(), 'ls-buf-')), 'buffer.sqlite');
+    const other = new Database(path);
+    other.pragma('journal_mode = WAL');
+    other.exec(`
+CREATE TABLE ls_log (first_seq INTEGER PRIMARY KEY, count INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE ls_stamps (client_id TEXT NOT NULL, hlc INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (client_id, hlc)) WITHOUT ROWID;
+CREATE TABLE ls_rows (tbl TEXT NOT NULL, row_id TEXT NOT NULL, version INTEGER NOT NULL, state BLOB NOT NULL, PRIMARY KEY (tbl, row_id)) WITHOUT ROWID;
+CREATE TABLE ls_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+PRAGMA user_version = 2;`);
+    other.exec('BEGIN IMMEDIATE'); // the other connection starts migrating
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.tsx)
+        .then(({ register }) => { register(); return import(workerData.entry); })
+        .then(async ({ SqliteBuffer }) => {
+          parentPort.postMessage('opening');
+          const b = new SqliteBuffer({ path: workerData.path }); // waits for the write lock
+          await b.close();
+          parentPort.postMessage('ok');
+        })
+        .catch((err) => parentPort.postMessage(String(err)));`,
+      { eval: true, workerData: { path, tsx: import.meta.resolve('tsx/esm/api'), entry: new URL('./sqlite-buffer.ts', import.meta.url).href } },
+    );
+    const answers: string[] = [];
+    const done = new Promise<string>((resolve) => worker.on('message', (m: string) => (answers.push(m), m !== 'opening' && resolve(m))));
+    while (!answers.includes('opening')) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, 300)); // it has read the old version and waits for the lock
+    migrateFromV2(other, LAYOUT);
+    other.pragma(`user_version = ${LAYOUT_VERSION}`);
+    other.exec('COMMIT');
+    other.close();
+    expect(await done).toBe('ok');
+    await worker.terminate();
+  }, 20_000);
 
   it('refuses a file from a newer LakeSync', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'ls-buf-')), 'buffer.sqlite');

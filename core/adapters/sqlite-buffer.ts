@@ -471,13 +471,20 @@ export class SqliteBuffer implements DeltaBuffer {
 
 /** Create the layout, or bring an older file up to it. */
 function openLayout(db: Database.Database): void {
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version === LAYOUT_VERSION) return;
-  if (version > LAYOUT_VERSION) {
-    throw new Error(`buffer file has layout ${version}; this LakeSync reads up to ${LAYOUT_VERSION}`);
-  }
-  const hasV1 = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ls_log'").get() !== undefined;
+  const readVersion = (): number => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > LAYOUT_VERSION) {
+      throw new Error(`buffer file has layout ${version}; this LakeSync reads up to ${LAYOUT_VERSION}`);
+    }
+    return version;
+  };
+  if (readVersion() === LAYOUT_VERSION) return;
   db.transaction(() => {
+    // Read again under the write lock: another connection (the server's lake
+    // worker, `lakesync flush`) may have migrated the file while this one waited.
+    const version = readVersion();
+    if (version === LAYOUT_VERSION) return;
+    const hasV1 = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ls_log'").get() !== undefined;
     if (version === 2) migrateFromV2(db, LAYOUT);
     else if (hasV1) migrateFromV1(db, LAYOUT);
     else db.exec(LAYOUT);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
@@ -37,10 +38,38 @@ export function parseDuration(text: string): number {
   return Number(m[1]) * unit;
 }
 
+/** A whole-number option (e.g. --limit), or the fallback when not given. */
+function intOption(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw new ConfigError(`--${name} must be a non-negative integer, not "${text}"`);
+  return Number(text);
+}
+
 function table(rows: readonly (readonly unknown[])[]): string {
   const text = rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : typeof c === 'object' ? JSON.stringify(c, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) : String(c))));
   const widths = text[0]?.map((_, i) => Math.max(...text.map((r) => (r[i] ?? '').length))) ?? [];
   return text.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+/** The options of every command; a malformed one is a ConfigError (parseArgs throws TypeErrors). */
+function parseOptions(rest: readonly string[]) {
+  try {
+    return parseArgs({
+      args: [...rest],
+      allowPositionals: true,
+      options: {
+        limit: { type: 'string' },
+        snapshot: { type: 'string' },
+        json: { type: 'boolean' },
+        'target-mb': { type: 'string' },
+        'older-than': { type: 'string' },
+        'retain-last': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+      },
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
 }
 
 export async function runCli(argv: readonly string[], out: (line: string) => void): Promise<number> {
@@ -53,29 +82,38 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     await import('./main.ts');
     return -1; // keeps running
   }
-  const { values, positionals } = parseArgs({
-    args: [...rest],
-    allowPositionals: true,
-    options: {
-      limit: { type: 'string' },
-      snapshot: { type: 'string' },
-      json: { type: 'boolean' },
-      'target-mb': { type: 'string' },
-      'older-than': { type: 'string' },
-      'retain-last': { type: 'string' },
-      'dry-run': { type: 'boolean' },
-    },
-  });
+  const known = ['flush', 'tables', 'snapshots', 'scan', 'compact', 'expire', 'orphans'];
+  if (!known.includes(command)) {
+    out(`lakesync: unknown command "${command}"\n${USAGE}`);
+    return 1;
+  }
+  const { values, positionals } = parseOptions(rest);
   const config = loadConfig({ ...process.env, LAKESYNC_DEV: process.env['LAKESYNC_DEV'] ?? '1' }, process.cwd());
+  // Opening the lake creates it: a command run in the wrong directory would report an empty lake, and leave one behind.
+  const bufferPath = join(config.dataDir, 'buffer.sqlite');
+  const needed = command === 'flush' ? bufferPath : join(config.dataDir, 'lake', 'catalog.db');
+  if (!existsSync(needed)) {
+    throw new ConfigError(`no lake at ${config.dataDir} (${needed} is missing): run the server (npm start) first, or set LAKESYNC_DATA_DIR`);
+  }
+  const limit = intOption('limit', values.limit, 20);
+  const retainLast = intOption('retain-last', values['retain-last'], 1);
+  const targetMb = Number(values['target-mb'] ?? '128');
+  if (!(targetMb > 0)) throw new ConfigError(`--target-mb must be a positive number, not "${values['target-mb']}"`);
+  if (values.snapshot !== undefined && !/^-?\d+$/.test(values.snapshot)) {
+    throw new ConfigError(`--snapshot must be a snapshot id (lakesync snapshots <table> lists them), not "${values.snapshot}"`);
+  }
   const local = openLocalLake(config.dataDir, config.schema);
   const { lake } = local;
   try {
+    // `tables` prints names with their namespace (lakesync.todos): take them either way.
+    const prefix = `${lake.namespace.join('.')}.`;
+    const bare = (name: string): string => (name.startsWith(prefix) ? name.slice(prefix.length) : name);
     const names = async (): Promise<string[]> =>
-      positionals.length > 0 ? positionals : (await lake.catalog.listTables(lake.namespace)).map((t) => t.name);
+      positionals.length > 0 ? positionals.map(bare) : (await lake.catalog.listTables(lake.namespace)).map((t) => t.name);
     switch (command) {
       case 'flush': {
         // The buffer file is shared with a running server (WAL); concurrent flushes are safe (watermarks + OCC).
-        const buffer = new SqliteBuffer({ path: join(config.dataDir, 'buffer.sqlite'), synchronous: config.synchronous });
+        const buffer = new SqliteBuffer({ path: bufferPath, synchronous: config.synchronous });
         try {
           const jobs = new LakeJobs({
             buffer,
@@ -111,7 +149,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
         return 0;
       }
       case 'snapshots': {
-        const name = positionals[0];
+        const name = positionals[0] === undefined ? undefined : bare(positionals[0]);
         if (name === undefined) throw new ConfigError('lakesync snapshots <table>');
         const t = await lake.catalog.loadTable(lake.ident(name));
         if (t === null) throw new ConfigError(`no table ${name}`);
@@ -131,10 +169,10 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
         return 0;
       }
       case 'scan': {
-        const name = positionals[0];
+        const name = positionals[0] === undefined ? undefined : bare(positionals[0]);
         if (name === undefined) throw new ConfigError('lakesync scan <table>');
         const result = await scanTable(lake, name, {
-          limit: Number(values.limit ?? '20'),
+          limit,
           ...(values.snapshot !== undefined ? { snapshotId: BigInt(values.snapshot) } : {}),
         });
         const cols = result.schema.fields.map((f) => f.name).filter((n) => n !== '_state');
@@ -146,7 +184,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
         return 0;
       }
       case 'compact': {
-        const target = Number(values['target-mb'] ?? '128') * 1024 * 1024;
+        const target = targetMb * 1024 * 1024;
         for (const name of await names()) {
           const r = await compactTable(lake, name, { targetFileBytes: target });
           out(`${name}: rewrote ${r.rewrittenDataFiles} data files and ${r.removedDeleteFiles} delete files into ${r.addedDataFiles} (${r.rows} rows)`);
@@ -156,7 +194,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
       case 'expire': {
         const olderThan = Date.now() - parseDuration(values['older-than'] ?? '7d');
         for (const name of await names()) {
-          const r = await expireSnapshots(lake, name, { olderThanMs: olderThan, retainLast: Number(values['retain-last'] ?? '1') });
+          const r = await expireSnapshots(lake, name, { olderThanMs: olderThan, retainLast });
           out(`${name}: expired ${r.expiredSnapshots} snapshots, deleted ${r.deletedFiles} files`);
         }
         return 0;
@@ -171,8 +209,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
         return 0;
       }
       default:
-        out(USAGE);
-        return 1;
+        return 1; // unreachable: checked above
     }
   } finally {
     local.close();

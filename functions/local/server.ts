@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -30,9 +30,15 @@ export interface RunningServer {
 
 function devSecret(dataDir: string): string {
   const path = join(dataDir, 'dev-secret');
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  if (existsSync(path)) {
+    const kept = readFileSync(path, 'utf8').trim();
+    if (kept.length >= 32) return kept;
+    // Empty or cut short (a crash while it was written): dev tokens are cheap, make a new one.
+  }
   const secret = randomBytes(32).toString('hex');
-  writeFileSync(path, secret, { mode: 0o600 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, secret, { mode: 0o600 });
+  renameSync(tmp, path);
   return secret;
 }
 
@@ -44,6 +50,8 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     ...(secret !== null ? { hs256Secret: secret } : {}),
     ...(config.jwksUrl !== null ? { jwksUrl: config.jwksUrl } : {}),
   };
+  // Before anything is opened: a bad key fails here without leaving the buffer or the lake worker behind.
+  const auth = new JwtAuthenticator(authOptions);
   const buffer = new SqliteBuffer({ path: join(config.dataDir, 'buffer.sqlite'), synchronous: config.synchronous, checkpoint: 'background' });
   // Connected clients are poked after every append (docs/protocol.md, "Live updates").
   const hub = new LiveHub();
@@ -93,7 +101,6 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     }
     for (const t of timers) t.unref();
   }
-  const auth = new JwtAuthenticator(authOptions);
   const app = createHttpApp({
     gateway,
     ...(local !== null ? { checkpoints: new CheckpointService(local.checkpoints, gateway.rules) } : {}),
@@ -108,9 +115,32 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
         }
       : {}),
   });
-  const server = await new Promise<ServerType>((resolveServer) => {
-    const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => resolveServer(s));
-  });
+  const release = async (): Promise<void> => {
+    for (const t of timers) clearInterval(t);
+    await jobs?.close();
+    await buffer.close();
+    local?.close();
+  };
+  let server: ServerType;
+  try {
+    server = await new Promise<ServerType>((resolveServer, reject) => {
+      const s = serve({ fetch: app.fetch, hostname: config.host, port: config.port }, () => {
+        s.off('error', reject);
+        resolveServer(s);
+      });
+      s.once('error', reject);
+    });
+  } catch (err) {
+    // Without this, a taken port is an uncaught exception and the lake worker keeps the process alive.
+    await release();
+    const code = (err as NodeJS.ErrnoException).code;
+    const where = `${config.host}:${config.port}`;
+    throw new Error(
+      code === 'EADDRINUSE'
+        ? `${where} is in use: stop the other server or set LAKESYNC_PORT`
+        : `cannot listen on ${where}: ${(err as Error).message}`,
+    );
+  }
   const detachLive = attachLive(server as Server, auth, hub, log, config.liveMaxConnections ?? 10_000);
   const { port } = server.address() as AddressInfo;
   return {
@@ -119,15 +149,11 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     liveConnections: () => hub.size,
     close: () =>
       new Promise<void>((resolveClose, reject) => {
-        for (const t of timers) clearInterval(t);
+        for (const t of timers) clearInterval(t); // no new flush starts while requests drain
         detachLive();
         server.close((err) => {
           // Let a running flush finish before the buffer and catalog close.
-          const settle = jobs === null ? Promise.resolve() : jobs.close();
-          void settle
-            .then(() => buffer.close())
-            .then(() => local?.close())
-            .then(() => (err ? reject(err) : resolveClose()), reject);
+          release().then(() => (err ? reject(err) : resolveClose()), reject);
         });
         // Idle keep-alive sockets would hold close() open; in-flight requests still finish.
         (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
