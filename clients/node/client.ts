@@ -385,7 +385,8 @@ export class LakeSyncClient {
     const tick = (): void => {
       loop.timer = null;
       busy = true;
-      again = false;
+      // A round the app started itself may have pulled before the poke that woke this tick: run another after it.
+      again = this.running !== null;
       this.sync().then(
         () => {
           this.failures = 0;
