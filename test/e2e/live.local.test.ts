@@ -90,6 +90,24 @@ describe('live updates (local server)', () => {
     expect(b.db.prepare('SELECT id FROM todos').all()).toEqual([{ id: 't1' }]);
   });
 
+  it('start() refusing live without a WebSocket leaves no loop running behind the error', async () => {
+    server = await startTestServer();
+    let fetches = 0;
+    const counting: typeof fetch = (input, init) => (fetches++, fetch(input, init));
+    const b = await open({ url: server.url, clientId: 'b', initialSync: 'pull', intervalMs: 20, live: { url: 'ws://unused', WebSocket: undefined as never }, fetch: counting });
+    const had = (globalThis as { WebSocket?: unknown }).WebSocket;
+    delete (globalThis as { WebSocket?: unknown }).WebSocket; // Node 20 has none
+    try {
+      const before = fetches;
+      expect(() => b.start()).toThrow(/live updates need a WebSocket/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(fetches).toBe(before);
+      expect(b.getStatus().state).not.toBe('syncing');
+    } finally {
+      if (had !== undefined) (globalThis as { WebSocket?: unknown }).WebSocket = had;
+    }
+  });
+
   it('sends the error envelope with a refused handshake, and 404 on another path', async () => {
     server = await startTestServer();
     const live = `${server.url.replace('http', 'ws')}/v1/live`;
