@@ -86,6 +86,29 @@ describe('LiveConnection', () => {
     c.stop();
   });
 
+  it('a WebSocket constructor that throws (a bad URL, a token that is no valid subprotocol) is retried with backoff, never an unhandled rejection', async () => {
+    let made = 0;
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown): void => void rejections.push(e);
+    process.on('unhandledRejection', onRejection);
+    const Throwing = class {
+      constructor() {
+        made++;
+        throw new SyntaxError('An invalid or duplicated subprotocol was specified');
+      }
+    } as unknown as typeof FakeSocket;
+    const c = new LiveConnection({ url: 'ws://x', WebSocket: Throwing, getToken: () => Promise.resolve('a=b'), onPoke: () => undefined, backoff: { baseMs: 1, maxMs: 2 } });
+    try {
+      c.start();
+      await tick(50);
+      expect(rejections).toEqual([]);
+      expect(made).toBeGreaterThan(1);
+    } finally {
+      c.stop();
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
   it('derives the live URL from the gateway URL', () => {
     expect(liveUrlOf('http://127.0.0.1:8787')).toBe('ws://127.0.0.1:8787/v1/live');
     expect(liveUrlOf('https://api.example.com/prefix/')).toBe('wss://api.example.com/prefix/v1/live');

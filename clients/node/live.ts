@@ -98,7 +98,14 @@ export class LiveConnection {
       (token) => {
         if (this.stopped || generation !== this.generation) return;
         let opened = false;
-        const s = new this.options.WebSocket(this.options.url, clientProtocols(token));
+        let s: WebSocketLike;
+        try {
+          s = new this.options.WebSocket(this.options.url, clientProtocols(token));
+        } catch {
+          // A bad URL, or a token that is no valid subprotocol: retried like a refused handshake, never an unhandled rejection.
+          this.retry(true);
+          return;
+        }
         this.socket = s;
         s.onopen = () => {
           opened = true;
