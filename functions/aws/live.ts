@@ -59,7 +59,7 @@ export function createLiveHandler(deps: LiveDeps): LiveHandler {
       try {
         const r = await pokeConnections(deps.connections, deps.poster, now());
         for (const f of r.failed) log({ level: 'warn', msg: 'poke failed', connection: f.id, error: errorText(f.error) });
-        if (r.poked + r.gone + r.expired > 0) log({ level: 'info', msg: 'live poke', poked: r.poked, gone: r.gone, expired: r.expired, failed: r.failed.length });
+        if (r.poked + r.gone + r.expired + r.opening > 0) log({ level: 'info', msg: 'live poke', poked: r.poked, gone: r.gone, expired: r.expired, opening: r.opening, failed: r.failed.length });
       } catch (e) {
         log({ level: 'warn', msg: 'live poke failed', error: errorText(e) });
       }
