@@ -109,6 +109,41 @@ describe('LiveConnection', () => {
     }
   });
 
+  it('a connection whose ping goes unanswered (half-open) is dropped and reconnected, and one that answers is kept', async () => {
+    FakeSocket.made = [];
+    const states: boolean[] = [];
+    let pokes = 0;
+    const c = new LiveConnection({
+      url: 'ws://x',
+      WebSocket: FakeSocket,
+      getToken: () => Promise.resolve('tok'),
+      onPoke: () => pokes++,
+      onConnected: (up) => states.push(up),
+      pingMs: 20,
+      backoff: { baseMs: 1, maxMs: 2 },
+    });
+    c.start();
+    await tick();
+    const first = FakeSocket.made[0] as FakeSocket;
+    first.onopen?.({});
+    // An answering server: every ping gets its pong.
+    first.send = (text) => {
+      first.sent.push(text);
+      queueMicrotask(() => first.onmessage?.({ data: '{"type":"pong"}' }));
+    };
+    await tick(100);
+    expect(first.sent.length).toBeGreaterThan(2);
+    expect(first.closedWith).toBeNull();
+    expect(FakeSocket.made).toHaveLength(1);
+    // The network goes away without a close: pings vanish, no close event ever comes.
+    first.send = (text) => void first.sent.push(text);
+    await tick(120);
+    expect(first.closedWith).not.toBeNull();
+    expect(states).toEqual([true, false]);
+    expect(FakeSocket.made.length).toBeGreaterThan(1);
+    c.stop();
+  });
+
   it('derives the live URL from the gateway URL', () => {
     expect(liveUrlOf('http://127.0.0.1:8787')).toBe('ws://127.0.0.1:8787/v1/live');
     expect(liveUrlOf('https://api.example.com/prefix/')).toBe('wss://api.example.com/prefix/v1/live');

@@ -24,7 +24,7 @@ export interface LiveOptions {
   readonly url?: string;
   /** Default: globalThis.WebSocket (browsers, Node 22+); Node 20 has none, pass `WebSocket` from the ws package. */
   readonly WebSocket?: WebSocketConstructor;
-  /** Keep-alive interval (default 4 minutes; API Gateway closes a WebSocket idle for 10). */
+  /** Keep-alive interval (default 4 minutes; API Gateway closes a WebSocket idle for 10). A ping unanswered by the next one drops the connection (half-open) and reconnects. */
   readonly pingMs?: number;
 }
 
@@ -59,6 +59,10 @@ export class LiveConnection {
   private ping: ReturnType<typeof setInterval> | null = null;
   private failures = 0;
   private stopped = true;
+  /** Whether a frame arrived since the last ping. */
+  private heard = true;
+  /** Drops the open socket as dead. */
+  private dead: () => void = () => undefined;
   /** Bumped by stop(): a token request or timer of an earlier start must not open a second socket. */
   private generation = 0;
 
@@ -115,6 +119,7 @@ export class LiveConnection {
           this.options.onPoke();
         };
         s.onmessage = (ev) => {
+          this.heard = true;
           if (typeof ev.data === 'string' && messageType(ev.data) === 'poke') this.options.onPoke();
         };
         s.onerror = () => {
@@ -125,6 +130,21 @@ export class LiveConnection {
           if (this.socket === s) this.socket = null;
           if (opened) this.options.onConnected?.(false);
           this.retry(!opened || ev.code === CLOSE_TOKEN_EXPIRED);
+        };
+        this.dead = () => {
+          // A ping went unanswered: the connection is half-open (the network went away without a close),
+          // and its close event may take minutes. Drop it now and reconnect.
+          s.onclose = null;
+          s.onmessage = null;
+          try {
+            s.close(4000, 'no pong');
+          } catch {
+            // Dropped either way.
+          }
+          this.stopPing();
+          if (this.socket === s) this.socket = null;
+          this.options.onConnected?.(false);
+          this.retry(false);
         };
       },
       () => {
@@ -141,7 +161,11 @@ export class LiveConnection {
 
   private startPing(s: WebSocketLike): void {
     this.stopPing();
+    this.heard = true;
     this.ping = setInterval(() => {
+      // Every ping is answered (a pong, or pokes meanwhile): nothing heard since the last one means a dead connection.
+      if (!this.heard) return this.dead();
+      this.heard = false;
       try {
         s.send(PING_MESSAGE);
       } catch {
