@@ -1,4 +1,6 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { WebSocket as WsWebSocket } from 'ws';
 import { LiveConnection, liveUrlOf, type WebSocketLike } from './live.ts';
 
 /** A WebSocket double: records what was made, lets the test drive its events. */
@@ -142,6 +144,29 @@ describe('LiveConnection', () => {
     expect(states).toEqual([true, false]);
     expect(FakeSocket.made.length).toBeGreaterThan(1);
     c.stop();
+  });
+
+  it('a stop() while the ws package is still in its handshake does not crash the process with an unhandled error event', async () => {
+    // A server that accepts the TCP connection and never answers the upgrade: the socket stays CONNECTING.
+    const held: Socket[] = [];
+    const server = createServer((sock) => void held.push(sock));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const errors: unknown[] = [];
+    const onError = (e: unknown): void => void errors.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      const c = new LiveConnection({ url: `ws://127.0.0.1:${port}/v1/live`, WebSocket: WsWebSocket, getToken: () => Promise.resolve('tok'), onPoke: () => undefined });
+      c.start();
+      while (held.length === 0) await tick();
+      c.stop();
+      await tick(50);
+      expect(errors).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
+      for (const s of held) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('derives the live URL from the gateway URL', () => {
