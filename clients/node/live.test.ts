@@ -169,6 +169,16 @@ describe('LiveConnection', () => {
     }
   });
 
+  it('a handshake that never completes (a server that accepts and stays silent) is given up and retried', async () => {
+    FakeSocket.made = [];
+    const c = new LiveConnection({ url: 'ws://x', WebSocket: FakeSocket, getToken: () => Promise.resolve('tok'), onPoke: () => undefined, connectTimeoutMs: 30, backoff: { baseMs: 1, maxMs: 2 } });
+    c.start();
+    await tick(100);
+    expect((FakeSocket.made[0] as FakeSocket).closedWith).not.toBeNull();
+    expect(FakeSocket.made.length).toBeGreaterThan(1);
+    c.stop();
+  });
+
   it('derives the live URL from the gateway URL', () => {
     expect(liveUrlOf('http://127.0.0.1:8787')).toBe('ws://127.0.0.1:8787/v1/live');
     expect(liveUrlOf('https://api.example.com/prefix/')).toBe('wss://api.example.com/prefix/v1/live');

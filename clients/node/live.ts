@@ -46,6 +46,8 @@ export interface LiveConnectionOptions {
   readonly onConnected?: (connected: boolean) => void;
   readonly backoff?: BackoffOptions;
   readonly pingMs?: number;
+  /** How long a handshake may take before it is given up and retried (default 30 s). */
+  readonly connectTimeoutMs?: number;
 }
 
 /**
@@ -57,6 +59,7 @@ export class LiveConnection {
   private socket: WebSocketLike | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private ping: ReturnType<typeof setInterval> | null = null;
+  private handshake: ReturnType<typeof setTimeout> | null = null;
   private failures = 0;
   private stopped = true;
   /** Whether a frame arrived since the last ping. */
@@ -79,6 +82,7 @@ export class LiveConnection {
     this.generation++;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    this.clearHandshake();
     this.stopPing();
     const s = this.socket;
     this.socket = null;
@@ -112,7 +116,10 @@ export class LiveConnection {
           return;
         }
         this.socket = s;
+        // A server (or proxy) that accepts and stays silent would hold the handshake for good.
+        this.handshake = setTimeout(() => this.drop(s, false), this.options.connectTimeoutMs ?? 30_000);
         s.onopen = () => {
+          this.clearHandshake();
           opened = true;
           this.failures = 0;
           this.options.onConnected?.(true);
@@ -127,31 +134,43 @@ export class LiveConnection {
           // A close event follows every error; reconnecting happens there.
         };
         s.onclose = (ev) => {
+          this.clearHandshake();
           this.stopPing();
           if (this.socket === s) this.socket = null;
           if (opened) this.options.onConnected?.(false);
           this.retry(!opened || ev.code === CLOSE_TOKEN_EXPIRED);
         };
-        this.dead = () => {
-          // A ping went unanswered: the connection is half-open (the network went away without a close),
-          // and its close event may take minutes. Drop it now and reconnect.
-          s.onclose = null;
-          s.onmessage = null;
-          try {
-            s.close(4000, 'no pong');
-          } catch {
-            // Dropped either way.
-          }
-          this.stopPing();
-          if (this.socket === s) this.socket = null;
-          this.options.onConnected?.(false);
-          this.retry(false);
-        };
+        // A ping went unanswered: the connection is half-open (the network went away without a close),
+        // and its close event may take minutes.
+        this.dead = () => this.drop(s, true);
       },
       () => {
         if (generation === this.generation) this.retry(false); // no token now (identity provider offline): try again later
       },
     );
+  }
+
+  /** Give up on a socket that hangs (handshake or connection) without waiting for its close event, and reconnect. */
+  private drop(s: WebSocketLike, opened: boolean): void {
+    this.clearHandshake();
+    this.stopPing();
+    s.onopen = null;
+    s.onmessage = null;
+    s.onclose = null;
+    s.onerror = () => undefined; // the ws package emits one when a connecting socket is closed
+    try {
+      s.close(4000, opened ? 'no pong' : 'handshake timeout');
+    } catch {
+      // Dropped either way.
+    }
+    if (this.socket === s) this.socket = null;
+    if (opened) this.options.onConnected?.(false);
+    this.retry(!opened);
+  }
+
+  private clearHandshake(): void {
+    if (this.handshake !== null) clearTimeout(this.handshake);
+    this.handshake = null;
   }
 
   private retry(refreshToken: boolean): void {
