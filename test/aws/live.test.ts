@@ -189,4 +189,23 @@ describe('live updates on AWS (moto)', () => {
       await until(async () => (await connections.list()).length === 0);
     }
   });
+
+  it('$connect reads a subprotocol header sent twice (RFC 6455 allows it; API Gateway keeps only the last in headers)', async () => {
+    const kept: string[] = [];
+    const handler = createLiveHandler({
+      connections: { add: async (c) => void kept.push(c.id), remove: async () => undefined, list: async () => [] },
+      poster: null,
+      auth: new JwtAuthenticator({ hs256Secret: TEST_SECRET }),
+      log: quiet,
+    });
+    const bearer = `bearer.${await tokenFor('u1', 'twice')}`;
+    const event = {
+      requestContext: { eventType: 'CONNECT', connectionId: 'twice=', requestId: 'r' },
+      headers: { Host: 'x', 'Sec-WebSocket-Protocol': bearer },
+      multiValueHeaders: { Host: ['x'], 'Sec-WebSocket-Protocol': ['lakesync.v1', bearer] },
+      isBase64Encoded: false,
+    } as unknown as LiveRouteEvent;
+    expect(await handler(event, {} as Context)).toMatchObject({ statusCode: 200, headers: { 'Sec-WebSocket-Protocol': 'lakesync.v1' } });
+    expect(kept).toEqual(['twice=']);
+  });
 });
