@@ -378,6 +378,13 @@ export class LakeSyncClient {
    */
   start(): void {
     if (this.loop !== null) return;
+    // Checked before the loop starts: a start() that throws leaves nothing running.
+    const live = this.options.live;
+    const settings: LiveOptions | null = live === undefined || live === false ? null : live === true ? {} : live;
+    const ctor = settings === null ? undefined : (settings.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket);
+    if (settings !== null && ctor === undefined) {
+      throw new LakeSyncError('INVALID_REQUEST', 'live updates need a WebSocket: pass live.WebSocket (the ws package on Node 20)');
+    }
     const loop: { timer: ReturnType<typeof setTimeout> | null; stopped: boolean; soon: () => void } = { timer: null, stopped: false, soon: () => {} };
     this.loop = loop;
     let busy = false;
@@ -385,7 +392,8 @@ export class LakeSyncClient {
     const tick = (): void => {
       loop.timer = null;
       busy = true;
-      again = false;
+      // A round the app started itself may have pulled before the poke that woke this tick: run another after it.
+      again = this.running !== null;
       this.sync().then(
         () => {
           this.failures = 0;
@@ -416,13 +424,7 @@ export class LakeSyncClient {
       tick();
     };
     tick();
-    const live = this.options.live;
-    if (live !== undefined && live !== false) {
-      const settings: LiveOptions = live === true ? {} : live;
-      const ctor = settings.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
-      if (ctor === undefined) {
-        throw new LakeSyncError('INVALID_REQUEST', 'live updates need a WebSocket: pass live.WebSocket (the ws package on Node 20)');
-      }
+    if (settings !== null && ctor !== undefined) {
       this.live = new LiveConnection({
         url: settings.url ?? liveUrlOf(this.options.url),
         WebSocket: ctor,

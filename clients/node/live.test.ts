@@ -1,4 +1,6 @@
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { WebSocket as WsWebSocket } from 'ws';
 import { LiveConnection, liveUrlOf, type WebSocketLike } from './live.ts';
 
 /** A WebSocket double: records what was made, lets the test drive its events. */
@@ -83,6 +85,97 @@ describe('LiveConnection', () => {
     release('new');
     await tick();
     expect(FakeSocket.made.map((s) => s.protocols[1])).toEqual(['bearer.new']);
+    c.stop();
+  });
+
+  it('a WebSocket constructor that throws (a bad URL, a token that is no valid subprotocol) is retried with backoff, never an unhandled rejection', async () => {
+    let made = 0;
+    const rejections: unknown[] = [];
+    const onRejection = (e: unknown): void => void rejections.push(e);
+    process.on('unhandledRejection', onRejection);
+    const Throwing = class {
+      constructor() {
+        made++;
+        throw new SyntaxError('An invalid or duplicated subprotocol was specified');
+      }
+    } as unknown as typeof FakeSocket;
+    const c = new LiveConnection({ url: 'ws://x', WebSocket: Throwing, getToken: () => Promise.resolve('a=b'), onPoke: () => undefined, backoff: { baseMs: 1, maxMs: 2 } });
+    try {
+      c.start();
+      await tick(50);
+      expect(rejections).toEqual([]);
+      expect(made).toBeGreaterThan(1);
+    } finally {
+      c.stop();
+      process.off('unhandledRejection', onRejection);
+    }
+  });
+
+  it('a connection whose ping goes unanswered (half-open) is dropped and reconnected, and one that answers is kept', async () => {
+    FakeSocket.made = [];
+    const states: boolean[] = [];
+    let pokes = 0;
+    const c = new LiveConnection({
+      url: 'ws://x',
+      WebSocket: FakeSocket,
+      getToken: () => Promise.resolve('tok'),
+      onPoke: () => pokes++,
+      onConnected: (up) => states.push(up),
+      pingMs: 20,
+      backoff: { baseMs: 1, maxMs: 2 },
+    });
+    c.start();
+    await tick();
+    const first = FakeSocket.made[0] as FakeSocket;
+    first.onopen?.({});
+    // An answering server: every ping gets its pong.
+    first.send = (text) => {
+      first.sent.push(text);
+      queueMicrotask(() => first.onmessage?.({ data: '{"type":"pong"}' }));
+    };
+    await tick(100);
+    expect(first.sent.length).toBeGreaterThan(2);
+    expect(first.closedWith).toBeNull();
+    expect(FakeSocket.made).toHaveLength(1);
+    // The network goes away without a close: pings vanish, no close event ever comes.
+    first.send = (text) => void first.sent.push(text);
+    await tick(120);
+    expect(first.closedWith).not.toBeNull();
+    expect(states).toEqual([true, false]);
+    expect(FakeSocket.made.length).toBeGreaterThan(1);
+    c.stop();
+  });
+
+  it('a stop() while the ws package is still in its handshake does not crash the process with an unhandled error event', async () => {
+    // A server that accepts the TCP connection and never answers the upgrade: the socket stays CONNECTING.
+    const held: Socket[] = [];
+    const server = createServer((sock) => void held.push(sock));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const errors: unknown[] = [];
+    const onError = (e: unknown): void => void errors.push(e);
+    process.on('uncaughtException', onError);
+    try {
+      const c = new LiveConnection({ url: `ws://127.0.0.1:${port}/v1/live`, WebSocket: WsWebSocket, getToken: () => Promise.resolve('tok'), onPoke: () => undefined });
+      c.start();
+      while (held.length === 0) await tick();
+      c.stop();
+      await tick(50);
+      expect(errors).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
+      for (const s of held) s.destroy();
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('a handshake that never completes (a server that accepts and stays silent) is given up and retried', async () => {
+    FakeSocket.made = [];
+    const c = new LiveConnection({ url: 'ws://x', WebSocket: FakeSocket, getToken: () => Promise.resolve('tok'), onPoke: () => undefined, connectTimeoutMs: 30, backoff: { baseMs: 1, maxMs: 2 } });
+    c.start();
+    await tick(100);
+    expect((FakeSocket.made[0] as FakeSocket).closedWith).not.toBeNull();
+    expect(FakeSocket.made.length).toBeGreaterThan(1);
     c.stop();
   });
 

@@ -24,7 +24,7 @@ export interface LiveOptions {
   readonly url?: string;
   /** Default: globalThis.WebSocket (browsers, Node 22+); Node 20 has none, pass `WebSocket` from the ws package. */
   readonly WebSocket?: WebSocketConstructor;
-  /** Keep-alive interval (default 4 minutes; API Gateway closes a WebSocket idle for 10). */
+  /** Keep-alive interval (default 4 minutes; API Gateway closes a WebSocket idle for 10). A ping unanswered by the next one drops the connection (half-open) and reconnects. */
   readonly pingMs?: number;
 }
 
@@ -46,6 +46,8 @@ export interface LiveConnectionOptions {
   readonly onConnected?: (connected: boolean) => void;
   readonly backoff?: BackoffOptions;
   readonly pingMs?: number;
+  /** How long a handshake may take before it is given up and retried (default 30 s). */
+  readonly connectTimeoutMs?: number;
 }
 
 /**
@@ -57,8 +59,13 @@ export class LiveConnection {
   private socket: WebSocketLike | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private ping: ReturnType<typeof setInterval> | null = null;
+  private handshake: ReturnType<typeof setTimeout> | null = null;
   private failures = 0;
   private stopped = true;
+  /** Whether a frame arrived since the last ping. */
+  private heard = true;
+  /** Drops the open socket as dead. */
+  private dead: () => void = () => undefined;
   /** Bumped by stop(): a token request or timer of an earlier start must not open a second socket. */
   private generation = 0;
 
@@ -75,6 +82,7 @@ export class LiveConnection {
     this.generation++;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
+    this.clearHandshake();
     this.stopPing();
     const s = this.socket;
     this.socket = null;
@@ -82,7 +90,8 @@ export class LiveConnection {
       s.onclose = null;
       s.onmessage = null;
       s.onopen = null;
-      s.onerror = null;
+      // Not null: closing one still connecting makes the ws package emit an error, which must have a listener.
+      s.onerror = () => undefined;
       try {
         s.close(1000, 'client stopped');
       } catch {
@@ -98,9 +107,19 @@ export class LiveConnection {
       (token) => {
         if (this.stopped || generation !== this.generation) return;
         let opened = false;
-        const s = new this.options.WebSocket(this.options.url, clientProtocols(token));
+        let s: WebSocketLike;
+        try {
+          s = new this.options.WebSocket(this.options.url, clientProtocols(token));
+        } catch {
+          // A bad URL, or a token that is no valid subprotocol: retried like a refused handshake, never an unhandled rejection.
+          this.retry(true);
+          return;
+        }
         this.socket = s;
+        // A server (or proxy) that accepts and stays silent would hold the handshake for good.
+        this.handshake = setTimeout(() => this.drop(s, false), this.options.connectTimeoutMs ?? 30_000);
         s.onopen = () => {
+          this.clearHandshake();
           opened = true;
           this.failures = 0;
           this.options.onConnected?.(true);
@@ -108,22 +127,50 @@ export class LiveConnection {
           this.options.onPoke();
         };
         s.onmessage = (ev) => {
+          this.heard = true;
           if (typeof ev.data === 'string' && messageType(ev.data) === 'poke') this.options.onPoke();
         };
         s.onerror = () => {
           // A close event follows every error; reconnecting happens there.
         };
         s.onclose = (ev) => {
+          this.clearHandshake();
           this.stopPing();
           if (this.socket === s) this.socket = null;
           if (opened) this.options.onConnected?.(false);
           this.retry(!opened || ev.code === CLOSE_TOKEN_EXPIRED);
         };
+        // A ping went unanswered: the connection is half-open (the network went away without a close),
+        // and its close event may take minutes.
+        this.dead = () => this.drop(s, true);
       },
       () => {
         if (generation === this.generation) this.retry(false); // no token now (identity provider offline): try again later
       },
     );
+  }
+
+  /** Give up on a socket that hangs (handshake or connection) without waiting for its close event, and reconnect. */
+  private drop(s: WebSocketLike, opened: boolean): void {
+    this.clearHandshake();
+    this.stopPing();
+    s.onopen = null;
+    s.onmessage = null;
+    s.onclose = null;
+    s.onerror = () => undefined; // the ws package emits one when a connecting socket is closed
+    try {
+      s.close(4000, opened ? 'no pong' : 'handshake timeout');
+    } catch {
+      // Dropped either way.
+    }
+    if (this.socket === s) this.socket = null;
+    if (opened) this.options.onConnected?.(false);
+    this.retry(!opened);
+  }
+
+  private clearHandshake(): void {
+    if (this.handshake !== null) clearTimeout(this.handshake);
+    this.handshake = null;
   }
 
   private retry(refreshToken: boolean): void {
@@ -134,7 +181,11 @@ export class LiveConnection {
 
   private startPing(s: WebSocketLike): void {
     this.stopPing();
+    this.heard = true;
     this.ping = setInterval(() => {
+      // Every ping is answered (a pong, or pokes meanwhile): nothing heard since the last one means a dead connection.
+      if (!this.heard) return this.dead();
+      this.heard = false;
       try {
         s.send(PING_MESSAGE);
       } catch {

@@ -10,7 +10,8 @@ const TTL_SLACK_MS = 86_400_000;
 
 /**
  * Open WebSocket connections as items of the buffer's table: pk `W#live`,
- * sk the connection id, `e` the token's expiry in ms (0: none), `ttl` so an
+ * sk the connection id, `e` the token's expiry in ms (0: none), `c` when it
+ * was kept in ms (a poke's 410 right after is no proof it is gone), `ttl` so an
  * item whose disconnect event was lost goes away by itself.
  */
 export class DynamoDbLiveConnections implements LiveConnections {
@@ -28,6 +29,7 @@ export class DynamoDbLiveConnections implements LiveConnections {
         pk: { S: LIVE_PK },
         sk: { S: c.id },
         e: { N: String(c.expiresAt ?? 0) },
+        c: { N: String(this.now()) },
         ttl: { N: String(Math.ceil((closesBy + TTL_SLACK_MS) / 1000)) },
       },
     });
@@ -45,12 +47,13 @@ export class DynamoDbLiveConnections implements LiveConnections {
         TableName: this.tableName,
         KeyConditionExpression: 'pk = :pk',
         ExpressionAttributeValues: { ':pk': { S: LIVE_PK } },
-        ProjectionExpression: 'sk, e',
+        ProjectionExpression: 'sk, e, c',
         ...(start !== undefined ? { ExclusiveStartKey: start as never } : {}),
       });
       for (const item of page.Items ?? []) {
         const e = Number(item['e']?.N ?? '0');
-        out.push({ id: item['sk']?.S ?? '', expiresAt: e > 0 ? e : null });
+        const since = item['c']?.N;
+        out.push({ id: item['sk']?.S ?? '', expiresAt: e > 0 ? e : null, ...(since !== undefined ? { since: Number(since) } : {}) });
       }
       start = page.LastEvaluatedKey;
     } while (start !== undefined);

@@ -9,7 +9,16 @@ export interface LiveConnectionRecord {
   readonly id: string;
   /** When its token expires, in ms; null if never. */
   readonly expiresAt: number | null;
+  /** When it was kept, in ms (set by the store; absent: long ago). */
+  readonly since?: number;
 }
+
+/**
+ * $connect keeps a connection before API Gateway has opened it, and until
+ * then its Management API answers 410 as for a gone one: a poke within this
+ * long of the connect must not forget it (the integration times out at 29 s).
+ */
+export const CONNECT_GRACE_MS = 30_000;
 
 /** Where the open connections are kept. */
 export interface LiveConnections {
@@ -30,6 +39,8 @@ export interface PokeReport {
   readonly poked: number;
   /** Gone connections, forgotten. */
   readonly gone: number;
+  /** Connections not open yet (410 within CONNECT_GRACE_MS of their connect): kept. */
+  readonly opening: number;
   /** Connections whose token expired: closed and forgotten. */
   readonly expired: number;
   /** Connections a poke failed for (kept: the next poke tries again). */
@@ -42,6 +53,7 @@ export async function pokeConnections(connections: LiveConnections, poster: Live
   let poked = 0;
   let gone = 0;
   let expired = 0;
+  let opening = 0;
   const failed: { id: string; error: unknown }[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -54,6 +66,8 @@ export async function pokeConnections(connections: LiveConnections, poster: Live
           expired++;
         } else if (await poster.post(c.id, POKE_MESSAGE)) {
           poked++;
+        } else if (c.since !== undefined && now - c.since < CONNECT_GRACE_MS) {
+          opening++;
         } else {
           await connections.remove(c.id);
           gone++;
@@ -64,5 +78,5 @@ export async function pokeConnections(connections: LiveConnections, poster: Live
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, all.length) }, worker));
-  return { poked, gone, expired, failed };
+  return { poked, gone, expired, opening, failed };
 }

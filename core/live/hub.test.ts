@@ -39,6 +39,24 @@ describe('LiveHub', () => {
     expect(hub.size).toBe(0);
   });
 
+  it('does not queue pokes behind one a client has not read yet (a client that stops reading must not grow the server memory)', async () => {
+    const hub = new LiveHub({ coalesceMs: 1 });
+    const stuck = Object.assign(socket(), { bufferedAmount: 0 });
+    hub.add(stuck, principal());
+    hub.poke();
+    await tick(10);
+    stuck.bufferedAmount = 1024; // the peer stopped reading: pokes are still buffered
+    for (let i = 0; i < 5; i++) {
+      hub.poke();
+      await tick(10);
+    }
+    expect(stuck.sent).toEqual([POKE_MESSAGE]); // a buffered poke still makes it pull everything appended before it arrives
+    stuck.bufferedAmount = 0;
+    hub.poke();
+    await tick(10);
+    expect(stuck.sent).toEqual([POKE_MESSAGE, POKE_MESSAGE]);
+  });
+
   it('closes a connection whose token expired instead of poking it (4001)', async () => {
     let now = 1_000_000;
     const hub = new LiveHub({ coalesceMs: 1, now: () => now });

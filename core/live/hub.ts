@@ -4,6 +4,8 @@ import { CLOSE_GOING_AWAY, CLOSE_TOKEN_EXPIRED, POKE_MESSAGE, connectionExpiry }
 /** What the hub needs of one open WebSocket (ws's and the platform's WebSocket both fit). */
 export interface LiveSocket {
   send(text: string): void;
+  /** Bytes sent but not handed to the network yet (ws and the platform's WebSocket have it). */
+  readonly bufferedAmount?: number;
   close(code: number, reason: string): void;
 }
 
@@ -83,6 +85,10 @@ export class LiveHub {
         this.expire(socket);
         continue;
       }
+      // A client that stopped reading: the pokes it has not read yet make it pull everything appended
+      // before they arrive, so more would only grow this process's memory. (The threshold is well above a
+      // poke and a pong, so what is buffered includes a poke.)
+      if ((socket.bufferedAmount ?? 0) >= UNREAD_LIMIT) continue;
       try {
         socket.send(POKE_MESSAGE);
       } catch {
@@ -104,6 +110,9 @@ export class LiveHub {
     this.connections.delete(socket);
   }
 }
+
+/** Bytes unsent to a socket past which it gets no more pokes. */
+const UNREAD_LIMIT = 1024;
 
 function closeQuietly(socket: LiveSocket, code: number, reason: string): void {
   try {

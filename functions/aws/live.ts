@@ -35,7 +35,10 @@ export interface LiveDeps {
 }
 
 /** Route events; $connect ones also carry the handshake's headers. */
-export type LiveRouteEvent = APIGatewayProxyWebsocketEventV2 & { readonly headers?: Readonly<Record<string, string | undefined>> };
+export type LiveRouteEvent = APIGatewayProxyWebsocketEventV2 & {
+  readonly headers?: Readonly<Record<string, string | undefined>>;
+  readonly multiValueHeaders?: Readonly<Record<string, readonly string[] | undefined>>;
+};
 
 export interface LiveRouteResult {
   readonly statusCode: number;
@@ -45,7 +48,11 @@ export interface LiveRouteResult {
 
 export type LiveHandler = (event: LiveRouteEvent | DynamoDBStreamEvent, context: Context) => Promise<LiveRouteResult | DynamoDBBatchResponse>;
 
-function header(headers: LiveRouteEvent['headers'], name: string): string | undefined {
+/** A header by its lower-case name, whatever the client's casing; one sent several times (multiValueHeaders, where `headers` keeps the last) joined with commas, as HTTP does. */
+function header(event: LiveRouteEvent, name: string): string | undefined {
+  const multi = event.multiValueHeaders;
+  for (const k in multi) if (k.toLowerCase() === name && multi[k] !== undefined) return multi[k].join(', ');
+  const headers = event.headers;
   for (const k in headers) if (k.toLowerCase() === name) return headers[k];
   return undefined;
 }
@@ -59,7 +66,7 @@ export function createLiveHandler(deps: LiveDeps): LiveHandler {
       try {
         const r = await pokeConnections(deps.connections, deps.poster, now());
         for (const f of r.failed) log({ level: 'warn', msg: 'poke failed', connection: f.id, error: errorText(f.error) });
-        if (r.poked + r.gone + r.expired > 0) log({ level: 'info', msg: 'live poke', poked: r.poked, gone: r.gone, expired: r.expired, failed: r.failed.length });
+        if (r.poked + r.gone + r.expired + r.opening > 0) log({ level: 'info', msg: 'live poke', poked: r.poked, gone: r.gone, expired: r.expired, opening: r.opening, failed: r.failed.length });
       } catch (e) {
         log({ level: 'warn', msg: 'live poke failed', error: errorText(e) });
       }
@@ -68,7 +75,7 @@ export function createLiveHandler(deps: LiveDeps): LiveHandler {
     const id = event.requestContext.connectionId;
     switch (event.requestContext.eventType) {
       case 'CONNECT': {
-        const token = tokenFromProtocols(header(event.headers, 'sec-websocket-protocol'));
+        const token = tokenFromProtocols(header(event, 'sec-websocket-protocol'));
         let expiresAt: number | null;
         try {
           expiresAt = connectionExpiry(await deps.auth.authenticate(token === null ? null : `Bearer ${token}`));

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import {
+  CLOSE_GOING_AWAY,
   LIVE_PATH,
   LIVE_PROTOCOL,
   LakeSyncError,
@@ -19,7 +20,7 @@ import {
  * authenticated by the token offered as a subprotocol (core/live/protocol.ts),
  * then handed to the hub that pokes them after every append.
  */
-export function attachLive(server: Server, auth: Authenticator, hub: LiveHub, log: (e: object) => void, maxConnections = 10_000): () => void {
+export function attachLive(server: Server, auth: Authenticator, hub: LiveHub, log: (e: object) => void, maxConnections = 10_000, idleMs = 600_000): () => void {
   const wss = new WebSocketServer({
     noServer: true,
     // Clients send nothing but pings: a tiny frame limit keeps a connection cheap.
@@ -46,13 +47,22 @@ export function attachLive(server: Server, auth: Authenticator, hub: LiveHub, lo
           return;
         }
         wss.handleUpgrade(req, socket, head, (ws: WebSocket) => {
-          const remove = hub.add(ws, principal);
+          const forget = hub.add(ws, principal);
+          // Like API Gateway, close a connection idle for 10 minutes (clients ping every 4): a peer that
+          // went away without a close would otherwise hold its socket and a place under the cap for good.
+          const idle = setTimeout(() => ws.close(CLOSE_GOING_AWAY, 'idle'), idleMs);
+          idle.unref();
+          const remove = (): void => {
+            clearTimeout(idle);
+            forget();
+          };
           ws.on('close', remove);
           ws.on('error', (err) => {
             remove();
             log({ level: 'warn', msg: 'live socket error', error: String(err) });
           });
           ws.on('message', (data, isBinary) => {
+            idle.refresh();
             if (!isBinary && isPing(data.toString())) ws.send(PONG_MESSAGE);
           });
         });

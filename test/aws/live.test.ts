@@ -18,6 +18,7 @@ import { createLiveHandler, type LiveHandler, type LiveRouteEvent, type LiveRout
 import { LambdaDriver, logInsertFilter, startHttpBridge, type HttpBridge, type StreamSource } from '../support/lambda-driver.ts';
 import { MOTO_CREDENTIALS, MOTO_REGION, motoClientConfig, startMoto, type MotoServer } from '../support/moto.ts';
 import { liveProtocolSuite, until } from '../support/live-suite.ts';
+import { pokeConnections, type LiveConnections } from '../../core/live/broadcast.ts';
 import { TEST_SECRET, TODO_SCHEMA, tokenFor } from '../support/server.ts';
 import { startWebSocketBridge, type WebSocketBridge } from '../support/websocket-bridge.ts';
 
@@ -119,7 +120,8 @@ liveProtocolSuite('AWS functions on moto', () => ({
 
 describe('live updates on AWS (moto)', () => {
   it('forgets gone connections and closes those whose token expired, on the next poke', async () => {
-    await connections.add({ id: 'gone-one=', expiresAt: null });
+    // Kept a minute ago (a 410 within 30 s of the connect may only mean API Gateway has not opened it yet).
+    await new DynamoDbLiveConnections(dynamoDbApi(dynamodb), TABLE, () => Date.now() - 60_000).add({ id: 'gone-one=', expiresAt: null });
     const token = await tokenFor('u1', 'x', { expiresIn: '1s' });
     const socket = new WebSocket(ws.url, clientProtocols(token));
     await new Promise((r) => socket.once('open', r));
@@ -150,5 +152,60 @@ describe('live updates on AWS (moto)', () => {
     // A message that is not a ping gets no answer.
     const msg = { requestContext: { eventType: 'MESSAGE', connectionId: 'c' }, body: 'hello', isBase64Encoded: false } as unknown as LiveRouteEvent;
     expect(await live(msg, ctx)).toEqual({ statusCode: 200 });
+  });
+
+  it('a poke that overtakes a $connect (API Gateway answers 410 until the handshake completes) does not forget the connection', async () => {
+    // A second bridge whose live function is overtaken by a stream batch right after $connect kept the connection.
+    let poster: ApiGatewayLivePoster | null = null;
+    let overtake = true;
+    const racing: LiveConnections = {
+      add: async (c) => {
+        await connections.add(c);
+        if (overtake) {
+          overtake = false;
+          await pokeConnections(connections, poster as ApiGatewayLivePoster, Date.now());
+        }
+      },
+      remove: (id) => connections.remove(id),
+      list: () => connections.list(),
+    };
+    let handler: LiveHandler | null = null;
+    const bridge = await startWebSocketBridge((event, ctx) => (handler as LiveHandler)(event, ctx) as Promise<LiveRouteResult>);
+    poster = new ApiGatewayLivePoster(new AwsFetch({ service: 'execute-api', region: MOTO_REGION, credentials: MOTO_CREDENTIALS, endpoint: bridge.callbackUrl }));
+    handler = createLiveHandler({ connections: racing, poster, auth: new JwtAuthenticator({ hs256Secret: TEST_SECRET }), log: quiet });
+    const socket = new WebSocket(bridge.url, clientProtocols(await tokenFor('u1', 'racer')));
+    try {
+      await new Promise((r) => socket.once('open', r));
+      expect(bridge.calls.some((c) => c.method === 'POST')).toBe(true); // the overtaking poke found it not open yet
+      const poked = new Promise<string>((r) => {
+        socket.once('message', (d) => r(d.toString()));
+        setTimeout(() => r('{"type":"none within 2 s"}'), 2000);
+      });
+      await pokeConnections(connections, poster, Date.now()); // the next append's poke
+      expect(JSON.parse(await poked)).toEqual({ type: 'poke' });
+    } finally {
+      socket.close();
+      await bridge.close();
+      await until(async () => (await connections.list()).length === 0);
+    }
+  });
+
+  it('$connect reads a subprotocol header sent twice (RFC 6455 allows it; API Gateway keeps only the last in headers)', async () => {
+    const kept: string[] = [];
+    const handler = createLiveHandler({
+      connections: { add: async (c) => void kept.push(c.id), remove: async () => undefined, list: async () => [] },
+      poster: null,
+      auth: new JwtAuthenticator({ hs256Secret: TEST_SECRET }),
+      log: quiet,
+    });
+    const bearer = `bearer.${await tokenFor('u1', 'twice')}`;
+    const event = {
+      requestContext: { eventType: 'CONNECT', connectionId: 'twice=', requestId: 'r' },
+      headers: { Host: 'x', 'Sec-WebSocket-Protocol': bearer },
+      multiValueHeaders: { Host: ['x'], 'Sec-WebSocket-Protocol': ['lakesync.v1', bearer] },
+      isBase64Encoded: false,
+    } as unknown as LiveRouteEvent;
+    expect(await handler(event, {} as Context)).toMatchObject({ statusCode: 200, headers: { 'Sec-WebSocket-Protocol': 'lakesync.v1' } });
+    expect(kept).toEqual(['twice=']);
   });
 });

@@ -59,6 +59,55 @@ describe('live updates (local server)', () => {
     expect(b.getStatus().live).toBe(false);
   });
 
+  it('a poke during a sync the app started itself is not lost: the loop syncs again after it', async () => {
+    server = await startTestServer();
+    // b's pulls can be held after the server answered them: the poke then lands between that pull and the end of its sync.
+    let hold: Promise<void> | null = null;
+    const slowFetch: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (hold !== null && String(input).includes('/v1/pull')) await hold;
+      return res;
+    };
+    const b = await open({ url: server.url, clientId: 'b', intervalMs: HOUR, live: { WebSocket }, fetch: slowFetch });
+    const connected = nextEvent(b, (e) => e.type === 'status' && e.status.live);
+    b.start();
+    await connected;
+    await new Promise((r) => setTimeout(r, 100)); // the round after connecting is done too
+    while (b.getStatus().state !== 'idle') await new Promise((r) => setTimeout(r, 10));
+    let release: () => void = () => undefined;
+    hold = new Promise<void>((r) => (release = r));
+    const manual = b.sync(); // the app syncs, e.g. right after a write of its own
+    await new Promise((r) => setTimeout(r, 50)); // its pull has been answered: nothing new
+    const a = await open({ url: server.url, clientId: 'a' });
+    a.insert('todos', 't1', { title: 'during b sync', done: false });
+    await a.sync(); // pokes b while b's sync is still under way
+    await new Promise((r) => setTimeout(r, 50));
+    hold = null;
+    release();
+    await manual;
+    const deadline = Date.now() + 2000;
+    while (b.db.prepare('SELECT id FROM todos').all().length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(b.db.prepare('SELECT id FROM todos').all()).toEqual([{ id: 't1' }]);
+  });
+
+  it('start() refusing live without a WebSocket leaves no loop running behind the error', async () => {
+    server = await startTestServer();
+    let fetches = 0;
+    const counting: typeof fetch = (input, init) => (fetches++, fetch(input, init));
+    const b = await open({ url: server.url, clientId: 'b', initialSync: 'pull', intervalMs: 20, live: { url: 'ws://unused', WebSocket: undefined as never }, fetch: counting });
+    const had = (globalThis as { WebSocket?: unknown }).WebSocket;
+    delete (globalThis as { WebSocket?: unknown }).WebSocket; // Node 20 has none
+    try {
+      const before = fetches;
+      expect(() => b.start()).toThrow(/live updates need a WebSocket/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(fetches).toBe(before);
+      expect(b.getStatus().state).not.toBe('syncing');
+    } finally {
+      if (had !== undefined) (globalThis as { WebSocket?: unknown }).WebSocket = had;
+    }
+  });
+
   it('sends the error envelope with a refused handshake, and 404 on another path', async () => {
     server = await startTestServer();
     const live = `${server.url.replace('http', 'ws')}/v1/live`;
