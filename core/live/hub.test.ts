@@ -83,6 +83,24 @@ describe('LiveHub', () => {
   });
 });
 
+describe('LiveHub per-client cap', () => {
+  it('keeps at most perClient connections per client id: a newer one closes the oldest (4002), other clients untouched', async () => {
+    const hub = new LiveHub({ perClient: 2, coalesceMs: 1 });
+    const as = [socket(), socket(), socket()];
+    const other = socket();
+    hub.add(other, { ...principal(), clientId: 'other' });
+    for (const s of as) hub.add(s, principal());
+    expect(as[0]?.closed).toEqual([[4002, 'replaced by a newer connection of this client']]);
+    expect(as[1]?.closed).toEqual([]);
+    expect(other.closed).toEqual([]);
+    expect(hub.size).toBe(3);
+    hub.poke();
+    await tick(20);
+    expect(as.map((s) => s.sent.length)).toEqual([0, 1, 1]);
+    expect(other.sent).toHaveLength(1);
+  });
+});
+
 describe('live protocol', () => {
   it('reads the bearer token from the offered subprotocols', () => {
     expect(tokenFromProtocols(clientProtocols('a.b.c').join(', '))).toBe('a.b.c');

@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/principal.ts';
-import { CLOSE_GOING_AWAY, CLOSE_TOKEN_EXPIRED, POKE_MESSAGE, connectionExpiry } from './protocol.ts';
+import { CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_TOKEN_EXPIRED, POKE_MESSAGE, connectionExpiry } from './protocol.ts';
 
 /** What the hub needs of one open WebSocket (ws's and the platform's WebSocket both fit). */
 export interface LiveSocket {
@@ -13,10 +13,17 @@ export interface LiveHubOptions {
   readonly now?: () => number;
   /** Pokes within this window become one (default 5 ms): a burst of pushes wakes each client once (and a client syncs once more at most after a poke that arrives mid-sync). */
   readonly coalesceMs?: number;
+  /**
+   * Connections one client id may hold (default 4); a newer one closes the
+   * oldest. One token cannot fill the server's cap, and a client on a flaky
+   * network, whose dead sockets the server has not noticed yet, is not locked out.
+   */
+  readonly perClient?: number;
 }
 
 interface Connection {
   readonly expiresAt: number | null;
+  readonly clientId: string;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
@@ -29,11 +36,15 @@ export class LiveHub {
   private readonly connections = new Map<LiveSocket, Connection>();
   private readonly now: () => number;
   private readonly coalesceMs: number;
+  private readonly perClient: number;
+  /** Each client id's sockets, oldest first. */
+  private readonly byClient = new Map<string, LiveSocket[]>();
   private pending: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: LiveHubOptions = {}) {
     this.now = options.now ?? Date.now;
     this.coalesceMs = options.coalesceMs ?? 5;
+    this.perClient = Math.max(1, options.perClient ?? 4);
   }
 
   get size(): number {
@@ -43,8 +54,16 @@ export class LiveHub {
   /** Track an authenticated socket; returns the function to call when it closes. */
   add(socket: LiveSocket, principal: Principal): () => void {
     const expiresAt = connectionExpiry(principal);
-    const conn: Connection = { expiresAt, timer: null };
+    const conn: Connection = { expiresAt, clientId: principal.clientId, timer: null };
     this.connections.set(socket, conn);
+    const mine = this.byClient.get(principal.clientId) ?? [];
+    mine.push(socket);
+    this.byClient.set(principal.clientId, mine);
+    while (mine.length > this.perClient) {
+      const oldest = mine[0] as LiveSocket;
+      this.remove(oldest);
+      closeQuietly(oldest, CLOSE_REPLACED, 'replaced by a newer connection of this client');
+    }
     if (expiresAt !== null) {
       // setTimeout's limit is 2^31-1 ms; a later expiry is checked again when that fires.
       const arm = (): void => {
@@ -108,6 +127,12 @@ export class LiveHub {
     if (conn === undefined) return;
     if (conn.timer !== null) clearTimeout(conn.timer);
     this.connections.delete(socket);
+    const mine = this.byClient.get(conn.clientId);
+    if (mine !== undefined) {
+      const at = mine.indexOf(socket);
+      if (at >= 0) mine.splice(at, 1);
+      if (mine.length === 0) this.byClient.delete(conn.clientId);
+    }
   }
 }
 

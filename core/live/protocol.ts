@@ -29,6 +29,8 @@ export const PONG_MESSAGE = '{"type":"pong"}';
 
 /** Close codes (4000–4999 are the application's). */
 export const CLOSE_TOKEN_EXPIRED = 4001;
+/** The client id opened more connections than the server keeps for one client: this, the oldest, was closed. */
+export const CLOSE_REPLACED = 4002;
 export const CLOSE_GOING_AWAY = 1001;
 
 /** The subprotocols a client offers for `token`. */
