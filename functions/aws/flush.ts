@@ -1,12 +1,12 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GlueClient } from '@aws-sdk/client-glue';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { settingsFromEnv, type AwsSettings } from './env.ts';
 import { guarded } from './buffer.ts';
 import { openAwsLake, type LakeClients, type LakeOverrides } from './lake.ts';
-import { eachJob, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
+import { eachJob, jsonLog, lambda, perContainer, type Log, type Release } from './lambda.ts';
 
 /**
  * The flush queue (SQS FIFO, one message group: one flush at a time) ->
@@ -27,9 +27,30 @@ export function createFlushHandler(clients: LakeClients, settings: AwsSettings, 
         // Anything else that lands here runs too: the runner knows every kind.
         (job) => runner.run(job),
         log,
+        releaser(clients.sqs, settings),
       ),
     ),
   );
+}
+
+/**
+ * Returned flush messages come back after a short backoff, not after the
+ * queue's half-hour visibility timeout: until then they hold the one message
+ * group, and with it every flush (the schedule's ticks included).
+ */
+function releaser(sqs: SQSClient, settings: Pick<AwsSettings, 'flushQueueUrl'>): Release {
+  return async (items) => {
+    for (let i = 0; i < items.length; i += 10) {
+      const batch = items.slice(i, i + 10);
+      const out = await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: settings.flushQueueUrl,
+          Entries: batch.map(({ record, seconds }, j) => ({ Id: String(j), ReceiptHandle: record.receiptHandle, VisibilityTimeout: seconds })),
+        }),
+      );
+      if ((out.Failed ?? []).length > 0) throw new Error(`SQS kept ${out.Failed?.length} message(s) invisible: ${out.Failed?.map((f) => f.Code).join(', ')}`);
+    }
+  };
 }
 
 export const handler: FlushHandler = perContainer(() =>

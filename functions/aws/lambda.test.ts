@@ -97,6 +97,29 @@ describe('SQS consumers', () => {
     expect(r.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m1', 'm2', 'm3']);
     expect(ran).toEqual(['compact']);
   });
+
+  it('on a FIFO queue release the returned messages early: the failed one after a backoff by its receive count, the untried ones at once', async () => {
+    const released: { id: string; seconds: number }[] = [];
+    const records = jobs.map((b, i) => sqsRecord(`m${i}`, b, true));
+    records[1] = { ...(records[1] as SQSRecord), attributes: { ...(records[1] as SQSRecord).attributes, ApproximateReceiveCount: '3' } };
+    const r = await eachJob({ Records: records }, async () => undefined, quiet, async (items) => {
+      released.push(...items.map(({ record, seconds }) => ({ id: record.messageId, seconds })));
+    });
+    expect(r.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m1', 'm2', 'm3']);
+    // Without this the group waits out the visibility timeout (30 minutes on the flush queue) per receive.
+    expect(released).toEqual([
+      { id: 'm1', seconds: 40 },
+      { id: 'm2', seconds: 0 },
+      { id: 'm3', seconds: 0 },
+    ]);
+    // A release that fails only costs time: the failures are reported all the same.
+    const again = await eachJob({ Records: records }, async () => undefined, quiet, () => Promise.reject(new Error('denied')));
+    expect(again.batchItemFailures).toHaveLength(3);
+    // Standard queues: nothing waits behind a failure, nothing is released.
+    const none: unknown[] = [];
+    await eachJob({ Records: jobs.map((b, i) => sqsRecord(`m${i}`, b)) }, async () => undefined, quiet, async (items) => void none.push(...items));
+    expect(none).toEqual([]);
+  });
 });
 
 describe('jobs', () => {

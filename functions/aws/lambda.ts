@@ -35,21 +35,39 @@ export function perContainer<E, R>(build: () => (event: E, context: Context) => 
   return (event, context) => (built ??= build())(event, context);
 }
 
+/** Make returned messages visible again after `seconds` (ChangeMessageVisibility). */
+export type Release = (items: readonly { readonly record: SQSRecord; readonly seconds: number }[]) => Promise<void>;
+
+/** A failed FIFO message's next try: 10 s, doubling per receive, at most 5 minutes. */
+export function retryDelaySeconds(record: SQSRecord): number {
+  const receives = Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
+  return Math.min(300, 10 * 2 ** Math.min(receives - 1, 5));
+}
+
 /**
  * Run each SQS message's job; report the failed ones (ReportBatchItemFailures),
  * so only those come back. On a FIFO queue the first failure also returns
  * every later message of the batch, which keeps the group's order.
+ *
+ * Returned FIFO messages hold their whole group until their visibility
+ * timeout runs out (6x the function's timeout: half an hour for the flush
+ * queue), so with `release` they come back sooner: the failed one after
+ * retryDelaySeconds, the ones never tried at once. A poison message then
+ * reaches the DLQ within minutes instead of hours.
  */
 export async function eachJob(
   event: SQSEvent,
   run: (job: LakeJob, record: SQSRecord) => Promise<unknown>,
   log: Log,
+  release?: Release,
 ): Promise<SQSBatchResponse> {
   const failures: SQSBatchItemFailure[] = [];
+  const returned: { record: SQSRecord; seconds: number }[] = [];
   for (const record of event.Records) {
     const fifo = record.eventSourceARN.endsWith('.fifo');
     if (fifo && failures.length > 0) {
       failures.push({ itemIdentifier: record.messageId });
+      returned.push({ record, seconds: 0 });
       continue;
     }
     try {
@@ -60,6 +78,15 @@ export async function eachJob(
       // Malformed jobs fail too: after maxReceiveCount they land in the DLQ, where they can be read.
       log({ level: 'error', msg: 'job failed', messageId: record.messageId, body: record.body, error: errorText(e), receiveCount: record.attributes.ApproximateReceiveCount });
       failures.push({ itemIdentifier: record.messageId });
+      if (fifo) returned.push({ record, seconds: retryDelaySeconds(record) });
+    }
+  }
+  if (release !== undefined && returned.length > 0) {
+    try {
+      await release(returned);
+    } catch (e) {
+      // They still come back, after the queue's visibility timeout.
+      log({ level: 'warn', msg: 'could not release returned messages', error: errorText(e) });
     }
   }
   return { batchItemFailures: failures };
