@@ -21,13 +21,13 @@ export function createFlushHandler(clients: LakeClients, settings: AwsSettings, 
   const { runner, guard } = openAwsLake(clients, settings, overrides);
   const log = overrides.log ?? jsonLog;
   return lambda(
-    guarded(guard, (event: SQSEvent) =>
+    guarded(guard, (event: SQSEvent, context: Context) =>
       eachJob(
         event,
         // Anything else that lands here runs too: the runner knows every kind.
         (job) => runner.run(job),
         log,
-        releaser(clients.sqs, settings),
+        { release: releaser(clients.sqs, settings), context },
       ),
     ),
   );

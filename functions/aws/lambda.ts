@@ -21,8 +21,11 @@ export function errorText(e: unknown): string {
  * batch is retried rather than lost half-reported). Thin on purpose.
  */
 export function lambda<E, R>(fn: (event: E, context: Context) => Promise<R>): (event: E, context: Context) => Promise<R> {
-  return middy<E, R>({ timeoutEarlyInMillis: 500 }).handler(fn) as unknown as (event: E, context: Context) => Promise<R>;
+  return middy<E, R>({ timeoutEarlyInMillis: EARLY_TIMEOUT_MS }).handler(fn) as unknown as (event: E, context: Context) => Promise<R>;
 }
+
+/** How long before the deadline middy fails the invocation. */
+export const EARLY_TIMEOUT_MS = 500;
 
 /**
  * The module-level `handler`: built from the environment on the first
@@ -59,13 +62,17 @@ export async function eachJob(
   event: SQSEvent,
   run: (job: LakeJob, record: SQSRecord) => Promise<unknown>,
   log: Log,
-  release?: Release,
+  options: { readonly release?: Release; readonly context?: Pick<Context, 'getRemainingTimeInMillis'> } = {},
 ): Promise<SQSBatchResponse> {
+  const { release, context } = options;
   const failures: SQSBatchItemFailure[] = [];
   const returned: { record: SQSRecord; seconds: number }[] = [];
+  // Once middy has failed the invocation at its early timeout, this loop runs on unseen (and, on
+  // Lambda, in the frozen sandbox's next invocation): it must not start the jobs it reported failed.
+  const outOfTime = (): boolean => context?.getRemainingTimeInMillis !== undefined && context.getRemainingTimeInMillis() <= EARLY_TIMEOUT_MS;
   for (const record of event.Records) {
     const fifo = record.eventSourceARN.endsWith('.fifo');
-    if (fifo && failures.length > 0) {
+    if ((fifo && failures.length > 0) || outOfTime()) {
       failures.push({ itemIdentifier: record.messageId });
       returned.push({ record, seconds: 0 });
       continue;
