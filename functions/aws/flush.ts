@@ -21,15 +21,24 @@ export function createFlushHandler(clients: LakeClients, settings: AwsSettings, 
   const { runner, guard } = openAwsLake(clients, settings, overrides);
   const log = overrides.log ?? jsonLog;
   return lambda(
-    guarded(guard, (event: SQSEvent, context: Context) =>
-      eachJob(
+    guarded(guard, (event: SQSEvent, context: Context) => {
+      // A flush takes everything up to the head it reads first, and every request of the batch was
+      // sent before that: one flush serves the whole batch. Running each again only repeats the
+      // follow-ups (a checkpoint job per request, each building from every state table).
+      let flushed = false;
+      return eachJob(
         event,
         // Anything else that lands here runs too: the runner knows every kind.
-        (job) => runner.run(job),
+        async (job) => {
+          if (job.kind === 'flush' && flushed) return { kind: 'flush', servedByEarlierInBatch: true };
+          const result = await runner.run(job);
+          if (job.kind === 'flush') flushed = true;
+          return result;
+        },
         log,
         { release: releaser(clients.sqs, settings), context },
-      ),
-    ),
+      );
+    }),
   );
 }
 

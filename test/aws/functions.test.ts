@@ -406,6 +406,33 @@ describe('the AWS functions on moto', () => {
     expect(await visible()).toContain('{"kind":"explode"}');
   }, 60_000);
 
+  it('a batch of flush requests runs one flush, which asks for one checkpoint, not one per request', async () => {
+    const stack = await deploy('coalesce', { checkpointEvery: 1 });
+    const fns = await wire(stack);
+    const a = await client(fns, 'client-a');
+    for (let i = 0; i < 5; i++) a.insert('todos', `t${i}`, { title: `todo ${i}`, done: false, owner: 'user-1' });
+    await a.sync();
+    const sent: LakeJob[] = [];
+    const flush = createFlushHandler(clients, stack.settings, { log: quiet, jobsQueue: { send: async (jobs) => void sent.push(...jobs) } });
+    const arn = 'arn:aws:sqs:us-east-1:123456789012:coalesce-flush.fifo';
+    const records = ['s1', 's2', 'tick-1'].map((ref, i) => ({
+      messageId: `m${i}`,
+      receiptHandle: `r${i}`,
+      body: JSON.stringify({ kind: 'flush', ref }),
+      attributes: { ApproximateReceiveCount: '1' },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: arn,
+      awsRegion: 'us-east-1',
+    }));
+    const out = await flush({ Records: records } as unknown as SQSEvent, { getRemainingTimeInMillis: () => 60_000 } as never);
+    expect(out.batchItemFailures).toEqual([]);
+    // Each checkpoint job builds from every state table; ten at once (a batch of ten requests) build ten times.
+    expect(sent.filter((j) => j.kind === 'checkpoint')).toHaveLength(1);
+    expectLakeEquals(stack, rows(a), 5);
+  }, 60_000);
+
   it('a duplicated stream record, a stream consumer failing mid-batch, and a flush killed half-way lose nothing and duplicate nothing', async () => {
     const stack = await deploy('faults', { flushMaxDeltas: 5 });
     // The flush queue refuses the stream consumer's first request.
