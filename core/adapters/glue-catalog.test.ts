@@ -162,6 +162,21 @@ describe('GlueCatalog', () => {
     expect(stub.table?.VersionId).toBe('2');
   });
 
+  it('a ConcurrentModificationException whose re-read fails is COMMIT_STATE_UNKNOWN: the SDK\'s retry may have met our own landed update', async () => {
+    const { stub, catalog } = await setup({
+      UpdateTable: (input, s) => {
+        s.update(input);
+        throw new ConcurrentModificationException({ message: 'version moved', $metadata: { httpStatusCode: 400 } });
+      },
+    });
+    stub.overrides['GetTable'] = (_input, s) => {
+      if (s.calls.filter((c) => c.op === 'GetTable').length === 3) throw Object.assign(new Error('socket hang up'), { name: 'TimeoutError' });
+      return { Table: s.table };
+    };
+    // It did land: COMMIT_CONFLICT would say it did not.
+    expect(await codeOf(commit(catalog))).toBe('COMMIT_STATE_UNKNOWN');
+  });
+
   it('a base that moved before the swap is a conflict without an UpdateTable', async () => {
     const { stub, catalog } = await setup();
     stub.overrides['GetTable'] = (_input, s) => {

@@ -182,8 +182,10 @@ export class GlueCatalog extends PointerCatalog {
         // No answer, or a server fault: it may have landed. So may a conflict, when the
         // SDK's retry of our own request found it done. Look once before saying.
         if (conflict || status === undefined || status >= 500) {
-          if (await this.pointsTo(ident, metadataLocation)) return;
-          if (conflict) throw new LakeError('COMMIT_CONFLICT', `table ${db}.${name} changed during the commit`, { cause: e });
+          const landed = await this.pointsTo(ident, metadataLocation);
+          if (landed === true) return;
+          // A conflict is only known to be one when the re-read shows another pointer.
+          if (conflict && landed === false) throw new LakeError('COMMIT_CONFLICT', `table ${db}.${name} changed during the commit`, { cause: e });
           throw new LakeError('COMMIT_STATE_UNKNOWN', `update table ${db}.${name}: ${describe(e)}`, { cause: e });
         }
         throw catalogError(`update table ${db}.${name}`, e);
@@ -207,13 +209,13 @@ export class GlueCatalog extends PointerCatalog {
     return table;
   }
 
-  /** Whether the table points at `location` now (false when it cannot be read). */
-  private async pointsTo(ident: TableIdent, location: string): Promise<boolean> {
+  /** Whether the table points at `location` now (null when it cannot be read). */
+  private async pointsTo(ident: TableIdent, location: string): Promise<boolean | null> {
     try {
       const t = await this.getTable(ident);
       return t !== null && pointerOf(t) === location;
     } catch {
-      return false;
+      return null;
     }
   }
 

@@ -17,6 +17,18 @@ export interface SqsJobQueueOptions {
 
 const BATCH = 10;
 
+/** SQS takes at most 128 characters: a longer key (a checkpoint cursor of many shards) keeps its head and a hash of the whole. */
+const MAX_DEDUP_ID = 128;
+
+export function dedupId(key: string): string {
+  if (key.length <= MAX_DEDUP_ID) return key;
+  // FNV-1a, 64 bits: a collision would collapse two different jobs sent within 5 minutes.
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < key.length; i++) h = ((h ^ BigInt(key.charCodeAt(i))) * 0x100000001b3n) & 0xffffffffffffffffn;
+  const tail = `~${h.toString(16).padStart(16, '0')}`;
+  return key.slice(0, MAX_DEDUP_ID - tail.length) + tail;
+}
+
 export class SqsJobQueue implements JobQueue {
   private readonly fifo: boolean;
 
@@ -29,7 +41,7 @@ export class SqsJobQueue implements JobQueue {
       const entries: SendMessageBatchRequestEntry[] = jobs.slice(i, i + BATCH).map((job, j) => ({
         Id: String(j),
         MessageBody: JSON.stringify(job),
-        ...(this.fifo ? { MessageGroupId: this.opts.messageGroupId ?? 'lakesync', MessageDeduplicationId: jobKey(job) } : {}),
+        ...(this.fifo ? { MessageGroupId: this.opts.messageGroupId ?? 'lakesync', MessageDeduplicationId: dedupId(jobKey(job)) } : {}),
       }));
       const out = await this.opts.client.send(new SendMessageBatchCommand({ QueueUrl: this.opts.queueUrl, Entries: entries }));
       const failed = out.Failed ?? [];

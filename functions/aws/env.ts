@@ -69,8 +69,9 @@ function required(env: Env, name: string): string {
 function int(env: Env, name: string, fallback: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new AwsConfigError(`${name} must be a non-negative integer`);
+  // Digits only: Number() reads ' ' as 0 (an orphan age of 0 deletes a flush's files in flight), '0x10' as 16.
+  const n = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) throw new AwsConfigError(`${name} must be a non-negative integer, not ${JSON.stringify(raw)}`);
   return n;
 }
 

@@ -20,7 +20,7 @@ export type JobsHandler = (event: SQSEvent, context: Context) => Promise<SQSBatc
 export function createJobsHandler(clients: LakeClients, settings: AwsSettings, overrides: LakeOverrides & { log?: Log } = {}): JobsHandler {
   const { runner, guard } = openAwsLake(clients, settings, overrides);
   const log = overrides.log ?? jsonLog;
-  return lambda(guarded(guard, (event: SQSEvent) => eachJob(event, (job) => runner.run(job), log)));
+  return lambda(guarded(guard, (event: SQSEvent, context: Context) => eachJob(event, (job) => runner.run(job), log, { context })));
 }
 
 export const handler: JobsHandler = perContainer(() =>

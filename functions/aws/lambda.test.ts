@@ -2,7 +2,7 @@ import type { Context, DynamoDBRecord, SQSRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import type { LakeJob } from '../../core/lake/queue.ts';
 import { parseLakeJob, jobKey } from '../../core/lake/queue.ts';
-import { eachJob } from './lambda.ts';
+import { eachJob, lambda } from './lambda.ts';
 import { maintenanceJobs } from './maintenance.ts';
 import { createStreamHandler } from './stream.ts';
 
@@ -96,6 +96,50 @@ describe('SQS consumers', () => {
     const r = await eachJob({ Records: jobs.map((b, i) => sqsRecord(`m${i}`, b, true)) }, async (job) => void ran.push(job.kind), quiet);
     expect(r.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m1', 'm2', 'm3']);
     expect(ran).toEqual(['compact']);
+  });
+
+  it('on a FIFO queue release the returned messages early: the failed one after a backoff by its receive count, the untried ones at once', async () => {
+    const released: { id: string; seconds: number }[] = [];
+    const records = jobs.map((b, i) => sqsRecord(`m${i}`, b, true));
+    records[1] = { ...(records[1] as SQSRecord), attributes: { ...(records[1] as SQSRecord).attributes, ApproximateReceiveCount: '3' } };
+    const r = await eachJob({ Records: records }, async () => undefined, quiet, {
+      release: async (items) => {
+        released.push(...items.map(({ record, seconds }) => ({ id: record.messageId, seconds })));
+      },
+    });
+    expect(r.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(['m1', 'm2', 'm3']);
+    // Without this the group waits out the visibility timeout (30 minutes on the flush queue) per receive.
+    expect(released).toEqual([
+      { id: 'm1', seconds: 40 },
+      { id: 'm2', seconds: 0 },
+      { id: 'm3', seconds: 0 },
+    ]);
+    // A release that fails only costs time: the failures are reported all the same.
+    const again = await eachJob({ Records: records }, async () => undefined, quiet, { release: () => Promise.reject(new Error('denied')) });
+    expect(again.batchItemFailures).toHaveLength(3);
+    // Standard queues: nothing waits behind a failure, nothing is released.
+    const none: unknown[] = [];
+    await eachJob({ Records: jobs.map((b, i) => sqsRecord(`m${i}`, b)) }, async () => undefined, quiet, { release: async (items) => void none.push(...items) });
+    expect(none).toEqual([]);
+  });
+});
+
+describe('the early timeout', () => {
+  it('fails the invocation, and the batch it abandoned starts no further job', async () => {
+    const started: string[] = [];
+    const handler = lambda((event: { Records: SQSRecord[] }, ctx: Context) =>
+      eachJob(event, async (_job, record) => {
+        started.push(record.messageId);
+        await new Promise((r) => setTimeout(r, 200));
+      }, quiet, { context: ctx }),
+    );
+    const deadline = Date.now() + 800;
+    const ctx = { getRemainingTimeInMillis: () => deadline - Date.now() } as Context;
+    const records = ['a', 'b', 'c', 'd'].map((id) => sqsRecord(id, '{"kind":"compact","table":"todos"}'));
+    await expect(handler({ Records: records }, ctx)).rejects.toThrow(/aborted/);
+    // Every message comes back; on Lambda the abandoned loop would go on in the sandbox's next invocation.
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(started).toEqual(['a', 'b']);
   });
 });
 

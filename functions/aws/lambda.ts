@@ -21,8 +21,11 @@ export function errorText(e: unknown): string {
  * batch is retried rather than lost half-reported). Thin on purpose.
  */
 export function lambda<E, R>(fn: (event: E, context: Context) => Promise<R>): (event: E, context: Context) => Promise<R> {
-  return middy<E, R>({ timeoutEarlyInMillis: 500 }).handler(fn) as unknown as (event: E, context: Context) => Promise<R>;
+  return middy<E, R>({ timeoutEarlyInMillis: EARLY_TIMEOUT_MS }).handler(fn) as unknown as (event: E, context: Context) => Promise<R>;
 }
+
+/** How long before the deadline middy fails the invocation. */
+export const EARLY_TIMEOUT_MS = 500;
 
 /**
  * The module-level `handler`: built from the environment on the first
@@ -35,21 +38,43 @@ export function perContainer<E, R>(build: () => (event: E, context: Context) => 
   return (event, context) => (built ??= build())(event, context);
 }
 
+/** Make returned messages visible again after `seconds` (ChangeMessageVisibility). */
+export type Release = (items: readonly { readonly record: SQSRecord; readonly seconds: number }[]) => Promise<void>;
+
+/** A failed FIFO message's next try: 10 s, doubling per receive, at most 5 minutes. */
+export function retryDelaySeconds(record: SQSRecord): number {
+  const receives = Math.max(1, Number(record.attributes.ApproximateReceiveCount) || 1);
+  return Math.min(300, 10 * 2 ** Math.min(receives - 1, 5));
+}
+
 /**
  * Run each SQS message's job; report the failed ones (ReportBatchItemFailures),
  * so only those come back. On a FIFO queue the first failure also returns
  * every later message of the batch, which keeps the group's order.
+ *
+ * Returned FIFO messages hold their whole group until their visibility
+ * timeout runs out (6x the function's timeout: half an hour for the flush
+ * queue), so with `release` they come back sooner: the failed one after
+ * retryDelaySeconds, the ones never tried at once. A poison message then
+ * reaches the DLQ within minutes instead of hours.
  */
 export async function eachJob(
   event: SQSEvent,
   run: (job: LakeJob, record: SQSRecord) => Promise<unknown>,
   log: Log,
+  options: { readonly release?: Release; readonly context?: Pick<Context, 'getRemainingTimeInMillis'> } = {},
 ): Promise<SQSBatchResponse> {
+  const { release, context } = options;
   const failures: SQSBatchItemFailure[] = [];
+  const returned: { record: SQSRecord; seconds: number }[] = [];
+  // Once middy has failed the invocation at its early timeout, this loop runs on unseen (and, on
+  // Lambda, in the frozen sandbox's next invocation): it must not start the jobs it reported failed.
+  const outOfTime = (): boolean => context?.getRemainingTimeInMillis !== undefined && context.getRemainingTimeInMillis() <= EARLY_TIMEOUT_MS;
   for (const record of event.Records) {
     const fifo = record.eventSourceARN.endsWith('.fifo');
-    if (fifo && failures.length > 0) {
+    if ((fifo && failures.length > 0) || outOfTime()) {
       failures.push({ itemIdentifier: record.messageId });
+      returned.push({ record, seconds: 0 });
       continue;
     }
     try {
@@ -60,6 +85,15 @@ export async function eachJob(
       // Malformed jobs fail too: after maxReceiveCount they land in the DLQ, where they can be read.
       log({ level: 'error', msg: 'job failed', messageId: record.messageId, body: record.body, error: errorText(e), receiveCount: record.attributes.ApproximateReceiveCount });
       failures.push({ itemIdentifier: record.messageId });
+      if (fifo) returned.push({ record, seconds: retryDelaySeconds(record) });
+    }
+  }
+  if (release !== undefined && returned.length > 0) {
+    try {
+      await release(returned);
+    } catch (e) {
+      // They still come back, after the queue's visibility timeout.
+      log({ level: 'warn', msg: 'could not release returned messages', error: errorText(e) });
     }
   }
   return { batchItemFailures: failures };

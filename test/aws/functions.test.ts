@@ -1,8 +1,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateDatabaseCommand, GlueClient } from '@aws-sdk/client-glue';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SQSEvent } from 'aws-lambda';
 import { LakeSyncClient } from '../../clients/node/index.ts';
 import { AwsError, AwsFetch, awsFetchOptionsOf } from '../../core/adapters/aws-fetch.ts';
 import { DynamoDbBuffer, createDynamoDbBufferTable } from '../../core/adapters/dynamodb-buffer.ts';
@@ -371,6 +372,66 @@ describe('the AWS functions on moto', () => {
     expect(new Set(fannedOut).size).toBe(30);
     expect(new Set(fannedOut)).toEqual(new Set(readLake(stack).changes.map((c) => c._delta_id)));
   });
+
+  it('a poison message on the FIFO flush queue comes back after seconds (its backoff), not after the half-hour visibility timeout', async () => {
+    const stack = await deploy('poison');
+    const url = stack.settings.flushQueueUrl;
+    await clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '{"kind":"explode"}', MessageGroupId: 'lakesync', MessageDeduplicationId: 'p' }));
+    await clients.sqs.send(new SendMessageCommand({ QueueUrl: url, MessageBody: '{"kind":"flush"}', MessageGroupId: 'lakesync', MessageDeduplicationId: 'f' }));
+    // Received as Lambda would, with the queue's half-hour visibility timeout.
+    const got = await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 1800, MessageSystemAttributeNames: ['All'] }));
+    expect(got.Messages).toHaveLength(2);
+    const arn = `arn:aws:sqs:us-east-1:123456789012:${url.split('/').pop() as string}`;
+    const event = {
+      Records: (got.Messages ?? []).map((m) => ({
+        messageId: m.MessageId as string,
+        receiptHandle: m.ReceiptHandle as string,
+        body: m.Body as string,
+        attributes: { ApproximateReceiveCount: m.Attributes?.ApproximateReceiveCount ?? '1' },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: arn,
+        awsRegion: 'us-east-1',
+      })),
+    } as unknown as SQSEvent;
+    const logged: { level: string; msg: string }[] = [];
+    const flush = createFlushHandler(clients, stack.settings, { log: (e) => void logged.push(e) });
+    const out = await flush(event, { getRemainingTimeInMillis: () => 60_000 } as never);
+    expect(out.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(event.Records.map((r) => r.messageId));
+    expect(logged.filter((e) => e.level === 'warn')).toEqual([]);
+    const visible = async (): Promise<string[]> =>
+      ((await clients.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0 }))).Messages ?? []).map((m) => m.Body as string);
+    await new Promise((r) => setTimeout(r, 11_000));
+    expect(await visible()).toContain('{"kind":"explode"}');
+  }, 60_000);
+
+  it('a batch of flush requests runs one flush, which asks for one checkpoint, not one per request', async () => {
+    const stack = await deploy('coalesce', { checkpointEvery: 1 });
+    const fns = await wire(stack);
+    const a = await client(fns, 'client-a');
+    for (let i = 0; i < 5; i++) a.insert('todos', `t${i}`, { title: `todo ${i}`, done: false, owner: 'user-1' });
+    await a.sync();
+    const sent: LakeJob[] = [];
+    const flush = createFlushHandler(clients, stack.settings, { log: quiet, jobsQueue: { send: async (jobs) => void sent.push(...jobs) } });
+    const arn = 'arn:aws:sqs:us-east-1:123456789012:coalesce-flush.fifo';
+    const records = ['s1', 's2', 'tick-1'].map((ref, i) => ({
+      messageId: `m${i}`,
+      receiptHandle: `r${i}`,
+      body: JSON.stringify({ kind: 'flush', ref }),
+      attributes: { ApproximateReceiveCount: '1' },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: arn,
+      awsRegion: 'us-east-1',
+    }));
+    const out = await flush({ Records: records } as unknown as SQSEvent, { getRemainingTimeInMillis: () => 60_000 } as never);
+    expect(out.batchItemFailures).toEqual([]);
+    // Each checkpoint job builds from every state table; ten at once (a batch of ten requests) build ten times.
+    expect(sent.filter((j) => j.kind === 'checkpoint')).toHaveLength(1);
+    expectLakeEquals(stack, rows(a), 5);
+  }, 60_000);
 
   it('a duplicated stream record, a stream consumer failing mid-batch, and a flush killed half-way lose nothing and duplicate nothing', async () => {
     const stack = await deploy('faults', { flushMaxDeltas: 5 });

@@ -103,6 +103,13 @@ describe('commitWithRetry', () => {
     expect(await code(commitWithRetry(down.catalog, IDENT, () => change, noSleep))).toBe('COMMIT_STATE_UNKNOWN');
   });
 
+  it('a build that fails after an unknown attempt leaves it unknown (it was to decide whether that attempt landed)', async () => {
+    const { catalog } = fakeCatalog(['COMMIT_STATE_UNKNOWN']);
+    let builds = 0;
+    const build = (): Promise<TableChange> => (++builds === 1 ? Promise.resolve(change) : Promise.reject(new LakeError('STORE_ERROR', 'manifest list unreadable')));
+    expect(await code(commitWithRetry(catalog, IDENT, build, noSleep))).toBe('COMMIT_STATE_UNKNOWN');
+  });
+
   it('other errors end the loop at once', async () => {
     const { catalog, counts } = fakeCatalog(['CATALOG_ERROR']);
     expect(await code(commitWithRetry(catalog, IDENT, () => change, noSleep))).toBe('CATALOG_ERROR');

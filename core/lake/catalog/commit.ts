@@ -55,7 +55,13 @@ export async function commitWithRetry(
       const gone = new LakeError('NOT_FOUND', `table ${[...ident.namespace, ident.name].join('.')} does not exist`);
       throw unknown === null ? gone : stillUnknown(unknown, gone);
     }
-    const change = await build(table);
+    let change: TableChange | null;
+    try {
+      change = await build(table);
+    } catch (e) {
+      // `build` was to settle an unknown attempt: failing, it settled nothing.
+      throw unknown === null ? e : stillUnknown(unknown, e);
+    }
     if (change === null) return table;
     try {
       return await catalog.commitTable(ident, change.requirements, change.updates);
