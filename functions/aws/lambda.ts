@@ -16,15 +16,18 @@ export function errorText(e: unknown): string {
 }
 
 /**
- * The handler pipeline: middy with nothing in it but its early-timeout
- * plugin (a function about to time out fails its invocation itself, so the
- * batch is retried rather than lost half-reported). Thin on purpose.
+ * The handler pipeline: middy with nothing in it. Its early timeout is off
+ * on purpose: it failed the invocation but left the running job going, and
+ * Lambda freezes such a sandbox and thaws it for a later invocation, where
+ * the job went on (a compaction could then commit files that orphan removal
+ * had deleted meanwhile). Lambda's own timeout resets the sandbox. SQS
+ * consumers stop starting jobs near the deadline instead (eachJob).
  */
 export function lambda<E, R>(fn: (event: E, context: Context) => Promise<R>): (event: E, context: Context) => Promise<R> {
-  return middy<E, R>({ timeoutEarlyInMillis: EARLY_TIMEOUT_MS }).handler(fn) as unknown as (event: E, context: Context) => Promise<R>;
+  return middy<E, R>({ timeoutEarlyInMillis: 0 }).handler(fn) as unknown as (event: E, context: Context) => Promise<R>;
 }
 
-/** How long before the deadline middy fails the invocation. */
+/** eachJob starts no job with less than this left before the deadline: the rest are returned. */
 export const EARLY_TIMEOUT_MS = 500;
 
 /**
@@ -67,8 +70,8 @@ export async function eachJob(
   const { release, context } = options;
   const failures: SQSBatchItemFailure[] = [];
   const returned: { record: SQSRecord; seconds: number }[] = [];
-  // Once middy has failed the invocation at its early timeout, this loop runs on unseen (and, on
-  // Lambda, in the frozen sandbox's next invocation): it must not start the jobs it reported failed.
+  // Near the deadline, return the jobs not started (partial batch failure) rather than start one
+  // Lambda's timeout would cut short (it fails the whole batch, and every job runs again).
   const outOfTime = (): boolean => context?.getRemainingTimeInMillis !== undefined && context.getRemainingTimeInMillis() <= EARLY_TIMEOUT_MS;
   for (const record of event.Records) {
     const fifo = record.eventSourceARN.endsWith('.fifo');
