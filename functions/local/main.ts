@@ -1,6 +1,7 @@
 import { signHs256Token } from '../../core/index.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startLocalServer } from './server.ts';
+import { exitOnSignals } from './shutdown.ts';
 
 /** `npm start`: run the embedded default until SIGINT/SIGTERM. */
 const log = (entry: object): void => {
@@ -15,21 +16,7 @@ try {
     const token = await signHs256Token(server.devSecret, { sub: 'dev-user', clientId: 'dev-client', expiresIn: '12h' });
     log({ level: 'info', msg: 'dev mode: a token for sub=dev-user client_id=dev-client (or POST /v1/dev/token)', token });
   }
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log({ level: 'info', msg: 'shutting down', signal });
-    server.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        log({ level: 'error', msg: 'shutdown failed', error: String(err) });
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  exitOnSignals(server, log);
 } catch (err) {
   log({ level: 'error', msg: err instanceof ConfigError ? err.message : String(err) });
   process.exit(1);
