@@ -1,4 +1,4 @@
-import { CLOSE_TOKEN_EXPIRED, LIVE_PATH, PING_MESSAGE, clientProtocols } from '../../core/index.ts';
+import { CLOSE_TOKEN_EXPIRED, LIVE_PATH, PING_MESSAGE, clientProtocols, messageType } from '../../core/index.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 
 /** A handler type checked bivariantly, so implementations with richer event types (ws, the DOM) fit. */
@@ -198,14 +198,5 @@ export class LiveConnection {
   private stopPing(): void {
     if (this.ping !== null) clearInterval(this.ping);
     this.ping = null;
-  }
-}
-
-function messageType(text: string): string | null {
-  try {
-    const m = JSON.parse(text) as unknown;
-    return typeof m === 'object' && m !== null && typeof (m as { type?: unknown }).type === 'string' ? (m as { type: string }).type : null;
-  } catch {
-    return null; // not ours: ignored
   }
 }

@@ -59,13 +59,19 @@ export function connectionExpiry(principal: Principal): number | null {
   return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
 }
 
-/** Whether a text frame from a client is a ping (anything else is ignored). */
-export function isPing(text: string): boolean {
-  if (text.length > 256) return false;
+/** The `type` of a live frame (both directions), or null for anything that is not one of ours (ignored). */
+export function messageType(text: string): string | null {
+  if (text.length > 256) return null;
   try {
     const m = JSON.parse(text) as unknown;
-    return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'ping';
+    const type = typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined;
+    return typeof type === 'string' ? type : null;
   } catch {
-    return false; // not JSON: ignored like any other unknown message
+    return null; // not JSON: ignored like any other unknown message
   }
+}
+
+/** Whether a text frame from a client is a ping (anything else is ignored). */
+export function isPing(text: string): boolean {
+  return messageType(text) === 'ping';
 }

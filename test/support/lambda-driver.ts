@@ -22,6 +22,7 @@ import type {
   SQSEvent,
   SQSRecord,
 } from 'aws-lambda';
+import { isLogInsert } from '../../functions/aws/stream-records.ts';
 import { MOTO_CREDENTIALS, MOTO_REGION } from './moto.ts';
 
 /**
@@ -220,9 +221,7 @@ async function awsJson<T>(endpoint: string, service: 'dynamodb', target: string,
 }
 
 /** The contract's event source mapping filter: new log items only. */
-export function logInsertFilter(r: DynamoDBRecord): boolean {
-  return r.eventName === 'INSERT' && r.dynamodb?.Keys?.['pk']?.S?.startsWith('L#') === true;
-}
+export const logInsertFilter: (r: DynamoDBRecord) => boolean = isLogInsert;
 
 interface Source {
   readonly name: string;
