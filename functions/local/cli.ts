@@ -5,6 +5,7 @@ import { SqliteBuffer } from '../../core/adapters/sqlite-buffer.ts';
 import { LakeJobs } from '../../core/lake/jobs.ts';
 import { currentSnapshot } from '../../core/lake/iceberg/metadata.ts';
 import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
+import { parseAsOf } from '../../core/lake/analytics.ts';
 import { scanTable } from '../../core/lake/scan.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { openLocalLake } from './lake.ts';
@@ -16,20 +17,33 @@ import { openLocalLake } from './lake.ts';
  *   lakesync tables                     the lake's tables with snapshot, rows and files
  *   lakesync snapshots <table>          a table's snapshots, newest last
  *   lakesync scan <table> [--limit N] [--snapshot ID] [--json]
+ *   lakesync query "<sql>" [--as-of HLC|ISO-time] [--cold] [--json]
  *   lakesync compact [table...] [--target-mb N]
  *   lakesync expire [table...] --older-than 7d [--retain-last N]
  *   lakesync orphans [table...] --older-than 1h [--dry-run]
  * Reads lakesync.config.json and LAKESYNC_* like the server.
  */
 
-const USAGE = `usage: lakesync <start|flush|tables|snapshots|scan|compact|expire|orphans> [args]
+const USAGE = `usage: lakesync <start|flush|tables|snapshots|scan|query|compact|expire|orphans> [args]
   lakesync flush                       flush the buffer to the lake now, checkpoint, trim
   lakesync tables
   lakesync snapshots <table>
   lakesync scan <table> [--limit N] [--snapshot ID] [--json]
+  lakesync query "<sql>" [--as-of HLC|ISO-time] [--cold] [--json]
+                                       DuckDB SQL; each table t is a view of its state (lake + unflushed
+                                       buffer), t_changes of every delta; --as-of: the state then
   lakesync compact [table...] [--target-mb N]
   lakesync expire [table...] --older-than 7d [--retain-last N]
   lakesync orphans [table...] --older-than 1h [--dry-run]`;
+
+/** --as-of: an HLC or an ISO-8601 time (see parseAsOf). */
+function asOfOption(text: string): bigint {
+  try {
+    return parseAsOf(text);
+  } catch (err) {
+    throw new ConfigError(`--as-of: ${(err as Error).message}`);
+  }
+}
 
 export function parseDuration(text: string): number {
   const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
@@ -61,6 +75,8 @@ function parseOptions(rest: readonly string[]) {
         limit: { type: 'string' },
         snapshot: { type: 'string' },
         json: { type: 'boolean' },
+        'as-of': { type: 'string' },
+        cold: { type: 'boolean' },
         'target-mb': { type: 'string' },
         'older-than': { type: 'string' },
         'retain-last': { type: 'string' },
@@ -82,7 +98,7 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     await import('./main.ts');
     return -1; // keeps running
   }
-  const known = ['flush', 'tables', 'snapshots', 'scan', 'compact', 'expire', 'orphans'];
+  const known = ['flush', 'tables', 'snapshots', 'scan', 'query', 'compact', 'expire', 'orphans'];
   if (!known.includes(command)) {
     out(`lakesync: unknown command "${command}"\n${USAGE}`);
     return 1;
@@ -181,6 +197,22 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
             out(JSON.stringify(Object.fromEntries(cols.map((c) => [c, r[c]])), (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
           }
         } else out(table([cols, ...result.rows.map((r) => cols.map((c) => r[c]))]));
+        return 0;
+      }
+      case 'query': {
+        const sql = positionals[0];
+        if (sql === undefined || positionals.length > 1) throw new ConfigError('lakesync query "<sql>" (quote the statement as one argument)');
+        const asOf = values['as-of'] === undefined ? undefined : asOfOption(values['as-of']);
+        // The buffer holds what no flush has committed yet; without it (or with --cold) only the lake is read.
+        const buffer = values.cold === true || !existsSync(bufferPath) ? undefined : new SqliteBuffer({ path: bufferPath, synchronous: config.synchronous });
+        try {
+          const { queryLake } = await import('./query.ts'); // DuckDB loads only for this command
+          const result = await queryLake(lake, buffer, sql, asOf === undefined ? {} : { asOf });
+          if (values.json === true) for (const r of result.rows) out(JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+          else out(table([result.columns, ...result.rows.map((r) => result.columns.map((c) => r[c]))]));
+        } finally {
+          await buffer?.close();
+        }
         return 0;
       }
       case 'compact': {
