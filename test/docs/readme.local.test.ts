@@ -15,6 +15,7 @@ function readmeExamples(): string[] {
 
 describe('README', () => {
   let server: ChildServer | undefined;
+  let dataDir: string | undefined;
   afterAll(async () => {
     await server?.stop();
   });
@@ -29,7 +30,8 @@ describe('README', () => {
     const [example] = readmeExamples();
     expect(example).toBeDefined();
     const port = await freePort();
-    server = await startChildServer({ dataDir: tempDir(), port, dev: true });
+    dataDir = tempDir();
+    server = await startChildServer({ dataDir, port, dev: true });
     // Inside the repo so `import ... from 'lakesync/client'` resolves through package.json exports.
     const dir = join(ROOT, '.tmp');
     mkdirSync(dir, { recursive: true });
@@ -47,4 +49,22 @@ describe('README', () => {
       rmSync(file, { force: true });
     }
   });
+
+  it('the lake commands run verbatim on the example\'s data', async () => {
+    expect(dataDir).toBeDefined();
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = /## The lake[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
+    const commands = block.split('\n').filter((l) => l.startsWith('npx lakesync '));
+    expect(commands.length).toBeGreaterThanOrEqual(4);
+    const outputs: string[] = [];
+    for (const line of commands) {
+      // The part before the comment, run by a shell as a user would paste it.
+      const command = line.replace(/\s+#.*$/, '');
+      const { stdout } = await run('bash', ['-c', command], { cwd: ROOT, env: { ...process.env, LAKESYNC_DATA_DIR: dataDir }, timeout: 60_000 });
+      outputs.push(stdout);
+    }
+    const query = commands.findIndex((c) => c.includes('lakesync query "SELECT done'));
+    expect(outputs[query]).toMatch(/done\s+count_star\(\)\n\S*\s*1/);
+  });
 });
+
