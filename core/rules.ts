@@ -75,6 +75,29 @@ export class RuleSet {
   tableVisible(table: string): boolean {
     return this.open || this.byTable.has(table);
   }
+
+  /**
+   * Does a reader see a row in this state (its rule-column values, null when
+   * the row is not live)? Admin tokens see every live row. Pull and live
+   * pokes decide with this one function.
+   */
+  sees(who: { readonly claims: Claims; readonly admin: boolean }, table: string, snapshot: Row | null): boolean {
+    return snapshot !== null && (who.admin || this.matches(who.claims, table, snapshot));
+  }
+
+  /** The claims the rules read: all a connection needs to keep of its token to be matched later. */
+  claimNames(): string[] {
+    const names = new Set<string>();
+    for (const sets of this.byTable.values()) {
+      for (const filters of sets) {
+        for (const f of filters) {
+          const values = Array.isArray(f.value) ? (f.value as readonly RuleValue[]) : [f.value as RuleValue];
+          for (const v of values) if (isClaimRef(v)) names.add(v.claim);
+        }
+      }
+    }
+    return [...names].sort();
+  }
 }
 
 function isClaimRef(v: unknown): v is { claim: string } {

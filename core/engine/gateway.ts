@@ -44,8 +44,8 @@ export interface GatewayOptions {
   readonly limits?: Partial<Limits>;
   /** Optimistic-concurrency retries of one push before giving up (503). */
   readonly maxAppendAttempts?: number;
-  /** Called after a push appended at least one delta (the local server pokes its live clients). */
-  readonly onAppend?: () => void;
+  /** Called after a push appended at least one delta, with what it appended (the local server pokes the live clients they concern). */
+  readonly onAppend?: (appended: readonly LogEntryDraft[]) => void;
 }
 
 export interface PushInput {
@@ -92,7 +92,7 @@ export class Gateway {
   private readonly clock: HybridLogicalClock;
   private readonly ruleColumns = new Map<string, readonly string[]>();
   private readonly maxAppendAttempts: number;
-  private readonly onAppend: (() => void) | undefined;
+  private readonly onAppend: ((appended: readonly LogEntryDraft[]) => void) | undefined;
   /** Pushes so far, and the push from which plan() may guess again (see plan). */
   private pushes = 0;
   private guessOffUntil = 0;
@@ -158,11 +158,11 @@ export class Gateway {
     if (buffers.length === 1) {
       const hlcs = batch.map((d) => d.hlc);
       const r = await this.pushTo(buffers[0] as DeltaBuffer, principal, batch, hlcs, deltas, guess);
-      if (r.accepted > 0) this.onAppend?.();
+      if (r.accepted > 0) this.onAppend?.(r.appended);
       return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor([r.seq]) };
     }
     const r = await this.pushSharded(principal, batch, deltas);
-    if (r.accepted > 0) this.onAppend?.();
+    if (r.accepted > 0) this.onAppend?.(r.appended);
     return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor(r.position) };
   }
 
@@ -178,14 +178,14 @@ export class Gateway {
     hlcs: readonly Hlc[],
     original: readonly Delta[],
     guess: boolean,
-  ): Promise<{ accepted: number; seq: bigint }> {
+  ): Promise<{ accepted: number; seq: bigint; appended: readonly LogEntryDraft[] }> {
     for (let attempt = 0; attempt < this.maxAppendAttempts; ) {
       const fresh = await this.dropStored(buffer, principal.clientId, batch, hlcs, original);
-      if (fresh.length === 0) return { accepted: 0, seq: await buffer.head() };
+      if (fresh.length === 0) return { accepted: 0, seq: await buffer.head(), appended: [] };
       const plan = await this.plan(buffer, principal, fresh, original, guess);
       if (plan !== null) {
         const result = await buffer.append(plan.entries, plan.rows);
-        if (result.ok) return { accepted: fresh.length, seq: result.lastSeq };
+        if (result.ok) return { accepted: fresh.length, seq: result.lastSeq, appended: plan.entries };
       }
       if (guess) {
         // The guess was wrong (or collided with a concurrent push): plan again
@@ -215,7 +215,7 @@ export class Gateway {
     principal: Principal,
     batch: readonly Delta[],
     original: readonly Delta[],
-  ): Promise<{ accepted: number; position: bigint[] }> {
+  ): Promise<{ accepted: number; position: bigint[]; appended: LogEntryDraft[] }> {
     const { buffers } = this.shards;
     const groups = new Map<number, Delta[]>();
     for (const d of batch) {
@@ -233,6 +233,7 @@ export class Gateway {
       }),
     );
     const position = new Array<bigint>(buffers.length).fill(0n);
+    const appended: LogEntryDraft[] = [];
     const accepted = await Promise.all(
       parts.map(async ({ k, buffer, group, hlcs }, i) => {
         const plan = plans[i];
@@ -240,15 +241,17 @@ export class Gateway {
         const result = await buffer.append(plan.entries, plan.rows);
         if (result.ok) {
           position[k] = result.lastSeq;
+          appended.push(...plan.entries);
           return (fresh[i] as readonly Delta[]).length;
         }
         // A concurrent push moved a row of this shard: this shard alone goes again.
         const again = await this.pushTo(buffer, principal, group, hlcs, original, false);
         if (again.accepted > 0) position[k] = again.seq;
+        appended.push(...again.appended);
         return again.accepted;
       }),
     );
-    return { accepted: accepted.reduce((a, b) => a + b, 0), position };
+    return { accepted: accepted.reduce((a, b) => a + b, 0), position, appended };
   }
 
   /**
@@ -412,8 +415,8 @@ export class Gateway {
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i] as LogEntry;
       const { table } = entry.delta;
-      const was = member(this.rules, principal, table, entry.before);
-      const is = member(this.rules, principal, table, entry.after);
+      const was = this.rules.sees(principal, table, entry.before);
+      const is = this.rules.sees(principal, table, entry.after);
       let action = SKIP;
       if (was && is) action = DELTA;
       else if (!was && is) action = entry.fresh ? DELTA : ENTER;
@@ -578,11 +581,6 @@ const SKIP = 0;
 const DELTA = 1;
 const ENTER = 2;
 const EVICT = 3;
-
-/** Whether a client sees a row in this state: admin tokens see every live row, as in checkpoints. */
-function member(rules: RuleSet, principal: Principal, table: string, snapshot: RuleSnapshot): boolean {
-  return snapshot !== null && (principal.admin || rules.matches(principal.claims, table, snapshot));
-}
 
 const NO_COLUMNS: RuleSnapshot = Object.freeze({});
 

@@ -1,3 +1,4 @@
+import type { Listener } from './audience.ts';
 import { POKE_MESSAGE } from './protocol.ts';
 
 /**
@@ -11,6 +12,12 @@ export interface LiveConnectionRecord {
   readonly expiresAt: number | null;
   /** When it was kept, in ms (set by the store; absent: long ago). */
   readonly since?: number;
+  /**
+   * Who it is, as far as the sync rules need to know (the client id, the
+   * claims the rules read, admin): pokes go only to connections whose pulls
+   * would carry a change. Absent (a record kept before this was stored): poked always.
+   */
+  readonly listener?: Listener;
 }
 
 /**
@@ -47,9 +54,17 @@ export interface PokeReport {
   readonly failed: readonly { readonly id: string; readonly error: unknown }[];
 }
 
-/** Poke every stored connection, at most `concurrency` requests at a time. */
-export async function pokeConnections(connections: LiveConnections, poster: LivePoster, now: number, concurrency = 16): Promise<PokeReport> {
-  const all = await connections.list();
+export interface PokeOptions {
+  /** Requests in flight at most (default 16). */
+  readonly concurrency?: number;
+  /** Which connections the change concerns (default: all). Expired ones are closed whatever it says. */
+  readonly concerns?: (connection: LiveConnectionRecord) => boolean;
+}
+
+/** Poke the stored connections a change concerns, at most `concurrency` requests at a time. */
+export async function pokeConnections(connections: LiveConnections, poster: LivePoster, now: number, options: PokeOptions = {}): Promise<PokeReport> {
+  const concurrency = options.concurrency ?? 16;
+  const all = (await connections.list()).filter((c) => (c.expiresAt !== null && c.expiresAt <= now) || (options.concerns?.(c) ?? true));
   let poked = 0;
   let gone = 0;
   let expired = 0;

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../auth/principal.ts';
+import type { Delta } from '../delta.ts';
+import { RuleSet } from '../rules.ts';
+import type { LiveChange } from './audience.ts';
+import { concerns, keptClaims } from './audience.ts';
 import { LiveHub, type LiveSocket } from './hub.ts';
 import { CLOSE_TOKEN_EXPIRED, POKE_MESSAGE, clientProtocols, isPing, tokenFromProtocols } from './protocol.ts';
 
@@ -80,6 +84,67 @@ describe('LiveHub', () => {
     hub.closeAll();
     expect(a.closed).toEqual([[1001, 'server shutting down']]);
     expect(hub.size).toBe(0);
+  });
+});
+
+describe('LiveHub: a change pokes only the clients it concerns', () => {
+  const rules = new RuleSet({
+    buckets: [
+      { name: 'own', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] } },
+      { name: 'team', tables: { notes: [{ column: 'team', op: 'in', value: { claim: 'teams' } }] } },
+    ],
+  });
+  const user = (clientId: string, sub: string, extra: Record<string, unknown> = {}, admin = false): Principal => ({
+    clientId,
+    userId: sub,
+    admin,
+    claims: { sub, ...extra },
+  });
+  const change = (clientId: string, table: string, before: Record<string, string> | null, after: Record<string, string> | null): LiveChange => ({
+    delta: { clientId, table, rowId: 'r', op: 'update', columns: {}, hlc: 1n, deltaId: 'x' } as Delta,
+    before,
+    after,
+  });
+
+  it('pokes the owner\'s other devices, an admin, and a client the row leaves; not the writer or other users', async () => {
+    const hub = new LiveHub({ coalesceMs: 1, rules });
+    const sockets = { alicePhone: socket(), aliceLaptop: socket(), bob: socket(), ops: socket(), carol: socket() };
+    hub.add(sockets.alicePhone, user('alice-phone', 'alice'));
+    hub.add(sockets.aliceLaptop, user('alice-laptop', 'alice'));
+    hub.add(sockets.bob, user('bob-1', 'bob'));
+    hub.add(sockets.ops, user('ops-1', 'ops', {}, true));
+    hub.add(sockets.carol, user('carol-1', 'carol'));
+    hub.poke([change('alice-phone', 'todos', { owner: 'alice' }, { owner: 'alice' })]);
+    await tick(20);
+    const poked = (): string[] => Object.entries(sockets).filter(([, s]) => s.sent.length > 0).map(([k]) => k);
+    expect(poked()).toEqual(['aliceLaptop', 'ops']);
+    // Alice gives a row to carol: alice's laptop (the row leaves its view) and carol (it enters hers) pull.
+    for (const s of Object.values(sockets)) s.sent.length = 0;
+    hub.poke([change('alice-phone', 'todos', { owner: 'alice' }, { owner: 'carol' })]);
+    await tick(20);
+    expect(poked()).toEqual(['aliceLaptop', 'ops', 'carol']);
+    // A burst within the window is matched as a whole; without changes, everyone is poked.
+    for (const s of Object.values(sockets)) s.sent.length = 0;
+    hub.poke([change('bob-1', 'todos', { owner: 'bob' }, null)]);
+    hub.poke([change('ops-1', 'todos', null, { owner: 'carol' })]);
+    await tick(20);
+    expect(poked()).toEqual(['ops', 'carol']);
+    for (const s of Object.values(sockets)) s.sent.length = 0;
+    hub.poke();
+    await tick(20);
+    expect(poked()).toEqual(['alicePhone', 'aliceLaptop', 'bob', 'ops', 'carol']);
+  });
+
+  it('matches claims holding arrays, keeps only the claims rules read, and pokes every other client without rules', () => {
+    const red = { clientId: 'x', admin: false, claims: { sub: 'x', teams: ['red'], email: 'x@example.com' } };
+    expect(concerns(rules, red, [change('y', 'notes', null, { team: 'red' })])).toBe(true);
+    expect(concerns(rules, red, [change('y', 'notes', null, { team: 'blue' })])).toBe(false);
+    expect(concerns(rules, red, [change('y', 'unlisted', null, { team: 'red' })])).toBe(false);
+    expect(keptClaims(rules, red.claims)).toEqual({ sub: 'x', teams: ['red'] });
+    const open = new RuleSet(null);
+    expect(concerns(open, red, [change('y', 'anything', null, {})])).toBe(true);
+    expect(concerns(open, red, [change('x', 'anything', null, {})])).toBe(false); // its own write
+    expect(concerns(open, red, [change('y', 'anything', null, null)])).toBe(false); // a delete of a row nobody saw
   });
 });
 

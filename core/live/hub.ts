@@ -1,4 +1,6 @@
 import type { Principal } from '../auth/principal.ts';
+import { RuleSet } from '../rules.ts';
+import { concerns, type Listener, type LiveChange } from './audience.ts';
 import { CLOSE_GOING_AWAY, CLOSE_REPLACED, CLOSE_TOKEN_EXPIRED, POKE_MESSAGE, connectionExpiry } from './protocol.ts';
 
 /** What the hub needs of one open WebSocket (ws's and the platform's WebSocket both fit). */
@@ -19,11 +21,13 @@ export interface LiveHubOptions {
    * network, whose dead sockets the server has not noticed yet, is not locked out.
    */
   readonly perClient?: number;
+  /** The sync rules: a change pokes only the clients whose pulls would carry it (default: no rules, every other client). */
+  readonly rules?: RuleSet;
 }
 
 interface Connection {
   readonly expiresAt: number | null;
-  readonly clientId: string;
+  readonly listener: Listener;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
@@ -40,8 +44,12 @@ export class LiveHub {
   /** Each client id's sockets, oldest first. */
   private readonly byClient = new Map<string, LiveSocket[]>();
   private pending: ReturnType<typeof setTimeout> | null = null;
+  /** Changes since the last broadcast; null: poke everyone. */
+  private changes: LiveChange[] | null = [];
+  private readonly rules: RuleSet;
 
   constructor(options: LiveHubOptions = {}) {
+    this.rules = options.rules ?? new RuleSet(null);
     this.now = options.now ?? Date.now;
     this.coalesceMs = options.coalesceMs ?? 5;
     this.perClient = Math.max(1, options.perClient ?? 4);
@@ -54,7 +62,8 @@ export class LiveHub {
   /** Track an authenticated socket; returns the function to call when it closes. */
   add(socket: LiveSocket, principal: Principal): () => void {
     const expiresAt = connectionExpiry(principal);
-    const conn: Connection = { expiresAt, clientId: principal.clientId, timer: null };
+    const listener: Listener = { clientId: principal.clientId, claims: principal.claims, admin: principal.admin };
+    const conn: Connection = { expiresAt, listener, timer: null };
     this.connections.set(socket, conn);
     const mine = this.byClient.get(principal.clientId) ?? [];
     mine.push(socket);
@@ -76,13 +85,21 @@ export class LiveHub {
     return () => this.remove(socket);
   }
 
-  /** Wake every connected client (coalesced). */
-  poke(): void {
-    if (this.pending !== null || this.connections.size === 0) return;
+  /**
+   * Wake the clients these appended changes concern (coalesced: changes
+   * within the window are matched together); without changes, every client.
+   */
+  poke(changes?: readonly LiveChange[]): void {
+    if (this.connections.size === 0) return;
+    if (changes === undefined) this.changes = null;
+    else if (this.changes !== null) for (const c of changes) this.changes.push(c);
+    if (this.pending !== null) return;
     this.pending = unref(
       setTimeout(() => {
         this.pending = null;
-        this.broadcast();
+        const batch = this.changes;
+        this.changes = [];
+        this.broadcast(batch);
       }, this.coalesceMs),
     );
   }
@@ -91,19 +108,21 @@ export class LiveHub {
   closeAll(reason = 'server shutting down'): void {
     if (this.pending !== null) clearTimeout(this.pending);
     this.pending = null;
+    this.changes = [];
     for (const socket of [...this.connections.keys()]) {
       this.remove(socket);
       closeQuietly(socket, CLOSE_GOING_AWAY, reason);
     }
   }
 
-  private broadcast(): void {
+  private broadcast(changes: readonly LiveChange[] | null): void {
     const now = this.now();
     for (const [socket, conn] of [...this.connections]) {
       if (conn.expiresAt !== null && conn.expiresAt <= now) {
         this.expire(socket);
         continue;
       }
+      if (changes !== null && !concerns(this.rules, conn.listener, changes)) continue;
       // A client that stopped reading: the pokes it has not read yet make it pull everything appended
       // before they arrive, so more would only grow this process's memory. (The threshold is well above a
       // poke and a pong, so what is buffered includes a poke.)
@@ -127,11 +146,11 @@ export class LiveHub {
     if (conn === undefined) return;
     if (conn.timer !== null) clearTimeout(conn.timer);
     this.connections.delete(socket);
-    const mine = this.byClient.get(conn.clientId);
+    const mine = this.byClient.get(conn.listener.clientId);
     if (mine !== undefined) {
       const at = mine.indexOf(socket);
       if (at >= 0) mine.splice(at, 1);
-      if (mine.length === 0) this.byClient.delete(conn.clientId);
+      if (mine.length === 0) this.byClient.delete(conn.listener.clientId);
     }
   }
 }

@@ -4,14 +4,16 @@ import { AwsFetch, awsFetchOptionsFromEnv } from '../../core/adapters/aws-fetch.
 import { getSecretString } from '../../core/adapters/aws-fetch-secrets.ts';
 import { fetchDynamoDbApi } from '../../core/adapters/dynamodb-api-fetch.ts';
 import { DynamoDbLiveConnections } from '../../core/adapters/dynamodb-live-connections.ts';
-import type { Authenticator } from '../../core/auth/principal.ts';
+import type { Authenticator, Principal } from '../../core/auth/principal.ts';
+import { concerns, keptClaims } from '../../core/live/audience.ts';
 import { pokeConnections, type LiveConnections, type LivePoster } from '../../core/live/broadcast.ts';
 import { LIVE_PROTOCOL, PONG_MESSAGE, connectionExpiry, isPing, tokenFromProtocols } from '../../core/live/protocol.ts';
 import { encodeError, wireErrorOf } from '../../core/protocol/codec.ts';
 import { awsAuthenticator } from './auth.ts';
 import { awsFetchFromEnv, settingsFromEnv } from './env.ts';
 import { errorText, jsonLog, lambda, perContainer, type Log } from './lambda.ts';
-import { isLogInsert } from './stream-records.ts';
+import { RuleSet } from '../../core/rules.ts';
+import { changesOf, isLogInsert } from './stream-records.ts';
 
 /**
  * Live updates on AWS (docs/protocol.md, "Live updates"). One function, two
@@ -20,8 +22,10 @@ import { isLogInsert } from './stream-records.ts';
  *   subprotocol and keeps the connection in the buffer's table, $disconnect
  *   forgets it, $default answers pings;
  * - the buffer table's stream (its own event source mapping, no batching
- *   window): each batch with new log items pokes every kept connection
- *   through the Management API, closing those whose token expired.
+ *   window): each batch with new log items pokes the kept connections the
+ *   new entries concern (by the sync rules, as a pull would decide: see
+ *   core/live/audience.ts) through the Management API, closing those whose
+ *   token expired.
  * Pokes are best effort: a failed one is logged, never retried (the
  * client's next round pulls anyway), so a batch never fails for them.
  */
@@ -30,6 +34,8 @@ export interface LiveDeps {
   /** The stage's Management API; null when the function was not given its endpoint (pokes are skipped). */
   readonly poster: LivePoster | null;
   readonly auth: Authenticator;
+  /** The sync rules (default: none, every connection but the writer's sees every change). */
+  readonly rules?: RuleSet;
   readonly log?: Log;
   readonly now?: () => number;
 }
@@ -60,11 +66,15 @@ function header(event: LiveRouteEvent, name: string): string | undefined {
 export function createLiveHandler(deps: LiveDeps): LiveHandler {
   const log = deps.log ?? jsonLog;
   const now = deps.now ?? Date.now;
+  const rules = deps.rules ?? new RuleSet(null);
   return lambda(async (event: LiveRouteEvent | DynamoDBStreamEvent): Promise<LiveRouteResult | DynamoDBBatchResponse> => {
     if ('Records' in event) {
       if (deps.poster === null || !event.Records.some(isLogInsert)) return { batchItemFailures: [] };
       try {
-        const r = await pokeConnections(deps.connections, deps.poster, now());
+        const changes = changesOf(event.Records);
+        const r = await pokeConnections(deps.connections, deps.poster, now(), {
+          concerns: (c) => changes === null || c.listener === undefined || concerns(rules, c.listener, changes),
+        });
         for (const f of r.failed) log({ level: 'warn', msg: 'poke failed', connection: f.id, error: errorText(f.error) });
         if (r.poked + r.gone + r.expired + r.opening > 0) log({ level: 'info', msg: 'live poke', poked: r.poked, gone: r.gone, expired: r.expired, opening: r.opening, failed: r.failed.length });
       } catch (e) {
@@ -76,9 +86,9 @@ export function createLiveHandler(deps: LiveDeps): LiveHandler {
     switch (event.requestContext.eventType) {
       case 'CONNECT': {
         const token = tokenFromProtocols(header(event, 'sec-websocket-protocol'));
-        let expiresAt: number | null;
+        let principal: Principal;
         try {
-          expiresAt = connectionExpiry(await deps.auth.authenticate(token === null ? null : `Bearer ${token}`));
+          principal = await deps.auth.authenticate(token === null ? null : `Bearer ${token}`);
         } catch (e) {
           // API Gateway refuses the handshake with this status (its body does not reach browsers).
           const { status, error } = wireErrorOf(e, event.requestContext.requestId);
@@ -86,7 +96,11 @@ export function createLiveHandler(deps: LiveDeps): LiveHandler {
           else log({ level: 'info', msg: 'live connect refused', connection: id, code: error.code });
           return { statusCode: status, headers: { 'content-type': 'application/json' }, body: new TextDecoder().decode(encodeError('json', error)) };
         }
-        await deps.connections.add({ id, expiresAt });
+        await deps.connections.add({
+          id,
+          expiresAt: connectionExpiry(principal),
+          listener: { clientId: principal.clientId, claims: keptClaims(rules, principal.claims), admin: principal.admin },
+        });
         log({ level: 'info', msg: 'live connect', connection: id });
         return { statusCode: 200, headers: { 'Sec-WebSocket-Protocol': LIVE_PROTOCOL } };
       }
@@ -111,5 +125,6 @@ export const handler: LiveHandler = perContainer(() => {
     connections: new DynamoDbLiveConnections(dynamodb, settings.table),
     poster: endpoint ? new ApiGatewayLivePoster(new AwsFetch({ ...awsFetchOptionsFromEnv(process.env, 'execute-api'), endpoint })) : null,
     auth: awsAuthenticator(settings, (id) => getSecretString(awsFetchFromEnv(process.env, 'secretsmanager'), id)),
+    rules: new RuleSet(settings.rules),
   });
 });

@@ -53,15 +53,15 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
   // Before anything is opened: a bad key fails here without leaving the buffer or the lake worker behind.
   const auth = new JwtAuthenticator(authOptions);
   const buffer = new SqliteBuffer({ path: join(config.dataDir, 'buffer.sqlite'), synchronous: config.synchronous, checkpoint: 'background' });
-  // Connected clients are poked after every append (docs/protocol.md, "Live updates").
-  const hub = new LiveHub();
+  // Connected clients are poked after every append that concerns them (docs/protocol.md, "Live updates").
   const gateway = new Gateway({
-    onAppend: () => hub.poke(),
+    onAppend: (appended) => hub.poke(appended),
     buffer,
     schema: config.schema,
     rules: config.rules,
     clock: new HybridLogicalClock({ maxDriftMs: config.maxDriftMs }),
   });
+  const hub = new LiveHub({ rules: gateway.rules });
   // The lake's jobs run on a worker thread (lake-runner.ts); this thread only reads checkpoints for clients.
   const local = config.lake === null ? null : openLocalLake(config.dataDir, config.schema);
   const jobs =

@@ -17,7 +17,8 @@ import { createHttpHandler } from '../../functions/aws/http.ts';
 import { createLiveHandler, type LiveHandler, type LiveRouteEvent, type LiveRouteResult } from '../../functions/aws/live.ts';
 import { LambdaDriver, logInsertFilter, startHttpBridge, type HttpBridge, type StreamSource } from '../support/lambda-driver.ts';
 import { MOTO_CREDENTIALS, MOTO_REGION, motoClientConfig, startMoto, type MotoServer } from '../support/moto.ts';
-import { liveProtocolSuite, until } from '../support/live-suite.ts';
+import { LIVE_RULES, liveProtocolSuite, until } from '../support/live-suite.ts';
+import { RuleSet } from '../../core/rules.ts';
 import { pokeConnections, type LiveConnections } from '../../core/live/broadcast.ts';
 import { TEST_SECRET, TODO_SCHEMA, tokenFor } from '../support/server.ts';
 import { startWebSocketBridge, type WebSocketBridge } from '../support/websocket-bridge.ts';
@@ -52,7 +53,7 @@ const settings = (): AwsSettings => ({
   flushQueueUrl: 'http://unused/flush.fifo',
   jobsQueueUrl: 'http://unused/jobs',
   schema: TODO_SCHEMA,
-  rules: null,
+  rules: LIVE_RULES,
   auth: { hs256Secret: TEST_SECRET },
   maxDriftMs: 60_000,
   flushMaxDeltas: 1000,
@@ -78,6 +79,7 @@ beforeAll(async () => {
     connections,
     poster: new ApiGatewayLivePoster(new AwsFetch({ service: 'execute-api', region: MOTO_REGION, credentials: MOTO_CREDENTIALS, endpoint: ws.callbackUrl })),
     auth: new JwtAuthenticator({ hs256Secret: TEST_SECRET }),
+    rules: new RuleSet(LIVE_RULES),
     log: quiet,
   });
   driver = new LambdaDriver({ endpoint: moto.endpoint, sqs });
@@ -129,7 +131,7 @@ describe('live updates on AWS (moto)', () => {
     await new Promise((r) => setTimeout(r, 1100)); // its token is now expired
 
     const a = await client('a2', false);
-    a.insert('todos', 't2', { title: 'poke', done: true });
+    a.insert('todos', 't2', { title: 'poke', done: true, owner: 'u1' });
     await a.sync();
     const before = ws.calls.length;
     await driver.pump({ only: [stream] });

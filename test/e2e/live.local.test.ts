@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LakeSyncClient, type ClientOptions } from '../../clients/node/index.ts';
 import { CLOSE_GOING_AWAY, CLOSE_TOKEN_EXPIRED, LIVE_PROTOCOL, clientProtocols } from '../../core/index.ts';
-import { connect, liveProtocolSuite, nextEvent } from '../support/live-suite.ts';
+import { LIVE_RULES, connect, liveProtocolSuite, nextEvent } from '../support/live-suite.ts';
 import { startTestServer, tokenFor, TODO_SCHEMA, type TestServer } from '../support/server.ts';
 
 const HOUR = 3_600_000;
@@ -19,7 +19,7 @@ function closed(ws: WebSocket): Promise<{ code: number; reason: string }> {
 
 let shared: TestServer;
 beforeAll(async () => {
-  shared = await startTestServer();
+  shared = await startTestServer({ rules: LIVE_RULES });
 });
 afterAll(() => shared.close());
 

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LakeSyncClient, type ClientEvent } from '../../clients/node/index.ts';
 import { LIVE_PROTOCOL, clientProtocols } from '../../core/live/protocol.ts';
+import type { SyncRules } from '../../core/rules.ts';
 import { TODO_SCHEMA, tokenFor } from './server.ts';
+
+/** The rules every target of the suite runs with: a user sees the todos it owns. */
+export const LIVE_RULES: SyncRules = { buckets: [{ name: 'own', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] } }] };
 
 /**
  * The live-updates protocol (docs/protocol.md, "Live updates"), one suite
@@ -10,6 +14,7 @@ import { TODO_SCHEMA, tokenFor } from './server.ts';
  * behaviour that differs between them fails here.
  */
 export interface LiveTarget {
+  // Its gateway runs with LIVE_RULES.
   /** The gateway's base URL (HTTP). */
   readonly url: string;
   /** The live WebSocket URL. */
@@ -53,7 +58,7 @@ export async function until(check: () => Promise<boolean>): Promise<void> {
 
 export function liveProtocolSuite(name: string, target: () => LiveTarget): void {
   describe(`live updates protocol (${name})`, () => {
-    const open = async (url: string, clientId: string, live: string | null): Promise<LakeSyncClient> =>
+    const open = async (url: string, clientId: string, live: string | null, user = 'u1'): Promise<LakeSyncClient> =>
       LakeSyncClient.open({
         url,
         database: ':memory:',
@@ -61,7 +66,7 @@ export function liveProtocolSuite(name: string, target: () => LiveTarget): void 
         clientId,
         initialSync: 'pull',
         intervalMs: HOUR,
-        getToken: ({ clientId: id }) => tokenFor('u1', id),
+        getToken: ({ clientId: id }) => tokenFor(user, id),
         ...(live !== null ? { live: { url: live, WebSocket } } : {}),
       });
 
@@ -77,7 +82,7 @@ export function liveProtocolSuite(name: string, target: () => LiveTarget): void 
         await until(async () => b.getStatus().state === 'idle');
         expect(await t.connections()).toBe(1);
         const changed = nextEvent(b, (e) => e.type === 'change');
-        a.insert('todos', 't1', { title: `from a (${name})`, done: false });
+        a.insert('todos', 't1', { title: `from a (${name})`, done: false, owner: 'u1' });
         await a.sync();
         await t.afterPush();
         expect(await changed).toEqual({ type: 'change', tables: ['todos'] });
@@ -88,6 +93,36 @@ export function liveProtocolSuite(name: string, target: () => LiveTarget): void 
       } finally {
         await b.close();
         await a.close();
+      }
+    });
+
+    it('a write pokes only the connections whose rules see it (not other users, not the writer)', async () => {
+      const t = target();
+      const raw = async (user: string, clientId: string): Promise<{ ws: WebSocket; pokes: string[] }> => {
+        const r = await connect(t.liveUrl, clientProtocols(await tokenFor(user, clientId)));
+        if (!('ws' in r)) throw new Error(`refused: ${r.status} ${r.body}`);
+        const pokes: string[] = [];
+        r.ws.on('message', (d) => pokes.push(d.toString()));
+        return { ws: r.ws, pokes };
+      };
+      const sameUser = await raw('u1', 'aud-u1-other');
+      const otherUser = await raw('u2', 'aud-u2');
+      const writerSocket = await raw('u1', 'aud-writer');
+      const writer = await open(t.url, 'aud-writer', null);
+      try {
+        await until(async () => (await t.connections()) === 3);
+        writer.insert('todos', `aud-${name}`, { title: 'mine', owner: 'u1' });
+        await writer.sync();
+        await t.afterPush();
+        await until(async () => sameUser.pokes.length > 0);
+        await new Promise((r) => setTimeout(r, 100)); // pokes to the others would have arrived by now
+        expect(sameUser.pokes).toEqual(['{"type":"poke"}']);
+        expect(otherUser.pokes).toEqual([]);
+        expect(writerSocket.pokes).toEqual([]);
+      } finally {
+        for (const s of [sameUser, otherUser, writerSocket]) s.ws.close();
+        await writer.close();
+        await until(async () => (await t.connections()) === 0);
       }
     });
 
