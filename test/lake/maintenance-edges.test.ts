@@ -82,3 +82,57 @@ describe('orphan removal and table statistics', () => {
     expect(pyicebergScan(env, 'todos').rows.map((r) => r['_row_id']).sort()).toEqual(['t1', 't2']);
   });
 });
+
+const MANIFESTS = `
+import json, sys
+from pyiceberg.catalog.sql import SqlCatalog
+args = json.loads(sys.argv[1])
+cat = SqlCatalog('lakesync', uri='sqlite:///' + args['catalog'], warehouse=args['warehouse'])
+t = cat.load_table(args['table'])
+out = []
+for s in t.snapshots():
+    out.append({'snapshot': str(s.snapshot_id), 'manifests': [
+        {'path': m.manifest_path, 'added_snapshot': str(m.added_snapshot_id), 'live': m.added_files_count + m.existing_files_count, 'deleted': m.deleted_files_count}
+        for m in s.manifests(t.io)]})
+print(json.dumps(out))
+`;
+
+interface ManifestRow {
+  path: string;
+  added_snapshot: string;
+  live: number;
+  deleted: number;
+}
+
+describe('manifests after compaction', () => {
+  it('manifests holding only deleted entries stay in the snapshot that deleted the files and are not carried into later ones', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    for (let r = 0; r < 4; r++) {
+      await env.push('client-a', [a('todos', `t${r}`, 'insert', { title: `v${r}` }), a('todos', 't0', 'update', { title: `e${r}` })]);
+      await env.lake().flush(env.source);
+    }
+    const lake = env.lake();
+    await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
+    await compactTable(lake, 'todos_changes', { targetFileBytes: 1 << 20 });
+    await env.push('client-a', [a('todos', 't9', 'insert', { title: 'late' })]);
+    await lake.flush(env.source);
+    for (const table of ['todos', 'todos_changes']) {
+      const snaps = pythonJson<{ snapshot: string; manifests: ManifestRow[] }[]>(MANIFESTS, [
+        JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse, table: `lakesync.${table}` }),
+      ]);
+      const compaction = snaps.at(-2);
+      const last = snaps.at(-1);
+      // The compaction's snapshot records what it removed.
+      expect(compaction?.manifests.some((m) => m.deleted > 0 && m.live === 0)).toBe(true);
+      // The next snapshot only carries manifests with live files (as Java's writers do): was every
+      // deleted-only manifest of every compaction, forever, growing each scan's manifest list.
+      expect(last?.manifests.filter((m) => m.live === 0 && m.added_snapshot !== last.snapshot)).toEqual([]);
+      expect(last?.manifests.length).toBeLessThanOrEqual(3);
+    }
+    expect(pyicebergScan(env, 'todos').rows.map((r) => r['_row_id']).sort()).toEqual(['t0', 't1', 't2', 't3', 't9']);
+    // Expiring the compaction's snapshot deletes its deleted-only manifests too.
+    await expireSnapshots(lake, 'todos', { olderThanMs: Date.now() + 1000, retainLast: 1 });
+    expect((await removeOrphans(lake, 'todos', { olderThanMs: Date.now() + 1000, dryRun: true })).orphans).toEqual([]);
+  });
+});

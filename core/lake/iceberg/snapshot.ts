@@ -198,6 +198,10 @@ export async function produceSnapshot(store: ObjectStore, table: LoadedTable, ch
 
   // Carry over the parent's manifests; rewrite those that hold removed files.
   for (const m of await loadManifestList(store, parent)) {
+    // A manifest with only deleted entries belongs to the snapshot that deleted
+    // them (as in Java's writers); carried on, every compaction's would stay in
+    // every later manifest list for good.
+    if (m.deletedFilesCount > 0 && m.addedFilesCount === 0 && m.existingFilesCount === 0) continue;
     if (removed.size === 0) {
       manifests.push(m);
       continue;
