@@ -11,13 +11,14 @@ import { deltaMaker, makeLakeEnv, type LakeEnv } from '../support/lake.ts';
 const SCAN = `${PY_CONV}
 import json, sys
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import EqualTo
 args = json.loads(sys.argv[1])
 cat = SqlCatalog('lakesync', uri='sqlite:///' + args['catalog'], warehouse=args['warehouse'])
 t = cat.load_table(args['table'])
 def ids(f=None):
     s = t.scan(row_filter=f) if f is not None else t.scan()
     return sorted(r['_row_id'] for r in s.to_arrow().to_pylist())
-print(json.dumps({'all': ids()}))
+print(json.dumps({'all': ids(), **{v: ids(EqualTo('_row_id', v)) for v in args['ids']}}))
 `;
 
 function scan(env: LakeEnv, table: string, ids: string[]): Record<string, string[]> {
@@ -37,11 +38,11 @@ describe('partitioned tables', () => {
       await lake.flush(env.source);
       await env.push('client-a', IDS.map((id) => a('todos', id, 'update', { title: 'v2' })));
       await lake.flush(env.source);
-      const want = { all: IDS };
+      const want = { all: IDS, ...Object.fromEntries(IDS.map((id) => [id, [id]])) };
       expect(scan(env, 'todos', IDS)).toEqual(want);
       await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
       expect(scan(env, 'todos', IDS)).toEqual(want);
-      expect(scan(env, 'todos_changes', IDS)).toEqual({ all: IDS.flatMap((id) => [id, id]) });
+      expect(scan(env, 'todos_changes', IDS)).toEqual({ all: IDS.flatMap((id) => [id, id]), ...Object.fromEntries(IDS.map((id) => [id, [id, id]])) });
     });
   }
 });
