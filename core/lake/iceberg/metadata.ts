@@ -253,7 +253,8 @@ export function applyUpdates(
             'current-snapshot-id': ref['snapshot-id'],
             'snapshot-log': [
               ...m['snapshot-log'],
-              { 'timestamp-ms': added?.['timestamp-ms'] ?? nowMs, 'snapshot-id': ref['snapshot-id'] },
+              // In order (Java checks it): a ref moved to an older snapshot is logged now, never before the last entry.
+              { 'timestamp-ms': added?.['timestamp-ms'] ?? Math.max(nowMs, m['snapshot-log'].at(-1)?.['timestamp-ms'] ?? 0), 'snapshot-id': ref['snapshot-id'] },
             ],
           };
         }
@@ -304,7 +305,11 @@ export function applyUpdates(
       ? m['metadata-log']
       : [...m['metadata-log'], { 'timestamp-ms': base['last-updated-ms'], 'metadata-file': baseLocation }];
   const keep = Number(m.properties['write.metadata.previous-versions-max'] ?? '100');
-  return { ...m, 'last-updated-ms': nowMs, 'metadata-log': metadataLog.slice(-keep) };
+  // Never before an entry of either log: Java refuses to load metadata whose
+  // last-updated-ms is over a minute older ("Invalid update timestamp"), which a
+  // writer with a slow clock (another machine) would produce.
+  const logged = [base['last-updated-ms'], ...m['snapshot-log'].map((e) => e['timestamp-ms'])];
+  return { ...m, 'last-updated-ms': Math.max(nowMs, ...logged), 'metadata-log': metadataLog.slice(-keep) };
 }
 
 function sameFields(a: IcebergSchema, b: IcebergSchema): boolean {
