@@ -71,6 +71,14 @@ export async function compactTable(lake: Lake, name: string, options: CompactOpt
         removedDeleteFiles: live.deletes.length,
       };
     }
+    // Orphan removal deletes unreferenced files older than its cut-off, and ours
+    // are unreferenced until this commit: after a rewrite that took long, or
+    // files kept from a lost race, look that they are all still there.
+    if (!(await allStored(lake.store, done.added))) {
+      done = null;
+      if (attempt >= (options.maxAttempts ?? 5)) throw new LakeError('COMMIT_CONFLICT', `compaction of ${name}: its files were removed before it could commit`);
+      continue;
+    }
     const wm = await watermark(table.metadata);
     const produced = await produceSnapshot(
       lake.store,
@@ -92,6 +100,11 @@ export async function compactTable(lake: Lake, name: string, options: CompactOpt
       if (!retry || attempt >= (options.maxAttempts ?? 5)) throw e;
     }
   }
+}
+
+async function allStored(store: ObjectStore, files: readonly DataFile[]): Promise<boolean> {
+  for (const f of files) if ((await store.head(f.filePath)) === null) return false;
+  return true;
 }
 
 /**

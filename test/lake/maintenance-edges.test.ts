@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Catalog } from '../../core/lake/ports.ts';
 import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
 import { SchemaRegistry, type Schema } from '../../core/schema.ts';
 import { deltaMaker, LAKE_SCHEMA, makeLakeEnv, pyicebergScan } from '../support/lake.ts';
@@ -134,5 +135,41 @@ describe('manifests after compaction', () => {
     // Expiring the compaction's snapshot deletes its deleted-only manifests too.
     await expireSnapshots(lake, 'todos', { olderThanMs: Date.now() + 1000, retainLast: 1 });
     expect((await removeOrphans(lake, 'todos', { olderThanMs: Date.now() + 1000, dryRun: true })).orphans).toEqual([]);
+  });
+});
+
+describe('compaction and orphan removal at once', () => {
+  it('a compaction whose files orphan removal took (its rewrite outlasted the cut-off, then it lost a race) writes them again instead of committing missing files', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    for (let r = 0; r < 3; r++) {
+      await env.push('client-a', [a('todos', `t${r}`, 'insert', { title: `v${r}` })]);
+      await env.lake().flush(env.source);
+    }
+    let interfere: (() => Promise<void>) | null = async () => {
+      // A flush commits meanwhile (the compaction's first commit fails), and orphan
+      // removal runs with a cut-off the compaction's files are older than.
+      await env.push('client-a', [a('todos', 't3', 'insert', { title: 'v3' })]);
+      await env.lake().flush(env.source);
+      await removeOrphans(env.lake(), 'todos_changes', { olderThanMs: Date.now() + 3_600_000 });
+    };
+    const c = env.catalog;
+    const catalog: Catalog = {
+      kind: c.kind,
+      createNamespace: (ns) => c.createNamespace(ns),
+      listNamespaces: () => c.listNamespaces(),
+      listTables: (ns) => c.listTables(ns),
+      loadTable: (ident) => c.loadTable(ident),
+      createTable: (ident, req) => c.createTable(ident, req),
+      dropTable: (ident) => c.dropTable(ident),
+      async commitTable(ident, requirements, updates) {
+        const f = interfere;
+        interfere = null;
+        await f?.();
+        return c.commitTable(ident, requirements, updates);
+      },
+    };
+    await compactTable(env.lake({ catalog }), 'todos_changes', { targetFileBytes: 1 << 20 });
+    expect(pyicebergScan(env, 'todos_changes').rows).toHaveLength(4); // was: a data file not found
   });
 });
