@@ -173,3 +173,50 @@ describe('compaction and orphan removal at once', () => {
     expect(pyicebergScan(env, 'todos_changes').rows).toHaveLength(4); // was: a data file not found
   });
 });
+
+const TAG = `
+import json, sys
+from pyiceberg.catalog.sql import SqlCatalog
+args = json.loads(sys.argv[1])
+cat = SqlCatalog('lakesync', uri='sqlite:///' + args['catalog'], warehouse=args['warehouse'])
+t = cat.load_table('lakesync.todos')
+t.manage_snapshots().create_tag(int(args['snapshot']), 'audit').commit()
+print(json.dumps({}))
+`;
+
+describe('expiry racing another engine', () => {
+  it('a tag another engine puts on a snapshot while expiry removes it goes with the snapshot, as in Java and pyiceberg: never a ref to a missing snapshot', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    for (let r = 0; r < 3; r++) {
+      await env.push('client-a', [a('todos', `t${r}`, 'insert', { title: `v${r}` })]);
+      await env.lake().flush(env.source);
+    }
+    const first = (await env.catalog.loadTable(env.lake().ident('todos')))?.metadata.snapshots[0]?.['snapshot-id'];
+    const c = env.catalog;
+    let interfere: (() => void) | null = () => {
+      pythonJson(TAG, [JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse, snapshot: String(first) })]);
+    };
+    const catalog: Catalog = {
+      kind: c.kind,
+      createNamespace: (ns) => c.createNamespace(ns),
+      listNamespaces: () => c.listNamespaces(),
+      listTables: (ns) => c.listTables(ns),
+      loadTable: (ident) => c.loadTable(ident),
+      createTable: (ident, req) => c.createTable(ident, req),
+      dropTable: (ident) => c.dropTable(ident),
+      commitTable(ident, requirements, updates) {
+        const f = interfere;
+        interfere = null;
+        f?.();
+        return c.commitTable(ident, requirements, updates);
+      },
+    };
+    const report = await expireSnapshots(env.lake({ catalog }), 'todos', { olderThanMs: Date.now() + 1000, retainLast: 1 });
+    expect(report.expiredSnapshots).toBe(2);
+    const m = (await env.catalog.loadTable(env.lake().ident('todos')))?.metadata;
+    const ids = new Set(m?.snapshots.map((s) => s['snapshot-id']));
+    for (const [name, ref] of Object.entries(m?.refs ?? {})) expect([name, ids.has(ref['snapshot-id'])]).toEqual([name, true]);
+    expect(pyicebergScan(env, 'todos').rows).toHaveLength(3);
+  });
+});

@@ -262,11 +262,19 @@ export function applyUpdates(
       }
       case 'remove-snapshots': {
         const gone = new Set(u['snapshot-ids']);
+        // Refs to removed snapshots go too, as in Java and pyiceberg (a tag another
+        // engine set meanwhile): a ref to a missing snapshot makes Java refuse the table.
+        const refs = Object.fromEntries(Object.entries(m.refs).filter(([, r]) => !gone.has(r['snapshot-id'])));
         m = {
           ...m,
           snapshots: m.snapshots.filter((s) => !gone.has(s['snapshot-id'])),
           'snapshot-log': m['snapshot-log'].filter((e) => !gone.has(e['snapshot-id'])),
+          refs,
         };
+        if (refs['main'] === undefined) {
+          const { 'current-snapshot-id': _c, ...rest } = m;
+          m = rest;
+        }
         // Statistics of removed snapshots go with them (as Iceberg's Java implementation does).
         const stats = m as StatisticsHolder;
         const ids = new Set([...gone].map(String));
