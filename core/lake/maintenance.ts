@@ -306,8 +306,12 @@ function metadataFiles(table: LoadedTable): string[] {
 async function referencedFiles(store: ObjectStore, table: LoadedTable): Promise<Set<string>> {
   const m = table.metadata;
   const out = new Set<string>();
-  for (const f of await reachableFiles(store, m, m.snapshots.map((s) => s['snapshot-id']))) out.add(fileKey(f));
-  for (const f of metadataFiles(table)) out.add(fileKey(f));
+  for (const f of [...(await reachableFiles(store, m, m.snapshots.map((s) => s['snapshot-id']))), ...metadataFiles(table)]) {
+    out.add(fileKey(f));
+    // Java and pyarrow open a path as written, percent signs and all: a file
+    // they wrote is named that way on disk (Java URL-encodes partition values).
+    out.add(fileKey(f, false));
+  }
   return out;
 }
 
@@ -318,12 +322,12 @@ async function referencedFiles(store: ObjectStore, table: LoadedTable): Promise<
  * Spark on S3 writes s3a://. Compared as written, every such file looked like
  * an orphan (the current metadata file included).
  */
-export function fileKey(uri: string): string {
+export function fileKey(uri: string, decode = true): string {
   const file = /^file:(?:\/\/[^/]*)?(\/.*)$/.exec(uri);
   if (file !== null) {
     let path = file[1] as string;
     try {
-      path = decodeURIComponent(path);
+      if (decode) path = decodeURIComponent(path);
     } catch {
       // not percent-encoded after all: keep it as written
     }

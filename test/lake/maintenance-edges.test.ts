@@ -1,4 +1,8 @@
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { produceSnapshot } from '../../core/lake/iceberg/snapshot.ts';
 import type { Catalog } from '../../core/lake/ports.ts';
 import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
 import { SchemaRegistry, type Schema } from '../../core/schema.ts';
@@ -218,5 +222,27 @@ describe('expiry racing another engine', () => {
     const ids = new Set(m?.snapshots.map((s) => s['snapshot-id']));
     for (const [name, ref] of Object.entries(m?.refs ?? {})) expect([name, ids.has(ref['snapshot-id'])]).toEqual([name, true]);
     expect(pyicebergScan(env, 'todos').rows).toHaveLength(3);
+  });
+});
+
+describe('orphan removal and paths written by other engines', () => {
+  it('keeps a file whose name holds a literal %XX, as Java names partition directories and pyarrow opens them', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 't1', 'insert', { title: 'x' })]);
+    await env.lake().flush(env.source);
+    const table = await env.catalog.loadTable(env.lake().ident('todos_changes'));
+    if (table === null) throw new Error('no table');
+    // Another engine adds a file in a directory named title=a%20b (its URL-encoded partition value).
+    const path = `${table.metadata.location}/data/title=a%20b/foreign.parquet`;
+    const disk = join(fileURLToPath(table.metadata.location), 'data', 'title=a%20b', 'foreign.parquet');
+    mkdirSync(dirname(disk), { recursive: true });
+    writeFileSync(disk, new Uint8Array([1, 2, 3]));
+    const file = { content: 0, filePath: path, fileFormat: 'PARQUET', partition: [19000], recordCount: 1n, fileSizeInBytes: 3n } as const;
+    const produced = await produceSnapshot(env.store, table, { operation: 'append', addedDataFiles: [file] }, Date.now());
+    await env.catalog.commitTable(table.ident, produced.requirements, produced.updates);
+    const report = await removeOrphans(env.lake(), 'todos_changes', { olderThanMs: Date.now() + 3_600_000 });
+    expect(report.orphans).toEqual([]);
+    expect(existsSync(disk)).toBe(true);
   });
 });
