@@ -9,7 +9,14 @@ import type { LoadedTable, ObjectStore } from './ports.ts';
  * so every writer lays files out and fills metrics the same way.
  */
 
-/** `name=value/` per partition field (days as dates), as Hive-style engines expect. */
+/**
+ * `name=value/` per partition field (days as dates), as Hive-style engines
+ * expect. Only for people reading the directory: readers take partition
+ * values from the manifests. Never a '%' in it: readers open file_path as
+ * written (pyarrow, Hadoop), while a file: URI is percent-decoded on its way
+ * to disk (FsObjectStore), so "a%3Ab" named a file they could not find. Other
+ * characters are escaped as ~XX (UTF-8 bytes) instead.
+ */
 export function partitionPath(spec: PartitionSpec, partition: readonly PartitionValue[]): string {
   if (spec.fields.length === 0) return '';
   return (
@@ -18,7 +25,7 @@ export function partitionPath(spec: PartitionSpec, partition: readonly Partition
         const v = partition[i];
         const text =
           v === null || v === undefined ? 'null' : pf.transform === 'day' ? new Date(Number(v) * 86_400_000).toISOString().slice(0, 10) : String(v);
-        return `${pf.name}=${encodeURIComponent(text)}`;
+        return `${pf.name}=${encodeURIComponent(text).replace(/%/g, '~')}`;
       })
       .join('/') + '/'
   );

@@ -71,6 +71,14 @@ export async function compactTable(lake: Lake, name: string, options: CompactOpt
         removedDeleteFiles: live.deletes.length,
       };
     }
+    // Orphan removal deletes unreferenced files older than its cut-off, and ours
+    // are unreferenced until this commit: after a rewrite that took long, or
+    // files kept from a lost race, look that they are all still there.
+    if (!(await allStored(lake.store, done.added))) {
+      done = null;
+      if (attempt >= (options.maxAttempts ?? 5)) throw new LakeError('COMMIT_CONFLICT', `compaction of ${name}: its files were removed before it could commit`);
+      continue;
+    }
     const wm = await watermark(table.metadata);
     const produced = await produceSnapshot(
       lake.store,
@@ -92,6 +100,11 @@ export async function compactTable(lake: Lake, name: string, options: CompactOpt
       if (!retry || attempt >= (options.maxAttempts ?? 5)) throw e;
     }
   }
+}
+
+async function allStored(store: ObjectStore, files: readonly DataFile[]): Promise<boolean> {
+  for (const f of files) if ((await store.head(f.filePath)) === null) return false;
+  return true;
 }
 
 /**
@@ -289,6 +302,40 @@ function metadataFiles(table: LoadedTable): string[] {
   return [table.metadataLocation, ...m['metadata-log'].map((e) => e['metadata-file']), ...statisticsFiles(m).map((f) => f.path)];
 }
 
+/** Every file the table references, by fileKey. */
+async function referencedFiles(store: ObjectStore, table: LoadedTable): Promise<Set<string>> {
+  const m = table.metadata;
+  const out = new Set<string>();
+  for (const f of [...(await reachableFiles(store, m, m.snapshots.map((s) => s['snapshot-id']))), ...metadataFiles(table)]) {
+    out.add(fileKey(f));
+    // Java and pyarrow open a path as written, percent signs and all: a file
+    // they wrote is named that way on disk (Java URL-encodes partition values).
+    out.add(fileKey(f, false));
+  }
+  return out;
+}
+
+/**
+ * One spelling for each file. Metadata and manifests hold the URIs their
+ * writer used, which need not be the listing's: Java's HadoopFileIO (the
+ * Iceberg REST fixture, Spark) writes file:/p where the store lists file:///p,
+ * Spark on S3 writes s3a://. Compared as written, every such file looked like
+ * an orphan (the current metadata file included).
+ */
+export function fileKey(uri: string, decode = true): string {
+  const file = /^file:(?:\/\/[^/]*)?(\/.*)$/.exec(uri);
+  if (file !== null) {
+    let path = file[1] as string;
+    try {
+      if (decode) path = decodeURIComponent(path);
+    } catch {
+      // not percent-encoded after all: keep it as written
+    }
+    return `file://${path}`;
+  }
+  return uri.replace(/^s3[an]:\/\//, 's3://');
+}
+
 /**
  * Delete files under the table's location that no snapshot, manifest or
  * metadata file references: leftovers of flushes that died or lost a commit
@@ -298,20 +345,17 @@ function metadataFiles(table: LoadedTable): string[] {
 export async function removeOrphans(lake: Lake, name: string, options: OrphanOptions): Promise<OrphanReport> {
   const table = await lake.catalog.loadTable(lake.ident(name));
   if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
-  const m = table.metadata;
-  const referenced = await reachableFiles(lake.store, m, m.snapshots.map((s) => s['snapshot-id']));
-  for (const f of metadataFiles(table)) referenced.add(f);
+  const referenced = await referencedFiles(lake.store, table);
   const orphans: string[] = [];
-  for await (const o of lake.store.list(`${m.location}/`)) {
-    if (referenced.has(o.uri) || o.lastModified >= options.olderThanMs) continue;
+  for await (const o of lake.store.list(`${table.metadata.location}/`)) {
+    if (referenced.has(fileKey(o.uri)) || o.lastModified >= options.olderThanMs) continue;
     orphans.push(o.uri);
   }
   // Re-check against the table as it is now: a commit may have landed while we listed.
   const now = await lake.catalog.loadTable(lake.ident(name));
   if (now !== null && now.metadataLocation !== table.metadataLocation) {
-    const again = await reachableFiles(lake.store, now.metadata, now.metadata.snapshots.map((s) => s['snapshot-id']));
-    for (const f of metadataFiles(now)) again.add(f);
-    const still = orphans.filter((o) => !again.has(o));
+    const again = await referencedFiles(lake.store, now);
+    const still = orphans.filter((o) => !again.has(fileKey(o)));
     orphans.length = 0;
     orphans.push(...still);
   }

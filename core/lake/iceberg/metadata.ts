@@ -253,7 +253,8 @@ export function applyUpdates(
             'current-snapshot-id': ref['snapshot-id'],
             'snapshot-log': [
               ...m['snapshot-log'],
-              { 'timestamp-ms': added?.['timestamp-ms'] ?? nowMs, 'snapshot-id': ref['snapshot-id'] },
+              // In order (Java checks it): a ref moved to an older snapshot is logged now, never before the last entry.
+              { 'timestamp-ms': added?.['timestamp-ms'] ?? Math.max(nowMs, m['snapshot-log'].at(-1)?.['timestamp-ms'] ?? 0), 'snapshot-id': ref['snapshot-id'] },
             ],
           };
         }
@@ -261,11 +262,19 @@ export function applyUpdates(
       }
       case 'remove-snapshots': {
         const gone = new Set(u['snapshot-ids']);
+        // Refs to removed snapshots go too, as in Java and pyiceberg (a tag another
+        // engine set meanwhile): a ref to a missing snapshot makes Java refuse the table.
+        const refs = Object.fromEntries(Object.entries(m.refs).filter(([, r]) => !gone.has(r['snapshot-id'])));
         m = {
           ...m,
           snapshots: m.snapshots.filter((s) => !gone.has(s['snapshot-id'])),
           'snapshot-log': m['snapshot-log'].filter((e) => !gone.has(e['snapshot-id'])),
+          refs,
         };
+        if (refs['main'] === undefined) {
+          const { 'current-snapshot-id': _c, ...rest } = m;
+          m = rest;
+        }
         // Statistics of removed snapshots go with them (as Iceberg's Java implementation does).
         const stats = m as StatisticsHolder;
         const ids = new Set([...gone].map(String));
@@ -304,7 +313,11 @@ export function applyUpdates(
       ? m['metadata-log']
       : [...m['metadata-log'], { 'timestamp-ms': base['last-updated-ms'], 'metadata-file': baseLocation }];
   const keep = Number(m.properties['write.metadata.previous-versions-max'] ?? '100');
-  return { ...m, 'last-updated-ms': nowMs, 'metadata-log': metadataLog.slice(-keep) };
+  // Never before an entry of either log: Java refuses to load metadata whose
+  // last-updated-ms is over a minute older ("Invalid update timestamp"), which a
+  // writer with a slow clock (another machine) would produce.
+  const logged = [base['last-updated-ms'], ...m['snapshot-log'].map((e) => e['timestamp-ms'])];
+  return { ...m, 'last-updated-ms': Math.max(nowMs, ...logged), 'metadata-log': metadataLog.slice(-keep) };
 }
 
 function sameFields(a: IcebergSchema, b: IcebergSchema): boolean {

@@ -1,7 +1,7 @@
 import type { LoadedTable, ObjectStore } from '../ports.ts';
 import { currentSchema, currentSnapshot, defaultSpec, snapshotById, type TableRequirement, type TableUpdate } from './metadata.ts';
 import { readManifest, readManifestList, writeManifest, writeManifestList } from './manifest.ts';
-import { primitive, serializeSingleValue, transformResultType } from './values.ts';
+import { compareUtf8, primitive, serializeSingleValue, transformResultType } from './values.ts';
 import {
   EntryStatus,
   FileContent,
@@ -99,14 +99,20 @@ function partitionSummaries(spec: PartitionSpec, metadata: TableMetadata, files:
         containsNull = true;
         continue;
       }
-      if (lo === null || v < lo) lo = v;
-      if (hi === null || v > hi) hi = v;
+      if (lo === null || before(v, lo)) lo = v;
+      if (hi === null || before(hi, v)) hi = v;
     }
     const s: { -readonly [K in keyof FieldSummary]: FieldSummary[K] } = { containsNull };
     if (lo !== null) s.lowerBound = serializeSingleValue(type, lo);
     if (hi !== null) s.upperBound = serializeSingleValue(type, hi);
     return s;
   });
+}
+
+/** Iceberg's order of partition values: strings by UTF-8 bytes (JS < compares UTF-16 code units). */
+function before(a: PartitionValue, b: PartitionValue): boolean {
+  if (typeof a === 'string' && typeof b === 'string') return compareUtf8(a, b) < 0;
+  return (a as number | bigint | boolean) < (b as number | bigint | boolean);
 }
 
 function sum(entries: readonly ManifestEntry[], status: EntryStatus): { files: number; rows: bigint } {
@@ -198,6 +204,10 @@ export async function produceSnapshot(store: ObjectStore, table: LoadedTable, ch
 
   // Carry over the parent's manifests; rewrite those that hold removed files.
   for (const m of await loadManifestList(store, parent)) {
+    // A manifest with only deleted entries belongs to the snapshot that deleted
+    // them (as in Java's writers); carried on, every compaction's would stay in
+    // every later manifest list for good.
+    if (m.deletedFilesCount > 0 && m.addedFilesCount === 0 && m.existingFilesCount === 0) continue;
     if (removed.size === 0) {
       manifests.push(m);
       continue;
