@@ -75,8 +75,14 @@ export class CheckpointStore {
   }
 
   async latest(): Promise<CheckpointManifest | null> {
-    const newest = (await this.pointers())[0];
-    if (newest !== undefined) return this.manifest(newest.slice(21));
+    const names = await this.pointers();
+    // Newest first; one naming a checkpoint that is gone (left by a gc before pointers were spared
+    // while their build published) must not hide the others.
+    for (const name of names) {
+      const m = await this.manifest(name.slice(21));
+      if (m !== null) return m;
+    }
+    if (names.length > 0) return null;
     // A lake written before pointers: its one latest.json.
     let pointer: { checkpointId: string };
     try {
@@ -147,11 +153,16 @@ export class CheckpointStore {
   async gc(options: { keepLast: number; olderThanMs: number; unfinishedOlderThanMs?: number }): Promise<string[]> {
     const dirs = await this.directories();
     const pointers = await this.pointers();
-    const kept = new Set(pointers.slice(0, Math.max(1, options.keepLast)).map((p) => p.slice(21)));
+    const unfinishedBefore = options.unfinishedOlderThanMs ?? options.olderThanMs - 3_600_000;
+    // A pointer is written after its directory: an old one without a directory names a checkpoint
+    // that is gone (a young one may belong to a build that published after the directories were listed).
+    const live = pointers.filter((p) => dirs.has(p.slice(21)));
+    const dangling = pointers.filter((p) => !dirs.has(p.slice(21)) && Number(p.slice(21, 36)) < unfinishedBefore);
+    await this.store.delete(dangling.map((p) => this.pointerUri(p)));
+    const kept = new Set(live.slice(0, Math.max(1, options.keepLast)).map((p) => p.slice(21)));
     const legacy = pointers.length === 0 ? (await this.latest())?.checkpointId : undefined;
     if (legacy !== undefined) kept.add(legacy);
     if (pointers.length === 0) for (const id of [...dirs.keys()].sort().reverse().slice(0, Math.max(1, options.keepLast))) kept.add(id);
-    const unfinishedBefore = options.unfinishedOlderThanMs ?? options.olderThanMs - 3_600_000;
     const named = new Set(pointers.map((p) => p.slice(21)));
     // Published means named by a pointer (or any finished one, in a lake from before pointers). A
     // manifest without a pointer is a build about to publish (a pointer naming a deleted checkpoint

@@ -120,4 +120,22 @@ describe('checkpoints', () => {
     }
     expect(rows).toBe(10_000);
   });
+
+  it('a pointer naming a checkpoint that is gone hides no other: the newest whole one is served, and gc removes the stray pointer', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 'x', 'insert', { title: 'x' })]);
+    const lake = env.lake();
+    await lake.flush(env.source);
+    const cps = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    const root = checkpointRoot(lake, env.warehouse);
+    const whole = await cps.build(['todos'], { cursor: 1n, schemaVersion: 1, now: 5000 });
+    // Left by an earlier gc that deleted a build about to publish: the highest pointer, naming nothing.
+    const stray = `${root}/latest/${'0'.repeat(19)}9-000000000001000-deadbeef.json`;
+    await env.store.put(stray, new TextEncoder().encode(JSON.stringify({ checkpointId: '000000000001000-deadbeef', cursor: '9' })));
+    expect((await cps.latest())?.checkpointId).toBe(whole.checkpointId); // was: null (no checkpoint at all)
+    expect(await cps.gc({ keepLast: 1, olderThanMs: 10_000, unfinishedOlderThanMs: 2000 })).toEqual([]);
+    await expect(env.store.get(stray)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await cps.latest())?.checkpointId).toBe(whole.checkpointId);
+  });
 });
