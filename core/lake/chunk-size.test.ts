@@ -32,9 +32,12 @@ describe('jsonSizeBound', () => {
       const columns: Record<string, { value: ColumnValue; stamp: Stamp }> = {};
       for (let c = 0; c < Math.floor(r() * 6); c++) columns[`c${c}${text(8)}`] = { value: value(), stamp: stamp() };
       const row: RowState = { table: `t${text(10)}`, rowId: text(30) || 'x', inserted: r() < 0.9 ? stamp() : null, deleted: r() < 0.3 ? stamp() : null, columns };
-      const one = encodePullResponse('json', { changes: [{ kind: 'row', row }], nextCursor: '', hasMore: false, serverHlc: 0n }).length;
-      const none = encodePullResponse('json', { changes: [], nextCursor: '', hasMore: false, serverHlc: 0n }).length;
-      expect(jsonSizeBound(row)).toBeGreaterThanOrEqual(one - none);
+      const json = (rows: RowState[]): string =>
+        new TextDecoder().decode(encodePullResponse('json', { changes: rows.map((r) => ({ kind: 'row', row: r })), nextCursor: '', hasMore: false, serverHlc: 0n }));
+      const utf8 = (t: string): number => new TextEncoder().encode(t).length;
+      expect(jsonSizeBound(row)).toBeGreaterThanOrEqual(utf8(json([row])) - utf8(json([])));
+      // As the string body of a Lambda response (JSON again): within a fifth more.
+      expect(jsonSizeBound(row) * 1.2).toBeGreaterThanOrEqual(utf8(JSON.stringify(json([row]))) - utf8(JSON.stringify(json([]))));
       expect(jsonSizeBound(row)).toBeGreaterThanOrEqual(encodePullResponse('proto', { changes: [{ kind: 'row', row }], nextCursor: '', hasMore: false, serverHlc: 0n }).length);
     }
   });

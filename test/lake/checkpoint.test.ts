@@ -116,6 +116,7 @@ describe('checkpoints', () => {
       const json = await service.chunk(principal('x'), manifest.checkpointId, i, 'json');
       expect(Math.ceil(proto.length / 3) * 4).toBeLessThanOrEqual(4_500_000);
       expect(json.length).toBeLessThanOrEqual(4_500_000);
+      expect(JSON.stringify(new TextDecoder().decode(json)).length).toBeLessThanOrEqual(5_500_000); // the body string of Lambda's JSON
       rows += decodePullResponse('proto', proto).changes.length;
     }
     expect(rows).toBe(10_000);
