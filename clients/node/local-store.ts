@@ -434,7 +434,21 @@ export class LocalStore {
 
   /** Apply a page of a checkpoint without moving the cursor (it moves once the whole checkpoint is in). */
   applyCheckpointPage(changes: readonly Change[]): void {
-    this.db.transaction(() => this.apply(changes))();
+    this.db.transaction(() => {
+      this.apply(changes);
+      this.raiseHlc(newestHlcOf(changes));
+    })();
+  }
+
+  /**
+   * Raise the persisted clock to the newest stamp of a checkpoint chunk, in
+   * the chunk's transaction: a client killed before the checkpoint is whole
+   * restarts with a clock past every value it shows, so its next edit wins
+   * over them (the cursor, and with it the clock, is stored only at the end).
+   */
+  private raiseHlc(hlc: bigint): void {
+    const stored = this.getMeta('hlc');
+    if (hlc > 0n && (stored === undefined || BigInt(stored) < hlc)) this.setMeta('hlc', hlc.toString());
   }
 
   /**
@@ -489,6 +503,7 @@ export class LocalStore {
       this.apply(later.map((i) => changes[i] as Change));
     }
     this.lastChunkHlc = c.maxHlc();
+    this.raiseHlc(this.lastChunkHlc);
     return c.index + 1;
   }
 

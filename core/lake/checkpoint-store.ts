@@ -75,8 +75,14 @@ export class CheckpointStore {
   }
 
   async latest(): Promise<CheckpointManifest | null> {
-    const newest = (await this.pointers())[0];
-    if (newest !== undefined) return this.manifest(newest.slice(21));
+    const names = await this.pointers();
+    // Newest first; one naming a checkpoint that is gone (left by a gc before pointers were spared
+    // while their build published) must not hide the others.
+    for (const name of names) {
+      const m = await this.manifest(name.slice(21));
+      if (m !== null) return m;
+    }
+    if (names.length > 0) return null;
     // A lake written before pointers: its one latest.json.
     let pointer: { checkpointId: string };
     try {
@@ -120,14 +126,6 @@ export class CheckpointStore {
     }
   }
 
-  /**
-   * Delete old checkpoints. Kept: the newest `keepLast` published ones, and
-   * any other published one younger than `olderThanMs` (by its id's time: a
-   * client may be loading it right now). A directory without a manifest is a
-   * build in progress, or one that died: it goes only once nothing in it was
-   * written after `unfinishedOlderThanMs` (default: an hour before
-   * `olderThanMs`, far beyond a function's run time).
-   */
   /** Every checkpoint directory: its objects, its newest write, whether its manifest exists (the build finished). */
   protected async directories(): Promise<Map<string, { finished: boolean; newest: number; uris: string[] }>> {
     const dirs = new Map<string, { finished: boolean; newest: number; uris: string[] }>();
@@ -144,16 +142,34 @@ export class CheckpointStore {
     return dirs;
   }
 
+  /**
+   * Delete old checkpoints. Kept: the newest `keepLast` published ones, and
+   * any other published one younger than `olderThanMs` (by its id's time: a
+   * client may be loading it right now). A directory without a manifest, or
+   * with one but no pointer yet, is a build in progress, or one that died:
+   * it goes only once nothing in it was written after `unfinishedOlderThanMs`
+   * (default: an hour before `olderThanMs`, far beyond a function's run time).
+   */
   async gc(options: { keepLast: number; olderThanMs: number; unfinishedOlderThanMs?: number }): Promise<string[]> {
     const dirs = await this.directories();
     const pointers = await this.pointers();
-    const kept = new Set(pointers.slice(0, Math.max(1, options.keepLast)).map((p) => p.slice(21)));
+    const unfinishedBefore = options.unfinishedOlderThanMs ?? options.olderThanMs - 3_600_000;
+    // A pointer is written after its directory: an old one without a directory names a checkpoint
+    // that is gone (a young one may belong to a build that published after the directories were listed).
+    const live = pointers.filter((p) => dirs.has(p.slice(21)));
+    const dangling = pointers.filter((p) => !dirs.has(p.slice(21)) && Number(p.slice(21, 36)) < unfinishedBefore);
+    await this.store.delete(dangling.map((p) => this.pointerUri(p)));
+    const kept = new Set(live.slice(0, Math.max(1, options.keepLast)).map((p) => p.slice(21)));
     const legacy = pointers.length === 0 ? (await this.latest())?.checkpointId : undefined;
     if (legacy !== undefined) kept.add(legacy);
     if (pointers.length === 0) for (const id of [...dirs.keys()].sort().reverse().slice(0, Math.max(1, options.keepLast))) kept.add(id);
-    const unfinishedBefore = options.unfinishedOlderThanMs ?? options.olderThanMs - 3_600_000;
+    const named = new Set(pointers.map((p) => p.slice(21)));
+    // Published means named by a pointer (or any finished one, in a lake from before pointers). A
+    // manifest without a pointer is a build about to publish (a pointer naming a deleted checkpoint
+    // would hide every other one), or one that died: it waits like a build in progress.
+    const published = (id: string, d: { finished: boolean }): boolean => d.finished && (pointers.length === 0 || named.has(id));
     const doomed = [...dirs.entries()]
-      .filter(([id, d]) => !kept.has(id) && (d.finished ? Number(id.slice(0, 15)) < options.olderThanMs : d.newest < unfinishedBefore))
+      .filter(([id, d]) => !kept.has(id) && (published(id, d) ? Number(id.slice(0, 15)) < options.olderThanMs : d.newest < unfinishedBefore))
       .map(([id]) => id)
       .sort();
     // The pointer of lakes from before pointers, once pointers took over.

@@ -3,6 +3,7 @@ import { encodeCursor, type Position } from '../engine/shards.ts';
 import type { RowState } from '../merge.ts';
 import { encodePullResponse } from '../protocol/codec.ts';
 import { CheckpointStore, checkpointRootFor, pointerName, type CheckpointChunkInfo, type CheckpointManifest } from './checkpoint-store.ts';
+import { jsonSizeBound } from './chunk-size.ts';
 import { LakeError } from './errors.ts';
 import type { Lake } from './flush.ts';
 import { stringifyJson } from './json.ts';
@@ -28,10 +29,14 @@ export interface BuildCheckpointOptions {
   readonly cursor: bigint | Position;
   readonly schemaVersion: number;
   readonly chunkRows?: number;
+  /** A chunk ends before this many bytes of JSON (jsonSizeBound); a row larger than that goes alone. */
+  readonly chunkBytes?: number;
   readonly now?: number;
 }
 
 const DEFAULT_CHUNK_ROWS = 10_000;
+/** Well under AWS Lambda's 6 MB response (the http function serves a chunk in one), whatever the format. */
+const DEFAULT_CHUNK_BYTES = 4_000_000;
 
 export type { CheckpointChunkInfo, CheckpointManifest, CheckpointReader } from './checkpoint-store.ts';
 
@@ -63,6 +68,7 @@ export class Checkpoints extends CheckpointStore {
     const checkpointId = `${String(createdAtMs).padStart(15, '0')}-${crypto.randomUUID().slice(0, 8)}`;
     const dir = `${this.root}/${checkpointId}`;
     const chunkRows = options.chunkRows ?? DEFAULT_CHUNK_ROWS;
+    const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     const chunks: CheckpointChunkInfo[] = [];
     const snapshots: Record<string, string> = {};
     const cursor = typeof options.cursor === 'bigint' ? options.cursor.toString() : encodeCursor(options.cursor);
@@ -76,6 +82,7 @@ export class Checkpoints extends CheckpointStore {
       const live = await liveFiles(this.lake.store, loaded.metadata, snap['snapshot-id']);
       const deleted = await deletedPositions(this.lake.store, live);
       let pending: RowState[] = [];
+      let pendingBytes = 0;
       const writeChunk = async (): Promise<void> => {
         if (pending.length === 0) return;
         const bytes = encodePullResponse('proto', {
@@ -90,6 +97,7 @@ export class Checkpoints extends CheckpointStore {
         await this.lake.store.put(uri, bytes);
         chunks.push({ table, index, rows: pending.length, bytes: bytes.length, uri });
         pending = [];
+        pendingBytes = 0;
       };
       for (const e of live.data) {
         const t = readParquetTable(await this.lake.store.get(e.dataFile.filePath), ['_row_id', '_state']);
@@ -98,7 +106,11 @@ export class Checkpoints extends CheckpointStore {
         const gone = deleted.get(e.dataFile.filePath);
         for (let i = 0; i < t.numRows; i++) {
           if (gone?.has(i) === true) continue;
-          pending.push(decodeRow(table, ids?.get(i) as string, states?.get(i) as Uint8Array));
+          const row = decodeRow(table, ids?.get(i) as string, states?.get(i) as Uint8Array);
+          const size = jsonSizeBound(row);
+          if (pendingBytes + size > chunkBytes) await writeChunk();
+          pending.push(row);
+          pendingBytes += size;
           if (pending.length >= chunkRows) await writeChunk();
         }
       }

@@ -118,6 +118,28 @@ describe('concurrent checkpoint jobs', () => {
     const latest = await checkpoints.latest();
     for (let i = 0; i < (latest?.chunks.length ?? 0); i++) expect(await checkpoints.chunk(latest!, i)).not.toBeNull();
   });
+
+  it('gc never deletes a checkpoint whose manifest is written but whose pointer is not yet (the newest would name a checkpoint that is gone)', async () => {
+    const env = makeLakeEnv();
+    const gate = gatedStore(env.store);
+    const lake = new Lake({ catalog: env.catalog, store: gate.store, schema: LAKE_SCHEMA, warehouse: env.warehouse });
+    const checkpoints = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    await pushTodos(env, 20, 0);
+    await lake.flush(env.source);
+    const t0 = Date.now();
+    // Build A, slow (over 10 minutes), from the highest cursor: its manifest is written, its pointer waits.
+    const a = checkpoints.build(lake.stateTables(), { cursor: 40n, schemaVersion: 1, now: t0 });
+    await gate.reached;
+    // A concurrent build finishes 12 minutes after A started and collects.
+    await checkpoints.build(lake.stateTables(), { cursor: 20n, schemaVersion: 1, now: t0 + 12 * 60_000 });
+    await checkpoints.gc({ keepLast: 2, olderThanMs: t0 + 2 * 60_000 });
+    gate.release();
+    const built = await a;
+    // A is published and whole (before: gc deleted it, and its pointer then named nothing: no checkpoint at all).
+    const latest = await checkpoints.latest();
+    expect(latest?.checkpointId).toBe(built.checkpointId);
+    for (let i = 0; i < built.chunks.length; i++) expect(await checkpoints.chunk(built, i)).not.toBeNull();
+  });
 });
 
 describe('job errors', () => {

@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { rowKey } from '../../core/engine/ports.ts';
 import { checkpointRoot, Checkpoints } from '../../core/lake/checkpoint.ts';
 import { compactTable } from '../../core/lake/maintenance.ts';
+import { CheckpointService } from '../../core/engine/checkpoints.ts';
 import { decodePullResponse } from '../../core/protocol/codec.ts';
+import { RuleSet } from '../../core/rules.ts';
 import type { RowState } from '../../core/merge.ts';
-import { deltaMaker, makeLakeEnv } from '../support/lake.ts';
+import { deltaMaker, makeLakeEnv, principal } from '../support/lake.ts';
 
 describe('checkpoints', () => {
   it('holds every live row with its per-column stamps, in chunks, at the flushed cursor', async () => {
@@ -89,8 +91,52 @@ describe('checkpoints', () => {
     const high = await cps.build(['todos'], { cursor: [3n, 9n], schemaVersion: 1, now: 3000 });
     const low = await cps.build(['todos'], { cursor: [2n, 9n], schemaVersion: 1, now: 4000 });
     expect((await cps.latest())?.checkpointId).toBe(high.checkpointId);
-    expect(await cps.gc({ keepLast: 1, olderThanMs: 10_000 })).toEqual([old.checkpointId, low.checkpointId].sort());
+    // The old one has a manifest but no pointer: like a build about to publish, it goes once its files
+    // are older than the unfinished cut-off (here: all of them, an hour later in real time).
+    expect(await cps.gc({ keepLast: 1, olderThanMs: 10_000 })).toEqual([low.checkpointId]);
+    expect(await cps.gc({ keepLast: 1, olderThanMs: 10_000, unfinishedOlderThanMs: Date.now() + 3_600_000 })).toEqual([old.checkpointId]);
     expect(await pointers()).toEqual([`00000000000000000012-${high.checkpointId}.json`]);
     expect((await cps.latest())?.checkpointId).toBe(high.checkpointId);
+  });
+
+  it('cuts chunks by size too: every chunk fits a Lambda response (6 MB) as JSON and as base64 protobuf', async () => {
+    const env = makeLakeEnv();
+    // A realistic client id (a UUID) and a 300-character title: 10,000 such rows are ~10 MB of JSON.
+    const a = deltaMaker('c6f1a7d2-1b8e-4c55-9a8a-5d0b3f6e7a21');
+    const title = 'x'.repeat(290);
+    await env.push('c6f1a7d2-1b8e-4c55-9a8a-5d0b3f6e7a21', Array.from({ length: 10_000 }, (_, i) => a('todos', `todo-${i}`, 'insert', { title: `${title}${i}`, done: false, position: BigInt(i) })));
+    const lake = env.lake();
+    await lake.flush(env.source);
+    const cps = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    const manifest = await cps.build(['todos'], { cursor: env.source.flushed, schemaVersion: 1 });
+    const service = new CheckpointService(cps, new RuleSet(null));
+    let rows = 0;
+    for (let i = 0; i < manifest.chunks.length; i++) {
+      const proto = await service.chunk(principal('x'), manifest.checkpointId, i, 'proto');
+      const json = await service.chunk(principal('x'), manifest.checkpointId, i, 'json');
+      expect(Math.ceil(proto.length / 3) * 4).toBeLessThanOrEqual(4_500_000);
+      expect(json.length).toBeLessThanOrEqual(4_500_000);
+      expect(JSON.stringify(new TextDecoder().decode(json)).length).toBeLessThanOrEqual(5_500_000); // the body string of Lambda's JSON
+      rows += decodePullResponse('proto', proto).changes.length;
+    }
+    expect(rows).toBe(10_000);
+  });
+
+  it('a pointer naming a checkpoint that is gone hides no other: the newest whole one is served, and gc removes the stray pointer', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 'x', 'insert', { title: 'x' })]);
+    const lake = env.lake();
+    await lake.flush(env.source);
+    const cps = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    const root = checkpointRoot(lake, env.warehouse);
+    const whole = await cps.build(['todos'], { cursor: 1n, schemaVersion: 1, now: 5000 });
+    // Left by an earlier gc that deleted a build about to publish: the highest pointer, naming nothing.
+    const stray = `${root}/latest/${'0'.repeat(19)}9-000000000001000-deadbeef.json`;
+    await env.store.put(stray, new TextEncoder().encode(JSON.stringify({ checkpointId: '000000000001000-deadbeef', cursor: '9' })));
+    expect((await cps.latest())?.checkpointId).toBe(whole.checkpointId); // was: null (no checkpoint at all)
+    expect(await cps.gc({ keepLast: 1, olderThanMs: 10_000, unfinishedOlderThanMs: 2000 })).toEqual([]);
+    await expect(env.store.get(stray)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect((await cps.latest())?.checkpointId).toBe(whole.checkpointId);
   });
 });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
 import type { Schema } from '../../core/schema.ts';
-import { TODO_SCHEMA, adminFlush, startTestServer, tokenFor, type AdminFlushAnswer, type TestServer } from '../support/server.ts';
+import { TODO_SCHEMA, adminFlush, startTestServer, tempDir, tokenFor, type AdminFlushAnswer, type TestServer } from '../support/server.ts';
 
 /**
  * Initial sync that is interrupted part-way through a checkpoint.
@@ -127,5 +127,40 @@ describe('initial sync that starts over', () => {
     const b = await open(s.url, 'reader', wrapped);
     await expect(b.sync()).rejects.toThrow();
     expect(infoRequests).toBeLessThanOrEqual(3); // was: 21 (loadCheckpoint + CURSOR_EXPIRED, without end)
+  });
+
+  it('a client killed part-way through a checkpoint keeps its clock past the stamps it loaded: an offline edit after the restart wins', async () => {
+    const s = (server = await startTestServer({ schema: SCHEMA, lake: {} }));
+    // The writer's clock runs 30 s ahead (within the server's drift limit).
+    const a = await LakeSyncClient.open({
+      url: s.url,
+      database: ':memory:',
+      clientId: 'writer',
+      schema: SCHEMA,
+      wallClock: () => Date.now() + 30_000,
+      getToken: ({ clientId: id }) => tokenFor('user-1', id),
+    });
+    clients.push(a);
+    a.insert('todos', 't1', { title: 'seen', owner: 'user-1' });
+    a.insert('notes', 'n1', { body: 'second chunk' });
+    await a.sync();
+    const cp = await flush(s);
+    const database = join(tempDir(), 'reader.db');
+    const dies: typeof fetch = async (input, init) => {
+      if (String(input instanceof Request ? input.url : input).includes(`/v1/checkpoint/${cp.checkpoint}/1`)) throw new TypeError('killed');
+      return fetch(input, init);
+    };
+    const b = await LakeSyncClient.open({ url: s.url, database, clientId: 'reader', schema: SCHEMA, fetch: dies, getToken: ({ clientId: id }) => tokenFor('user-1', id) });
+    await expect(b.sync()).rejects.toThrow();
+    expect(todoIds(b)).toEqual(['t1']); // chunk 0 is in, the load did not finish
+    await b.close();
+    // Restarted, offline: the user edits the row they see.
+    const again = await LakeSyncClient.open({ url: s.url, database, clientId: 'reader', schema: SCHEMA, getToken: ({ clientId: id }) => tokenFor('user-1', id) });
+    clients.push(again);
+    again.update('todos', 't1', { title: 'edited after the restart' });
+    expect(again.db.prepare('SELECT title FROM todos').pluck().all()).toEqual(['edited after the restart']); // was: 'seen'
+    await again.sync();
+    await a.sync();
+    expect(a.db.prepare('SELECT title FROM todos').pluck().all()).toEqual(['edited after the restart']);
   });
 });
