@@ -6,6 +6,7 @@ import { allValues, applyDelta, isLive, visibleValues, type RowState } from '../
 import { RuleSet, type SyncRules } from '../rules.ts';
 import { SchemaRegistry, type Schema } from '../schema.ts';
 import { emptyColumns, type ColumnValue } from '../values.ts';
+import { deltaJsonSizeBound, evictJsonSizeBound, jsonSizeBound } from '../protocol/json-size.ts';
 import { deltaIdMatches } from './delta-id.ts';
 import { anyAbove, asShards, encodeCursor, parseCursor, type BufferShards } from './shards.ts';
 import {
@@ -26,6 +27,12 @@ export interface Limits {
   readonly maxDeltasPerPush: number;
   readonly defaultPullLimit: number;
   readonly maxPullLimit: number;
+  /**
+   * A pull answer ends before this many bytes (a bound of its JSON; protobuf
+   * is smaller): AWS Lambda returns at most 6 MB, and 5,000 large deltas
+   * would not fit. The cursor then points after the last change sent.
+   */
+  readonly maxPullBytes: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -33,6 +40,7 @@ export const DEFAULT_LIMITS: Limits = {
   maxDeltasPerPush: 1000,
   defaultPullLimit: 1000,
   maxPullLimit: 5000,
+  maxPullBytes: 4 * 1024 * 1024,
 };
 
 export interface GatewayOptions {
@@ -441,27 +449,54 @@ export class Gateway {
     }
 
     const changes: Change[] = [];
+    let bytes = 0;
+    let cut = entries.length;
     for (let i = 0; i < entries.length; i++) {
       const action = actions[i];
       if (action === SKIP) continue;
       const d = (entries[i] as LogEntry).delta;
-      if (action === DELTA) changes.push({ kind: 'delta', delta: d });
-      else if (action === EVICT) changes.push({ kind: 'evict', table: d.table, rowId: d.rowId });
+      let change: Change | null = null;
+      if (action === DELTA) change = { kind: 'delta', delta: d };
+      else if (action === EVICT) change = { kind: 'evict', table: d.table, rowId: d.rowId };
       else {
         // A row entering the client's view: send its current merged state, but
         // only if the client may see that state (later entries handle the rest).
         const row = current.get(rowKey(d.table, d.rowId));
         if (row === undefined) continue;
         const values = visibleValues(row);
-        if (values !== null && (principal.admin || this.rules.matches(principal.claims, d.table, values))) changes.push({ kind: 'row', row });
+        if (values !== null && (principal.admin || this.rules.matches(principal.claims, d.table, values))) change = { kind: 'row', row };
       }
+      if (change === null) continue;
+      bytes += change.kind === 'delta' ? deltaJsonSizeBound(d) : change.kind === 'evict' ? evictJsonSizeBound(d.table, d.rowId) : jsonSizeBound(change.row);
+      // Past the size limit: stop before this entry (one change always goes, so every pull moves on).
+      if (bytes > this.limits.maxPullBytes && changes.length > 0) {
+        cut = i;
+        break;
+      }
+      changes.push(change);
     }
     return {
       changes,
-      nextCursor: encodeCursor(page.last),
-      hasMore: page.hasMore,
+      nextCursor: encodeCursor(cut === entries.length ? page.last : this.cursorBefore(entries, cut, after, page.last)),
+      hasMore: page.hasMore || cut < entries.length,
       serverHlc: this.clock.now(),
     };
+  }
+
+  /**
+   * The cursor of a page cut before entry `cut`: entries come shard by shard
+   * in shard order (readShards), so shards before the cut one were read
+   * whole, the cut one goes up to its last entry before the cut, and later
+   * ones stay where they were.
+   */
+  private cursorBefore(entries: readonly LogEntry[], cut: number, after: readonly bigint[], last: readonly bigint[]): bigint[] {
+    const at = this.shards.shardOf((entries[cut] as LogEntry).delta.table);
+    const prev = cut > 0 ? (entries[cut - 1] as LogEntry) : null;
+    return after.map((a, k) => {
+      if (k < at) return last[k] as bigint;
+      if (k > at) return a;
+      return prev !== null && this.shards.shardOf(prev.delta.table) === at ? prev.seq : a;
+    });
   }
 
   /** One row's visible values, if the client's rules let it see the row. */

@@ -3,7 +3,7 @@ import { encodeCursor, type Position } from '../engine/shards.ts';
 import type { RowState } from '../merge.ts';
 import { encodePullResponse } from '../protocol/codec.ts';
 import { CheckpointStore, checkpointRootFor, pointerName, type CheckpointChunkInfo, type CheckpointManifest } from './checkpoint-store.ts';
-import { jsonSizeBound } from './chunk-size.ts';
+import { jsonSizeBound } from '../protocol/json-size.ts';
 import { LakeError } from './errors.ts';
 import type { Lake } from './flush.ts';
 import { stringifyJson } from './json.ts';

@@ -1,3 +1,4 @@
+import type { Delta } from '../delta.ts';
 import type { RowState, Stamp } from '../merge.ts';
 import type { ColumnValue } from '../values.ts';
 
@@ -47,4 +48,16 @@ function stringBound(s: string): number {
     n += c < 0x20 ? 7 : c === 0x22 || c === 0x5c ? 4 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
   }
   return n;
+}
+
+/** The same bound for a delta in a PullResponse: {"delta":{"deltaId":…,"op":"OP_UPDATE","columns":[…],"hlc":"…","clientId":…}}. */
+export function deltaJsonSizeBound(d: Delta): number {
+  let n = 140 + stringBound(d.deltaId) + stringBound(d.table) + stringBound(d.rowId) + stringBound(d.clientId);
+  for (const name in d.columns) n += 48 + stringBound(name) + valueBound(d.columns[name] as ColumnValue);
+  return n;
+}
+
+/** And for an eviction: {"evict":{"table":…,"rowId":…}}. */
+export function evictJsonSizeBound(table: string, rowId: string): number {
+  return 40 + stringBound(table) + stringBound(rowId);
 }

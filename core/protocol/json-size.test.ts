@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RowState, Stamp } from '../merge.ts';
-import { encodePullResponse } from '../protocol/codec.ts';
+import { encodePullResponse } from './codec.ts';
 import type { ColumnValue } from '../values.ts';
-import { jsonSizeBound } from './chunk-size.ts';
+import { jsonSizeBound } from './json-size.ts';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
