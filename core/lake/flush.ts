@@ -7,7 +7,7 @@ import { isJsonText, type ColumnValue } from '../values.ts';
 import { isLakeError, LakeError } from './errors.ts';
 import { currentSchema, currentSnapshot, defaultSpec, snapshotById, type TableUpdate } from './iceberg/metadata.ts';
 import { produceSnapshot } from './iceberg/snapshot.ts';
-import { applyTransform, compareUtf8, primitive, type LakeValue } from './iceberg/values.ts';
+import { applyTransform, compareUtf8, type LakeValue } from './iceberg/values.ts';
 import {
   FileContent,
   POS_DELETE_FILE_PATH_ID,
@@ -16,7 +16,6 @@ import {
   type IcebergSchema,
   type PartitionSpec,
   type PartitionValue,
-  type PrimitiveType,
   type TableMetadata,
 } from './iceberg/types.ts';
 import {
@@ -267,7 +266,8 @@ export class Lake {
       const spec = defaultSpec(loaded.metadata);
       const columns = parquetColumns(schema);
       refuseUnknownColumns(name, columns, todo);
-      const groups = groupByPartition(spec, schema, todo, (e) => ({ _hlc_time: hlcMicros(e.delta.hlc) }));
+      const byName = new Map(columns.map((c) => [c.name, c]));
+      const groups = groupByPartition(spec, schema, todo, (e, name) => changeValue(e, byName.get(name), name));
       const data: DataFile[] = [];
       for (const [partition, group] of groups) {
         const values = columns.map((c) => changeColumn(c, group));
@@ -308,7 +308,8 @@ export class Lake {
         const state = rows[i]?.state;
         if (state !== undefined && isLive(state)) live.push({ id, state, seq: lastSeq.get(id) as bigint });
       }
-      const groups = groupByPartition(spec, schema, live, (r) => ({ _row_id: r.id, _hlc_time: hlcMicros(newestHlc(r.state)) }));
+      const byName = new Map(columns.map((c) => [c.name, c]));
+      const groups = groupByPartition(spec, schema, live, (r, name) => stateValue(r, byName.get(name), name));
       const data: DataFile[] = [];
       for (const [partition, group] of groups) {
         const values = stateColumns(columns, group);
@@ -531,19 +532,18 @@ function groupByPartition<T>(
   spec: PartitionSpec,
   schema: IcebergSchema,
   items: readonly T[],
-  sourceValues: (item: T) => Record<string, LakeValue>,
+  valueOf: (item: T, column: string) => LakeValue,
 ): Map<PartitionValue[], T[]> {
   if (spec.fields.length === 0) return new Map([[[], [...items]]]);
+  const sources = spec.fields.map((pf) => {
+    const field = schema.fields.find((f) => f.id === pf['source-id']);
+    if (field === undefined) throw new LakeError('CORRUPT_METADATA', `partition source ${pf['source-id']} missing`);
+    if (typeof field.type !== 'string') throw new LakeError('CORRUPT_METADATA', `cannot partition by ${field.name}: not a primitive column`);
+    return { pf, name: field.name, type: field.type };
+  });
   const byKey = new Map<string, { partition: PartitionValue[]; items: T[] }>();
   for (const item of items) {
-    const src = sourceValues(item);
-    const partition = spec.fields.map((pf) => {
-      const field = schema.fields.find((f) => f.id === pf['source-id']);
-      if (field === undefined) throw new LakeError('CORRUPT_METADATA', `partition source ${pf['source-id']} missing`);
-      const v = src[field.name];
-      if (v === undefined) throw new LakeError('CORRUPT_METADATA', `cannot partition by ${field.name}`);
-      return applyTransform(pf.transform, primitive(field.type) as PrimitiveType, v);
-    });
+    const partition = sources.map((s) => applyTransform(s.pf.transform, s.type, valueOf(item, s.name)));
     const key = partition.map(String).join('\u0000');
     let g = byKey.get(key);
     if (g === undefined) byKey.set(key, (g = { partition, items: [] }));
@@ -552,3 +552,41 @@ function groupByPartition<T>(
   return new Map([...byKey.values()].map((g) => [g.partition, g.items]));
 }
 
+/** A change-table column's value for one entry (any column may be a partition source). */
+function changeValue(e: LogEntry, column: ParquetColumn | undefined, name: string): LakeValue {
+  switch (name) {
+    case '_seq':
+      return e.seq;
+    case '_delta_id':
+      return e.delta.deltaId;
+    case '_op':
+      return e.delta.op;
+    case '_row_id':
+      return e.delta.rowId;
+    case '_client_id':
+      return e.delta.clientId;
+    case '_hlc':
+      return BigInt.asIntN(64, e.delta.hlc);
+    case '_hlc_time':
+      return hlcMicros(e.delta.hlc);
+  }
+  // A user column the delta did not set partitions as null.
+  const v = e.delta.columns[name];
+  return v === undefined || column === undefined ? null : lakeValue(v, column);
+}
+
+/** A state-table column's value for one live row. */
+function stateValue(r: StateRow, column: ParquetColumn | undefined, name: string): LakeValue {
+  switch (name) {
+    case '_row_id':
+      return r.id;
+    case '_seq':
+      return r.seq;
+    case '_hlc':
+      return BigInt.asIntN(64, newestHlc(r.state));
+    case '_hlc_time':
+      return hlcMicros(newestHlc(r.state));
+  }
+  const col = r.state.columns[name];
+  return col === undefined || column === undefined ? null : lakeValue(col.value, column);
+}

@@ -46,3 +46,49 @@ describe('partitioned tables', () => {
     });
   }
 });
+
+describe('partitioned by user columns', () => {
+  it('identity(owner) on both tables: rows land in their owner\'s partition, a row that changes owner moves (its old position deleted), pyiceberg filters find each', async () => {
+    const env = makeLakeEnv({
+      version: 1,
+      tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }, { name: 'owner', type: 'string' }, { name: 'n', type: 'integer' }] }],
+    });
+    const lake = env.lake({ partitioning: { changes: 'identity(owner)', state: 'identity(owner); bucket(4, n)' } });
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [
+      a('todos', 'r1', 'insert', { title: 'one', owner: 'ann', n: 1n }),
+      a('todos', 'r2', 'insert', { title: 'two', owner: 'bob', n: 2n }),
+      a('todos', 'r3', 'insert', { title: 'three', owner: 'a:b c/😀', n: 3n }),
+    ]);
+    await lake.flush(env.source);
+    // r1 moves to bob; an update without owner partitions the change as null.
+    await env.push('client-a', [a('todos', 'r1', 'update', { owner: 'bob' }), a('todos', 'r2', 'update', { title: 'two!' })]);
+    await lake.flush(env.source);
+    const OWNER = `${PY_CONV}
+import json, sys
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import EqualTo, IsNull
+args = json.loads(sys.argv[1])
+cat = SqlCatalog('lakesync', uri='sqlite:///' + args['catalog'], warehouse=args['warehouse'])
+def rows(name, f):
+    return sorted([r['_row_id'], r['owner']] for r in cat.load_table(name).scan(row_filter=f).to_arrow().to_pylist())
+print(json.dumps({
+  'bob': rows('lakesync.todos', EqualTo('owner', 'bob')),
+  'ann': rows('lakesync.todos', EqualTo('owner', 'ann')),
+  'odd': rows('lakesync.todos', EqualTo('owner', 'a:b c/😀')),
+  'changes_null': rows('lakesync.todos_changes', IsNull('owner')),
+  'specs': [[f.name, str(f.transform)] for f in cat.load_table('lakesync.todos').spec().fields],
+}))
+`;
+    const got = pythonJson<Record<string, unknown>>(OWNER, [JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse })]);
+    expect(got).toEqual({
+      bob: [['r1', 'bob'], ['r2', 'bob']],
+      ann: [],
+      odd: [['r3', 'a:b c/😀']],
+      changes_null: [['r2', null]],
+      specs: [['owner', 'identity'], ['n_bucket', 'bucket[4]']],
+    });
+    await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
+    expect(pythonJson<Record<string, unknown>>(OWNER, [JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse })])['bob']).toEqual([['r1', 'bob'], ['r2', 'bob']]);
+  });
+});
