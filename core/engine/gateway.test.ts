@@ -291,6 +291,24 @@ describe('Gateway pull with sync rules on merged state', () => {
     await expect(g.getRow(red, 'notes', 'n1')).rejects.toMatchObject({ code: 'ROW_NOT_FOUND' });
   });
 
+  it('a delete older than the row insert leaves it live: the client is evicted, not sent a delete that keeps the row', async () => {
+    const g = gateway(byTeam);
+    const red = principal('r', { team: 'red' });
+    const admin = (id: string): Principal => ({ ...principal(id), admin: true });
+    const push = (who: Principal, delta: Delta) => g.push(who, { clientId: who.clientId, schemaVersion: 1, deltas: [delta] });
+    const first = d('w', 'insert', 'x', { title: 't', team: 'red' });
+    const concurrentDelete = d('v', 'delete', 'x'); // written offline between the two inserts
+    const second = d('w', 'insert', 'x', { title: 't2' });
+    await push(admin('w'), first);
+    await push(admin('w'), second);
+    await push(admin('v'), concurrentDelete);
+    // The delete drops team (written before it) but not the newer insert: a live row red may not see.
+    const replica = new Map<string, RowState>();
+    for (const c of await pullAll(g, red)) applyChange(replica, c);
+    const shown = [...replica.values()].filter((s) => visibleValues(s) !== null);
+    expect(shown).toEqual([]);
+  });
+
   it('property: clients applying their pulls converge to the server state their rules allow', async () => {
     const teams = ['red', 'blue'];
     const clients = ['c0', 'c1', 'c2'];

@@ -417,7 +417,9 @@ export class Gateway {
       let action = SKIP;
       if (was && is) action = DELTA;
       else if (!was && is) action = entry.fresh ? DELTA : ENTER;
-      else if (was && !is) action = entry.delta.op === 'delete' ? DELTA : EVICT;
+      // A delete that leaves the row live (an insert newer than it) only dropped older columns: the
+      // row stays, outside the client's view, so the client must drop it rather than apply the delete.
+      else if (was && !is) action = entry.delta.op === 'delete' && entry.after === null ? DELTA : EVICT;
       // The client's own write that left the row out of its view (it merged into a delete it never
       // saw, e.g. from a checkpoint, which holds no deleted rows): it shows the row, so drop it there.
       else if (entry.delta.clientId === principal.clientId && entry.delta.op !== 'delete') action = EVICT;
