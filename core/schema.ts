@@ -39,7 +39,13 @@ export const MAX_INT64 = 2n ** 63n - 1n;
  * tables (`_checkpoints`, `_fanout`) and the client's own SQLite tables.
  */
 export function isIdentifier(name: string): boolean {
-  return IDENTIFIER.test(name) && !name.startsWith('_') && !RESERVED.has(name);
+  // SQLite (the client's tables, the local server) compares names case-insensitively: "ID" is the id column.
+  return IDENTIFIER.test(name) && !name.startsWith('_') && !RESERVED.has(name.toLowerCase());
+}
+
+/** A table name SQLite accepts: it reserves names starting with "sqlite_". */
+function isTableName(name: string): boolean {
+  return isIdentifier(name) && !name.toLowerCase().startsWith('sqlite_');
 }
 
 /** A schema checked once and indexed for fast validation. */
@@ -49,14 +55,19 @@ export class SchemaRegistry {
 
   constructor(readonly schema: Schema) {
     this.version = schema.version;
+    // Names that differ only in case are one name to SQLite: the client could not create both.
+    const tableKeys = new Set<string>();
     for (const table of schema.tables) {
-      if (!isIdentifier(table.name)) throw new Error(`invalid table name "${table.name}"`);
-      if (this.tables.has(table.name)) throw new Error(`duplicate table "${table.name}"`);
+      if (!isTableName(table.name)) throw new Error(`invalid table name "${table.name}"`);
+      if (tableKeys.has(table.name.toLowerCase())) throw new Error(`duplicate table "${table.name}"`);
+      tableKeys.add(table.name.toLowerCase());
       const cols = new Map<string, ColumnSchema>();
+      const colKeys = new Set<string>();
       for (const col of table.columns) {
         if (!isIdentifier(col.name)) throw new Error(`invalid column name "${table.name}.${col.name}"`);
         if (!TYPES.has(col.type)) throw new Error(`invalid type "${col.type}" for ${table.name}.${col.name}`);
-        if (cols.has(col.name)) throw new Error(`duplicate column "${table.name}.${col.name}"`);
+        if (colKeys.has(col.name.toLowerCase())) throw new Error(`duplicate column "${table.name}.${col.name}"`);
+        colKeys.add(col.name.toLowerCase());
         cols.set(col.name, col);
       }
       this.tables.set(table.name, cols);
