@@ -272,9 +272,13 @@ export class LakeSyncClient {
           restamps++;
           const { serverHlc } = await this.transport.push({ clientId: this.clientId, schemaVersion: this.store.registry.version, deltas: [] });
           this.clock.receive(serverHlc);
-          const d = reused.delta;
-          const fresh = makeDelta({ table: d.table, rowId: d.rowId, op: d.op, columns: d.columns, hlc: this.clock.now(), clientId: this.clientId });
-          this.store.restamp(reused.seq, fresh, this.clock.peek());
+          // The refused write and every later one, in outbox order: re-stamped alone, it would order
+          // after the later writes of its row (an older edit winning), and they may reuse stamps too.
+          const fresh = this.store.outboxFrom(reused.seq).map(({ seq, delta: d }) => ({
+            seq,
+            delta: makeDelta({ table: d.table, rowId: d.rowId, op: d.op, columns: d.columns, hlc: this.clock.now(), clientId: this.clientId }),
+          }));
+          this.store.restamp(fresh, this.clock.peek());
           continue;
         }
         // A delta the server refuses, or one too large alone.

@@ -114,6 +114,7 @@ export class LocalStore {
       dropRow: db.prepare<[string, string]>('DELETE FROM _lakesync_rows WHERE tbl = ? AND row_id = ?'),
       enqueue: db.prepare<[Uint8Array]>('INSERT INTO _lakesync_outbox (delta) VALUES (?)'),
       peek: db.prepare<[number], { seq: number; delta: Buffer }>('SELECT seq, delta FROM _lakesync_outbox ORDER BY seq LIMIT ?'),
+      peekFrom: db.prepare<[number], { seq: number; delta: Buffer }>('SELECT seq, delta FROM _lakesync_outbox WHERE seq >= ? ORDER BY seq'),
       dequeue: db.prepare<[number]>('DELETE FROM _lakesync_outbox WHERE seq <= ?'),
       pending: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM _lakesync_outbox'),
       reject: db.prepare<[string, string, string, number]>(
@@ -214,15 +215,22 @@ export class LocalStore {
   }
 
   /**
-   * Replace an outbox delta by the same write under a new stamp (the server
-   * refused its stamp as reused): the row takes the new stamp, atomically.
+   * Replace outbox deltas by the same writes under new stamps (the server
+   * refused a stamp as reused): the rows take the new stamps, atomically.
    */
-  restamp(seq: number, delta: Delta, hlcToPersist: bigint): void {
+  restamp(items: readonly OutboxItem[], hlcToPersist: bigint): void {
     this.db.transaction(() => {
-      this.apply([{ kind: 'delta', delta }]);
-      this.stmts.restamp.run(encodeDelta(delta), seq);
+      for (const { seq, delta } of items) {
+        this.apply([{ kind: 'delta', delta }]);
+        this.stmts.restamp.run(encodeDelta(delta), seq);
+      }
       this.setMeta('hlc', hlcToPersist.toString());
     })();
+  }
+
+  /** The outbox from `seq` on, in order. */
+  outboxFrom(seq: number): OutboxItem[] {
+    return this.stmts.peekFrom.all(seq).map((r) => ({ seq: r.seq, delta: decodeDelta(r.delta) }));
   }
 
   /** Apply one pulled page and advance the cursor (and persist the clock), atomically. */
