@@ -227,6 +227,16 @@ describe('Gateway guesses that inserts create rows', () => {
   });
 });
 
+describe('Gateway sync rules and schema', () => {
+  it('refuses rules naming a column the table does not have (a typo would make neq match every row)', () => {
+    const typo: SyncRules = { buckets: [{ name: 'b', tables: { todos: [{ column: 'Team', op: 'neq', value: 'secret' }] } }] };
+    expect(() => gateway(typo)).toThrow(/todos.*Team/);
+    const id: SyncRules = { buckets: [{ name: 'b', tables: { todos: [{ column: 'id', op: 'eq', value: 'x' }] } }] };
+    expect(() => gateway(id)).toThrow(/todos.*id/);
+    expect(() => gateway(byTeam)).not.toThrow();
+  });
+});
+
 describe('Gateway write rules on merged state', () => {
   const byOwner: SyncRules = {
     buckets: [{ name: 'mine', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] } }],

@@ -102,6 +102,7 @@ export class Gateway {
     this.clock = options.clock;
     this.registry = new SchemaRegistry(options.schema);
     this.rules = new RuleSet(options.rules);
+    this.rules.checkColumns((table) => this.registry.table(table));
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.maxAppendAttempts = options.maxAppendAttempts ?? 8;
     this.onAppend = options.onAppend;
