@@ -252,6 +252,21 @@ describe('Gateway write rules on merged state', () => {
     expect(await g.head()).toBe('0');
   });
 
+  it('refuses a delete of a row the server has no state for (it would hide the owner\'s later insert)', async () => {
+    const g = gateway(byOwner);
+    const alice = principal('alice');
+    const mallory = principal('mallory');
+    // Mallory guesses the id of alice's next row and deletes it ahead, a little in the future.
+    const ahead = makeDelta({ table: 'todos', rowId: 'settings', op: 'delete', columns: {}, hlc: encodeHlc(T0 + 30_000, 0), clientId: 'mallory' });
+    await expect(push(g, mallory, ahead)).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
+    await push(g, alice, d('alice', 'insert', 'settings', { title: 'mine', owner: 'alice' }));
+    expect(await g.getRow(alice, 'todos', 'settings')).toEqual({ title: 'mine', owner: 'alice' });
+    // A row's writer may still insert and delete it in one push, and delete it later.
+    await g.push(alice, { clientId: 'alice', schemaVersion: 1, deltas: [d('alice', 'insert', 'tmp', { owner: 'alice' }), d('alice', 'delete', 'tmp')] });
+    await push(g, alice, d('alice', 'delete', 'settings'));
+    await expect(g.getRow(alice, 'todos', 'settings')).rejects.toMatchObject({ code: 'ROW_NOT_FOUND' });
+  });
+
   it('nobody can plant values in a deleted row that its owner later re-inserts', async () => {
     const g = gateway(byOwner);
     const alice = principal('alice');

@@ -369,10 +369,13 @@ export class Gateway {
    * rules select, judged on merged state. Before: a live row by its visible
    * values; a deleted row by the values written after its delete, if any (so
    * nobody can plant values in someone else's deleted row). After: every
-   * value the row holds, visible or not. A delete only needs the before check.
+   * value the row holds, visible or not. A delete only needs the before check,
+   * and a row to check: a row with no state is nobody's, and a delete of it
+   * would hide the first insert of whoever creates it with an older stamp.
    */
   private mayWrite(principal: Principal, d: Delta, current: RowState | undefined, next: RowState): boolean {
     if (!this.rules.tableVisible(d.table)) return false;
+    if (current === undefined && d.op === 'delete') return false;
     if (current !== undefined) {
       const live = isLive(current);
       const values = live ? visibleValues(current) : allValues(current);
