@@ -42,6 +42,7 @@ const CLIENTS = [
   { id: 'a1', sub: 'alice' },
   { id: 'a2', sub: 'alice' },
   { id: 'b1', sub: 'bob' },
+  { id: 'o1', sub: 'ops' }, // an admin: not bound by write rules, sees every live row
 ] as const;
 const ROWS = ['r0', 'r1', 'r2'];
 const T0 = 1_700_000_000_000;
@@ -64,7 +65,7 @@ async function world(shardCount: number, skews: readonly number[]): Promise<Worl
   const auth: Authenticator = {
     authenticate: (header) => {
       const [sub, clientId] = (header ?? '').replace('Bearer ', '').split('/') as [string, string];
-      return Promise.resolve({ clientId, userId: sub, claims: { sub }, admin: false } satisfies Principal);
+      return Promise.resolve({ clientId, userId: sub, claims: { sub }, admin: sub === 'ops' } satisfies Principal);
     },
   };
   const app = createHttpApp({ gateway, auth, tokenCache: false });
@@ -144,7 +145,7 @@ async function serverView(w: World, sub: string): Promise<{ values: unknown[]; s
     const rows = await w.shards.bufferOf(table).loadRows(ROWS.map((rowId) => ({ table, rowId })));
     rows.forEach((r, i) => {
       const v = r === undefined ? null : visibleValues(r.state);
-      if (r === undefined || v === null || (v['owner'] !== sub && v['owner'] !== 'public')) return;
+      if (r === undefined || v === null || (sub !== 'ops' && v['owner'] !== sub && v['owner'] !== 'public')) return;
       const row: Record<string, unknown> = { table, id: ROWS[i], title: v['title'] ?? null, owner: v['owner'] ?? null };
       if (table === 'todos') {
         row['done'] = v['done'] === undefined || v['done'] === null ? null : v['done'] ? 1 : 0;
