@@ -223,7 +223,8 @@ export class LakeSyncClient {
     this.setStatus({ state: 'syncing' });
     try {
       const { pushed, rejected } = await this.pushAll();
-      if (rejected > 0) {
+      // Also a refusal of an earlier round that failed (or stopped) before its reset.
+      if (this.store.resetPending()) {
         // A refused write was merged into its row locally, and LWW cannot take it back out: start the
         // synced state over (unpushed writes kept), so the rows become the server's again. Refusals are
         // rare (rule violations, invalid values), so a full resync is the price of being exact.

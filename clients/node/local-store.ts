@@ -27,6 +27,9 @@ import { applyNewer, clientPart, decodeState, encodeState, fitsColumn, hlcKey, n
  */
 const STORE_FORMAT = 2;
 
+/** Meta key: '1' while a refused write's effect is still merged locally (see reject). */
+const RESET_PENDING = 'reset_pending';
+
 const SYSTEM_TABLES = `
 CREATE TABLE IF NOT EXISTS _lakesync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _lakesync_rows (
@@ -437,6 +440,7 @@ export class LocalStore {
       const pending = this.stmts.peek.all(Number.MAX_SAFE_INTEGER).map((r) => decodeDelta(r.delta));
       for (const delta of pending) this.apply([{ kind: 'delta', delta }]);
       this.setMeta('cursor', '');
+      this.setMeta(RESET_PENDING, '0');
     })();
   }
 
@@ -508,12 +512,24 @@ export class LocalStore {
     this.stmts.dequeue.run(uptoSeq);
   }
 
-  /** Move a delta the server refused out of the outbox, keeping it for inspection. */
+  /**
+   * Move a delta the server refused out of the outbox, keeping it for
+   * inspection. Its effect stays merged into its row (last-writer-wins cannot
+   * take it back out), so the synced state must be started over
+   * (resetSynced): recorded in the same transaction, so a failure or crash
+   * before the reset does not leave the refused write shown for good.
+   */
   reject(seq: number, code: string, message: string): void {
     this.db.transaction(() => {
       this.stmts.reject.run(code, message, new Date().toISOString(), seq);
       this.stmts.dequeueOne.run(seq);
+      this.setMeta(RESET_PENDING, '1');
     })();
+  }
+
+  /** Whether a refused write still awaits resetSynced. */
+  resetPending(): boolean {
+    return this.getMeta(RESET_PENDING) === '1';
   }
 
   pendingCount(): number {

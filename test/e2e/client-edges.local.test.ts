@@ -92,6 +92,31 @@ describe('Node client edges', () => {
     expect(row(reader, 'r2')).toEqual({ id: 'r2', title: 'after the reinstall', owner: 'u1' });
   });
 
+  // client.ts syncOnce reset the synced state after a refusal only when pushAll returned: if a
+  // later push of the same round failed (its answer lost, offline), or the app stopped in
+  // between, the refused write had left the outbox but stayed applied locally, for good.
+  it('a refusal followed by a failed push still resets the rows the refused write touched', async () => {
+    server = await startTestServer({ rules: OWN });
+    const owner = await open({ url: server.url, clientId: 'owner' }, 'u1');
+    owner.insert('todos', 'x', { title: 'mine', owner: 'u1' });
+    await owner.sync();
+    let lose = -1;
+    const flaky: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (lose !== -1 && lose-- === 0) throw new TypeError('connection lost before the answer');
+      return res;
+    };
+    const other = await open({ url: server.url, clientId: 'other', fetch: flaky, pushBatch: 1 }, 'u2');
+    other.insert('todos', 'x', { title: 'taken over', owner: 'u2' }); // refused: x is u1's
+    other.insert('todos', 'y', { title: 'fine', owner: 'u2' });
+    lose = 1; // the second push (of y) is stored, but its answer is lost
+    await expect(other.sync()).rejects.toThrow(/cannot reach|lost/);
+    lose = -1;
+    await other.sync();
+    expect(other.db.prepare('SELECT code FROM _lakesync_rejected').pluck().all()).toEqual(['RULE_VIOLATION']);
+    expect(other.db.prepare('SELECT id, title, owner FROM todos ORDER BY id').all()).toEqual([{ id: 'y', title: 'fine', owner: 'u2' }]);
+  });
+
   // client.ts pushAll re-stamped only the refused delta: it then ordered after the later
   // writes of the outbox, so an older edit of the same row won over the user's last one; and
   // after 3 re-stamps in a round, further reused stamps were set aside (the writes lost).
