@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LakeSyncClient } from '../../clients/node/index.ts';
@@ -57,6 +60,10 @@ interface World {
   readonly gateway: Gateway;
   readonly shards: BufferShards;
   readonly clients: LakeSyncClient[];
+  /** Per client: lose the answer of its request number n from now (the server did the work), or -1. */
+  readonly lose: number[];
+  reopen(i: number): Promise<void>;
+  readonly dir: string;
   now: number;
 }
 
@@ -74,30 +81,47 @@ async function world(shardCount: number, skews: readonly number[], old: readonly
     },
   };
   const app = createHttpApp({ gateway, auth, tokenCache: false });
-  const fetchImpl = ((input: string | URL | Request, init?: RequestInit) => app.fetch(new Request(input, init))) as typeof fetch;
-  const clients: LakeSyncClient[] = [];
-  for (const [i, c] of CLIENTS.entries()) {
-    clients.push(
-      await LakeSyncClient.open({
+  const lose = CLIENTS.map(() => -1);
+  const fetchFor =
+    (i: number): typeof fetch =>
+    async (input, init) => {
+      const res = await app.fetch(new Request(input, init));
+      const n = lose[i] as number;
+      if (n !== -1) lose[i] = n - 1;
+      if (n === 0) throw new TypeError('connection lost before the answer');
+      return res;
+    };
+  const dir = mkdtempSync(join(tmpdir(), 'lakesync-converge-'));
+  const open = (i: number): Promise<LakeSyncClient> => {
+    const c = CLIENTS[i]!;
+    return LakeSyncClient.open({
         url: 'http://lakesync.test',
-        database: ':memory:',
+        database: join(dir, `${c.id}.db`),
         clientId: c.id,
         schema: old[i] === true ? OLD_SCHEMA : SCHEMA,
         initialSync: 'pull',
         pullLimit: 2,
         pushBatch: 3,
         wallClock: () => w.now + (skews[i] ?? 0),
-        fetch: fetchImpl,
+        fetch: fetchFor(i),
         getToken: () => Promise.resolve(`${c.sub}/${c.id}`),
-      }),
-    );
-  }
-  return Object.assign(w, { gateway, shards, clients });
+      });
+  };
+  const clients: LakeSyncClient[] = [];
+  for (let i = 0; i < CLIENTS.length; i++) clients.push(await open(i));
+  // A restart: the database file is all that survives.
+  const reopen = async (i: number): Promise<void> => {
+    await clients[i]!.close();
+    clients[i] = await open(i);
+  };
+  return Object.assign(w, { gateway, shards, clients, lose, reopen, dir });
 }
 
 type Step =
   | { kind: 'write'; client: number; table: 'todos' | 'notes'; op: 'insert' | 'update' | 'delete'; row: string; values: Record<string, unknown> }
   | { kind: 'sync'; client: number }
+  | { kind: 'lose'; client: number; nth: number }
+  | { kind: 'restart'; client: number }
   | { kind: 'tick'; ms: number };
 
 const valuesArb = fc
@@ -125,6 +149,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('sync' as const), client: fc.nat({ max: CLIENTS.length - 1 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('lose' as const), client: fc.nat({ max: CLIENTS.length - 1 }), nth: fc.nat({ max: 3 }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('restart' as const), client: fc.nat({ max: CLIENTS.length - 1 }) }) },
   // Often 0: writes of different clients in the same millisecond tie on hlc.
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('tick' as const), ms: fc.constantFrom(0, 1, 1, 5) }) },
 );
@@ -184,7 +210,12 @@ describe('clients and server converge (property)', () => {
           for (const s of steps) {
             if (s.kind === 'tick') w.now += s.ms;
             else if (s.kind === 'write') write(w.clients[s.client]!, CLIENTS[s.client]!.sub, s);
-            else await w.clients[s.client]!.sync();
+            else if (s.kind === 'restart') await w.reopen(s.client);
+            else if (s.kind === 'lose') {
+              w.lose[s.client] = s.nth;
+              await w.clients[s.client]!.sync().catch(() => undefined); // offline when the answer was lost
+              w.lose[s.client] = -1;
+            } else await w.clients[s.client]!.sync();
           }
           // Quiesce: a round for everyone pushes all; a second pulls what the others pushed.
           for (let round = 0; round < 3; round++) for (const c of w.clients) await c.sync();
@@ -197,6 +228,7 @@ describe('clients and server converge (property)', () => {
           }
         } finally {
           for (const c of w.clients) await c.close();
+          rmSync(w.dir, { recursive: true, force: true });
         }
       }),
       { numRuns: Number(process.env["RUNS"] ?? 300) },
