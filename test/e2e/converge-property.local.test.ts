@@ -98,6 +98,7 @@ async function world(shardCount: number, skews: readonly number[], old: readonly
         url: 'http://lakesync.test',
         database: join(dir, `${c.id}.db`),
         clientId: c.id,
+        format: i % 2 === 0 ? 'proto' : 'json',
         schema: old[i] === true ? OLD_SCHEMA : SCHEMA,
         initialSync: 'pull',
         pullLimit: 2,
