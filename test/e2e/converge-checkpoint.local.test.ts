@@ -22,6 +22,7 @@ const ROWS = ['r0', 'r1', 'r2'];
 type Step =
   | { kind: 'write'; client: number; op: 'insert' | 'update' | 'delete'; row: string; title: string | null; owner: string | undefined }
   | { kind: 'sync'; client: number }
+  | { kind: 'lose'; client: number; nth: number }
   | { kind: 'flush' }
   | { kind: 'join'; client: number };
 
@@ -39,6 +40,8 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('sync' as const), client: fc.nat({ max: USERS.length - 1 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('flush' as const) }) },
+  // A sync whose request number nth is done by the server but its answer lost.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('lose' as const), client: fc.nat({ max: USERS.length - 1 }), nth: fc.nat({ max: 4 }) }) },
   // A new install of this user (the old one's unpushed writes are gone with it).
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('join' as const), client: fc.nat({ max: USERS.length - 1 }) }) },
 );
@@ -50,6 +53,17 @@ describe('clients, checkpoints and sync rules converge (property)', () => {
         const server = await startTestServer({ lake: {}, rules: RULES });
         const clients: LakeSyncClient[] = [];
         let installs = 0;
+        const lose = USERS.map(() => -1);
+        const fetchFor =
+          (i: number): typeof fetch =>
+          async (input, init) => {
+            const res = await fetch(input, init);
+            const body = await res.arrayBuffer();
+            const n = lose[i] as number;
+            if (n !== -1) lose[i] = n - 1;
+            if (n === 0) throw new TypeError('connection lost before the answer');
+            return new Response(body, { status: res.status, headers: res.headers });
+          };
         const open = (i: number): Promise<LakeSyncClient> =>
           LakeSyncClient.open({
             url: server.url,
@@ -57,6 +71,7 @@ describe('clients, checkpoints and sync rules converge (property)', () => {
             clientId: `c${i}-${installs++}`,
             schema: TODO_SCHEMA,
             pullLimit: 3,
+            fetch: fetchFor(i),
             getToken: ({ clientId }) => tokenFor(USERS[i]!, clientId),
           });
         try {
@@ -64,6 +79,11 @@ describe('clients, checkpoints and sync rules converge (property)', () => {
           for (const s of steps) {
             if (s.kind === 'flush') await adminFlush(server.url);
             else if (s.kind === 'sync') await clients[s.client]!.sync();
+            else if (s.kind === 'lose') {
+              lose[s.client] = s.nth;
+              await clients[s.client]!.sync().catch(() => undefined);
+              lose[s.client] = -1;
+            }
             else if (s.kind === 'join') {
               await clients[s.client]!.close();
               clients[s.client] = await open(s.client);
