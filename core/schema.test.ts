@@ -67,4 +67,12 @@ describe('SchemaRegistry.validate', () => {
     expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 'SQLite_things', columns: [] }] })).toThrow(/invalid table name/);
     expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 'Things', columns: [col('Title'), col('sqlite_x')] }] })).not.toThrow();
   });
+
+  it('refuses names of Object.prototype members: records keyed by column names would read them as columns', () => {
+    // merge.ts keeps columns in plain objects: a "toString" column read the inherited function as its register.
+    for (const name of ['toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString']) {
+      expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 't', columns: [{ name, type: 'string' }] }] })).toThrow(/invalid column name/);
+      expect(() => new SchemaRegistry({ version: 1, tables: [{ name, columns: [] }] })).toThrow(/invalid table name/);
+    }
+  });
 });

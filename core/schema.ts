@@ -27,7 +27,13 @@ export interface Schema {
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const RESERVED = new Set(['id', '__proto__', 'constructor', 'prototype']);
+/**
+ * Lowercase (names compare case-insensitively). Besides `id`: names of
+ * Object.prototype members (`toString`, `valueOf`, ...), since rows and
+ * deltas keep columns in plain objects, where such a name reads the
+ * inherited member as a column.
+ */
+const RESERVED = new Set(['id', 'prototype', ...Object.getOwnPropertyNames(Object.prototype)].map((n) => n.toLowerCase()));
 const TYPES = new Set<ColumnType>(['string', 'integer', 'number', 'boolean', 'json']);
 export const MAX_ROW_ID_LENGTH = 256;
 export const MIN_INT64 = -(2n ** 63n);
