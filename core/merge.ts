@@ -14,7 +14,8 @@ export interface ColumnState {
 }
 
 // Records here are plain objects: every key reaching the merge is a column
-// name the schema validated (never "__proto__") or one read back from our own
+// name the schema validated (never "__proto__", "toString" or another
+// Object.prototype member, see schema.ts) or one read back from our own
 // storage, and plain objects allocate several times faster.
 
 /**

@@ -71,6 +71,24 @@ export class RuleSet {
     return sets.some((filters) => filters.every((f) => evaluate(f, claims, row)));
   }
 
+  /**
+   * Throws when a filter names a column that its table, if the schema has
+   * it, lacks: the cell would always be missing, so a typo silently makes
+   * `eq` match nothing and `neq` every row. (Tables the schema does not have
+   * hold no rows; rules may name them ahead of a schema version.)
+   */
+  checkColumns(columnsOf: (table: string) => ReadonlyMap<string, unknown> | undefined): void {
+    for (const [table, sets] of this.byTable) {
+      const columns = columnsOf(table);
+      if (columns === undefined) continue;
+      for (const filters of sets) {
+        for (const f of filters) {
+          if (!columns.has(f.column)) throw new Error(`sync rules: table "${table}" has no column "${f.column}"`);
+        }
+      }
+    }
+  }
+
   /** Can this client ever see rows of this table? */
   tableVisible(table: string): boolean {
     return this.open || this.byTable.has(table);

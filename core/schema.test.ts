@@ -56,4 +56,23 @@ describe('SchemaRegistry.validate', () => {
     expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 'bad name', columns: [] }] })).toThrow();
     expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 't', columns: [{ name: 'id', type: 'string' }] }] })).toThrow();
   });
+
+  it('refuses names that SQLite (the client, the local server) would take for another: case, "ID", sqlite_ tables', () => {
+    const col = (name: string) => ({ name, type: 'string' as const });
+    // SQLite names are case-insensitive: "ID" is the client's id column, "Title" the same column as "title".
+    expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 't', columns: [col('ID')] }] })).toThrow(/invalid column name/);
+    expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 't', columns: [col('title'), col('Title')] }] })).toThrow(/duplicate column/);
+    expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 'Todos', columns: [] }, { name: 'todos', columns: [] }] })).toThrow(/duplicate table/);
+    // SQLite reserves table names starting with sqlite_.
+    expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 'SQLite_things', columns: [] }] })).toThrow(/invalid table name/);
+    expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 'Things', columns: [col('Title'), col('sqlite_x')] }] })).not.toThrow();
+  });
+
+  it('refuses names of Object.prototype members: records keyed by column names would read them as columns', () => {
+    // merge.ts keeps columns in plain objects: a "toString" column read the inherited function as its register.
+    for (const name of ['toString', 'valueOf', 'hasOwnProperty', 'isPrototypeOf', 'propertyIsEnumerable', 'toLocaleString']) {
+      expect(() => new SchemaRegistry({ version: 1, tables: [{ name: 't', columns: [{ name, type: 'string' }] }] })).toThrow(/invalid column name/);
+      expect(() => new SchemaRegistry({ version: 1, tables: [{ name, columns: [] }] })).toThrow(/invalid table name/);
+    }
+  });
 });

@@ -27,7 +27,13 @@ export interface Schema {
 }
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
-const RESERVED = new Set(['id', '__proto__', 'constructor', 'prototype']);
+/**
+ * Lowercase (names compare case-insensitively). Besides `id`: names of
+ * Object.prototype members (`toString`, `valueOf`, ...), since rows and
+ * deltas keep columns in plain objects, where such a name reads the
+ * inherited member as a column.
+ */
+const RESERVED = new Set(['id', 'prototype', ...Object.getOwnPropertyNames(Object.prototype)].map((n) => n.toLowerCase()));
 const TYPES = new Set<ColumnType>(['string', 'integer', 'number', 'boolean', 'json']);
 export const MAX_ROW_ID_LENGTH = 256;
 export const MIN_INT64 = -(2n ** 63n);
@@ -39,7 +45,13 @@ export const MAX_INT64 = 2n ** 63n - 1n;
  * tables (`_checkpoints`, `_fanout`) and the client's own SQLite tables.
  */
 export function isIdentifier(name: string): boolean {
-  return IDENTIFIER.test(name) && !name.startsWith('_') && !RESERVED.has(name);
+  // SQLite (the client's tables, the local server) compares names case-insensitively: "ID" is the id column.
+  return IDENTIFIER.test(name) && !name.startsWith('_') && !RESERVED.has(name.toLowerCase());
+}
+
+/** A table name SQLite accepts: it reserves names starting with "sqlite_". */
+function isTableName(name: string): boolean {
+  return isIdentifier(name) && !name.toLowerCase().startsWith('sqlite_');
 }
 
 /** A schema checked once and indexed for fast validation. */
@@ -49,14 +61,19 @@ export class SchemaRegistry {
 
   constructor(readonly schema: Schema) {
     this.version = schema.version;
+    // Names that differ only in case are one name to SQLite: the client could not create both.
+    const tableKeys = new Set<string>();
     for (const table of schema.tables) {
-      if (!isIdentifier(table.name)) throw new Error(`invalid table name "${table.name}"`);
-      if (this.tables.has(table.name)) throw new Error(`duplicate table "${table.name}"`);
+      if (!isTableName(table.name)) throw new Error(`invalid table name "${table.name}"`);
+      if (tableKeys.has(table.name.toLowerCase())) throw new Error(`duplicate table "${table.name}"`);
+      tableKeys.add(table.name.toLowerCase());
       const cols = new Map<string, ColumnSchema>();
+      const colKeys = new Set<string>();
       for (const col of table.columns) {
         if (!isIdentifier(col.name)) throw new Error(`invalid column name "${table.name}.${col.name}"`);
         if (!TYPES.has(col.type)) throw new Error(`invalid type "${col.type}" for ${table.name}.${col.name}`);
-        if (cols.has(col.name)) throw new Error(`duplicate column "${table.name}.${col.name}"`);
+        if (colKeys.has(col.name.toLowerCase())) throw new Error(`duplicate column "${table.name}.${col.name}"`);
+        colKeys.add(col.name.toLowerCase());
         cols.set(col.name, col);
       }
       this.tables.set(table.name, cols);

@@ -14,6 +14,13 @@ export const SQL_TYPES: Readonly<Record<ColumnType, string>> = {
   json: 'TEXT',
 };
 
+/**
+ * The rowid as SQL: `rowid` and `oid` name a schema's column of that name if
+ * it has one (both are valid column names), `_rowid_` cannot be one (names
+ * starting with "_" are LakeSync's).
+ */
+const ROWID = '_rowid_';
+
 export function quote(identifier: string): string {
   return `"${identifier}"`;
 }
@@ -130,21 +137,21 @@ export class AppTable {
       // One row per requested id that has an app row: [index in the JSON array, rowid, state].
       preload: db
         .prepare<[string], [number, number | bigint, string | null]>(
-          `SELECT j.key, t.rowid, t.${quote(STATE_COLUMN)} FROM json_each(?) AS j JOIN ${q} AS t ON t.id = j.value`,
+          `SELECT j.key, t.${ROWID}, t.${quote(STATE_COLUMN)} FROM json_each(?) AS j JOIN ${q} AS t ON t.id = j.value`,
         )
         .raw(),
       find: db.prepare<[string], { rowid: number | bigint; state: string | null }>(
-        `SELECT rowid, ${quote(STATE_COLUMN)} AS state FROM ${q} WHERE id = ?`,
+        `SELECT ${ROWID} AS rowid, ${quote(STATE_COLUMN)} AS state FROM ${q} WHERE id = ?`,
       ),
-      values: db.prepare<[number | bigint], Record<string, unknown>>(`SELECT ${['id', ...names].join(', ')} FROM ${q} WHERE rowid = ?`).safeIntegers(),
+      values: db.prepare<[number | bigint], Record<string, unknown>>(`SELECT ${['id', ...names].join(', ')} FROM ${q} WHERE ${ROWID} = ?`).safeIntegers(),
       insertAll: db.prepare<unknown[]>(`INSERT INTO ${q} (${[...all, 'id'].join(', ')}) VALUES (${[...all, 'id'].map(() => '?').join(', ')})`),
       insertNew: db.prepare<unknown[]>(
         `INSERT INTO ${q} (${[...all, 'id'].join(', ')}) VALUES (${[...all, 'id'].map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`,
       ),
-      updateAll: db.prepare<unknown[]>(`UPDATE ${q} SET ${all.map((c) => `${c} = ?`).join(', ')} WHERE rowid = ?`),
-      remove: db.prepare<[number | bigint]>(`DELETE FROM ${q} WHERE rowid = ?`),
+      updateAll: db.prepare<unknown[]>(`UPDATE ${q} SET ${all.map((c) => `${c} = ?`).join(', ')} WHERE ${ROWID} = ?`),
+      remove: db.prepare<[number | bigint]>(`DELETE FROM ${q} WHERE ${ROWID} = ?`),
       withInline: db.prepare<[], { rowid: number | bigint; id: string; state: string }>(
-        `SELECT rowid, id, ${quote(STATE_COLUMN)} AS state FROM ${q} WHERE ${quote(STATE_COLUMN)} LIKE '%=%'`,
+        `SELECT ${ROWID} AS rowid, id, ${quote(STATE_COLUMN)} AS state FROM ${q} WHERE ${quote(STATE_COLUMN)} LIKE '%=%'`,
       ),
     };
   }
@@ -185,7 +192,7 @@ export class AppTable {
   private makeSet(names: readonly string[]): ColumnSet {
     const cols = names.map(quote);
     const state = quote(STATE_COLUMN);
-    const update = this.db.prepare<unknown[]>(`UPDATE ${this.q} SET ${[...cols, state].map((c) => `${c} = ?`).join(', ')} WHERE rowid = ?`);
+    const update = this.db.prepare<unknown[]>(`UPDATE ${this.q} SET ${[...cols, state].map((c) => `${c} = ?`).join(', ')} WHERE ${ROWID} = ?`);
     let insert: Database.Statement<unknown[]> | undefined;
     const insertSql = `INSERT INTO ${this.q} (${[...cols, state, 'id'].join(', ')}) VALUES (${[...cols, state, 'id'].map(() => '?').join(', ')}) ON CONFLICT (id) DO NOTHING`;
     return {

@@ -223,7 +223,8 @@ export class LakeSyncClient {
     this.setStatus({ state: 'syncing' });
     try {
       const { pushed, rejected } = await this.pushAll();
-      if (rejected > 0) {
+      // Also a refusal of an earlier round that failed (or stopped) before its reset.
+      if (this.store.resetPending()) {
         // A refused write was merged into its row locally, and LWW cannot take it back out: start the
         // synced state over (unpushed writes kept), so the rows become the server's again. Refusals are
         // rare (rule violations, invalid values), so a full resync is the price of being exact.
@@ -272,9 +273,13 @@ export class LakeSyncClient {
           restamps++;
           const { serverHlc } = await this.transport.push({ clientId: this.clientId, schemaVersion: this.store.registry.version, deltas: [] });
           this.clock.receive(serverHlc);
-          const d = reused.delta;
-          const fresh = makeDelta({ table: d.table, rowId: d.rowId, op: d.op, columns: d.columns, hlc: this.clock.now(), clientId: this.clientId });
-          this.store.restamp(reused.seq, fresh, this.clock.peek());
+          // The refused write and every later one, in outbox order: re-stamped alone, it would order
+          // after the later writes of its row (an older edit winning), and they may reuse stamps too.
+          const fresh = this.store.outboxFrom(reused.seq).map(({ seq, delta: d }) => ({
+            seq,
+            delta: makeDelta({ table: d.table, rowId: d.rowId, op: d.op, columns: d.columns, hlc: this.clock.now(), clientId: this.clientId }),
+          }));
+          this.store.restamp(fresh, this.clock.peek());
           continue;
         }
         // A delta the server refuses, or one too large alone.

@@ -329,3 +329,27 @@ describe('LocalStore format upgrade', () => {
     expect(() => new LocalStore(db, SCHEMA)).toThrow(/format 3/);
   });
 });
+
+describe('LocalStore with columns named like SQLite rowid aliases', () => {
+  it('addresses app rows by their real rowid when the schema has columns "rowid" and "oid"', () => {
+    const schema: Schema = {
+      version: 1,
+      tables: [{ name: 'things', columns: [{ name: 'title', type: 'string' }, { name: 'rowid', type: 'integer' }, { name: 'oid', type: 'integer' }] }],
+    };
+    const db = new Database(':memory:');
+    const store = new LocalStore(db, schema);
+    const d = (rowId: string, op: Op, hlc: bigint, columns: Record<string, ColumnValue>): Change => ({
+      kind: 'delta',
+      delta: makeDelta({ table: 'things', rowId, op, columns, hlc, clientId: 'x' }),
+    });
+    // The column values point at each other's real rowids (1 and 2), or are NULL.
+    store.applyRemote([d('a', 'insert', 1n, { title: 'a', rowid: 2n, oid: 2n }), d('b', 'insert', 2n, { title: 'b', rowid: 1n, oid: 1n }), d('c', 'insert', 3n, { title: 'c' })], '1');
+    store.applyRemote([d('a', 'update', 4n, { title: 'a2' }), d('c', 'update', 5n, { title: 'c2' }), d('b', 'delete', 6n, {})], '2');
+    expect(db.prepare('SELECT id, title, "rowid" AS r, "oid" AS o FROM things ORDER BY id').all()).toEqual([
+      { id: 'a', title: 'a2', r: 2, o: 2 },
+      { id: 'c', title: 'c2', r: null, o: null },
+    ]);
+    expect(store.loadRow('things', 'a')?.columns['title']?.value).toBe('a2');
+    expect(store.loadRow('things', 'b')?.deleted).toEqual({ hlc: 6n, clientId: 'x' });
+  });
+});

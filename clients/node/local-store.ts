@@ -27,6 +27,9 @@ import { applyNewer, clientPart, decodeState, encodeState, fitsColumn, hlcKey, n
  */
 const STORE_FORMAT = 2;
 
+/** Meta key: '1' while a refused write's effect is still merged locally (see reject). */
+const RESET_PENDING = 'reset_pending';
+
 const SYSTEM_TABLES = `
 CREATE TABLE IF NOT EXISTS _lakesync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS _lakesync_rows (
@@ -114,6 +117,7 @@ export class LocalStore {
       dropRow: db.prepare<[string, string]>('DELETE FROM _lakesync_rows WHERE tbl = ? AND row_id = ?'),
       enqueue: db.prepare<[Uint8Array]>('INSERT INTO _lakesync_outbox (delta) VALUES (?)'),
       peek: db.prepare<[number], { seq: number; delta: Buffer }>('SELECT seq, delta FROM _lakesync_outbox ORDER BY seq LIMIT ?'),
+      peekFrom: db.prepare<[number], { seq: number; delta: Buffer }>('SELECT seq, delta FROM _lakesync_outbox WHERE seq >= ? ORDER BY seq'),
       dequeue: db.prepare<[number]>('DELETE FROM _lakesync_outbox WHERE seq <= ?'),
       pending: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM _lakesync_outbox'),
       reject: db.prepare<[string, string, string, number]>(
@@ -214,15 +218,22 @@ export class LocalStore {
   }
 
   /**
-   * Replace an outbox delta by the same write under a new stamp (the server
-   * refused its stamp as reused): the row takes the new stamp, atomically.
+   * Replace outbox deltas by the same writes under new stamps (the server
+   * refused a stamp as reused): the rows take the new stamps, atomically.
    */
-  restamp(seq: number, delta: Delta, hlcToPersist: bigint): void {
+  restamp(items: readonly OutboxItem[], hlcToPersist: bigint): void {
     this.db.transaction(() => {
-      this.apply([{ kind: 'delta', delta }]);
-      this.stmts.restamp.run(encodeDelta(delta), seq);
+      for (const { seq, delta } of items) {
+        this.apply([{ kind: 'delta', delta }]);
+        this.stmts.restamp.run(encodeDelta(delta), seq);
+      }
       this.setMeta('hlc', hlcToPersist.toString());
     })();
+  }
+
+  /** The outbox from `seq` on, in order. */
+  outboxFrom(seq: number): OutboxItem[] {
+    return this.stmts.peekFrom.all(seq).map((r) => ({ seq: r.seq, delta: decodeDelta(r.delta) }));
   }
 
   /** Apply one pulled page and advance the cursor (and persist the clock), atomically. */
@@ -429,6 +440,7 @@ export class LocalStore {
       const pending = this.stmts.peek.all(Number.MAX_SAFE_INTEGER).map((r) => decodeDelta(r.delta));
       for (const delta of pending) this.apply([{ kind: 'delta', delta }]);
       this.setMeta('cursor', '');
+      this.setMeta(RESET_PENDING, '0');
     })();
   }
 
@@ -515,12 +527,24 @@ export class LocalStore {
     this.stmts.dequeue.run(uptoSeq);
   }
 
-  /** Move a delta the server refused out of the outbox, keeping it for inspection. */
+  /**
+   * Move a delta the server refused out of the outbox, keeping it for
+   * inspection. Its effect stays merged into its row (last-writer-wins cannot
+   * take it back out), so the synced state must be started over
+   * (resetSynced): recorded in the same transaction, so a failure or crash
+   * before the reset does not leave the refused write shown for good.
+   */
   reject(seq: number, code: string, message: string): void {
     this.db.transaction(() => {
       this.stmts.reject.run(code, message, new Date().toISOString(), seq);
       this.stmts.dequeueOne.run(seq);
+      this.setMeta(RESET_PENDING, '1');
     })();
+  }
+
+  /** Whether a refused write still awaits resetSynced. */
+  resetPending(): boolean {
+    return this.getMeta(RESET_PENDING) === '1';
   }
 
   pendingCount(): number {

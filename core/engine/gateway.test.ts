@@ -227,6 +227,16 @@ describe('Gateway guesses that inserts create rows', () => {
   });
 });
 
+describe('Gateway sync rules and schema', () => {
+  it('refuses rules naming a column the table does not have (a typo would make neq match every row)', () => {
+    const typo: SyncRules = { buckets: [{ name: 'b', tables: { todos: [{ column: 'Team', op: 'neq', value: 'secret' }] } }] };
+    expect(() => gateway(typo)).toThrow(/todos.*Team/);
+    const id: SyncRules = { buckets: [{ name: 'b', tables: { todos: [{ column: 'id', op: 'eq', value: 'x' }] } }] };
+    expect(() => gateway(id)).toThrow(/todos.*id/);
+    expect(() => gateway(byTeam)).not.toThrow();
+  });
+});
+
 describe('Gateway write rules on merged state', () => {
   const byOwner: SyncRules = {
     buckets: [{ name: 'mine', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'sub' } }] } }],
@@ -240,6 +250,21 @@ describe('Gateway write rules on merged state', () => {
     // An update of a never-inserted row without the rule column is not "nobody's row".
     await expect(push(g, mallory, d('m', 'update', 'ghost', { title: 'x' }))).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
     expect(await g.head()).toBe('0');
+  });
+
+  it('refuses a delete of a row the server has no state for (it would hide the owner\'s later insert)', async () => {
+    const g = gateway(byOwner);
+    const alice = principal('alice');
+    const mallory = principal('mallory');
+    // Mallory guesses the id of alice's next row and deletes it ahead, a little in the future.
+    const ahead = makeDelta({ table: 'todos', rowId: 'settings', op: 'delete', columns: {}, hlc: encodeHlc(T0 + 30_000, 0), clientId: 'mallory' });
+    await expect(push(g, mallory, ahead)).rejects.toMatchObject({ code: 'RULE_VIOLATION' });
+    await push(g, alice, d('alice', 'insert', 'settings', { title: 'mine', owner: 'alice' }));
+    expect(await g.getRow(alice, 'todos', 'settings')).toEqual({ title: 'mine', owner: 'alice' });
+    // A row's writer may still insert and delete it in one push, and delete it later.
+    await g.push(alice, { clientId: 'alice', schemaVersion: 1, deltas: [d('alice', 'insert', 'tmp', { owner: 'alice' }), d('alice', 'delete', 'tmp')] });
+    await push(g, alice, d('alice', 'delete', 'settings'));
+    await expect(g.getRow(alice, 'todos', 'settings')).rejects.toMatchObject({ code: 'ROW_NOT_FOUND' });
   });
 
   it('nobody can plant values in a deleted row that its owner later re-inserts', async () => {
@@ -289,6 +314,24 @@ describe('Gateway pull with sync rules on merged state', () => {
     await writer.push(admin, { clientId: 'w', schemaVersion: 1, deltas: [d('w', 'insert', 'n1', { body: 'secret' }, 'notes')] });
     expect((await pullAll(g, red)).some((c) => c.kind === 'delta' && c.delta.table === 'notes')).toBe(false);
     await expect(g.getRow(red, 'notes', 'n1')).rejects.toMatchObject({ code: 'ROW_NOT_FOUND' });
+  });
+
+  it('a delete older than the row insert leaves it live: the client is evicted, not sent a delete that keeps the row', async () => {
+    const g = gateway(byTeam);
+    const red = principal('r', { team: 'red' });
+    const admin = (id: string): Principal => ({ ...principal(id), admin: true });
+    const push = (who: Principal, delta: Delta) => g.push(who, { clientId: who.clientId, schemaVersion: 1, deltas: [delta] });
+    const first = d('w', 'insert', 'x', { title: 't', team: 'red' });
+    const concurrentDelete = d('v', 'delete', 'x'); // written offline between the two inserts
+    const second = d('w', 'insert', 'x', { title: 't2' });
+    await push(admin('w'), first);
+    await push(admin('w'), second);
+    await push(admin('v'), concurrentDelete);
+    // The delete drops team (written before it) but not the newer insert: a live row red may not see.
+    const replica = new Map<string, RowState>();
+    for (const c of await pullAll(g, red)) applyChange(replica, c);
+    const shown = [...replica.values()].filter((s) => visibleValues(s) !== null);
+    expect(shown).toEqual([]);
   });
 
   it('property: clients applying their pulls converge to the server state their rules allow', async () => {

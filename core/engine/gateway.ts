@@ -110,6 +110,7 @@ export class Gateway {
     this.clock = options.clock;
     this.registry = new SchemaRegistry(options.schema);
     this.rules = new RuleSet(options.rules);
+    this.rules.checkColumns((table) => this.registry.table(table));
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.maxAppendAttempts = options.maxAppendAttempts ?? 8;
     this.onAppend = options.onAppend;
@@ -379,10 +380,13 @@ export class Gateway {
    * rules select, judged on merged state. Before: a live row by its visible
    * values; a deleted row by the values written after its delete, if any (so
    * nobody can plant values in someone else's deleted row). After: every
-   * value the row holds, visible or not. A delete only needs the before check.
+   * value the row holds, visible or not. A delete only needs the before check,
+   * and a row to check: a row with no state is nobody's, and a delete of it
+   * would hide the first insert of whoever creates it with an older stamp.
    */
   private mayWrite(principal: Principal, d: Delta, current: RowState | undefined, next: RowState): boolean {
     if (!this.rules.tableVisible(d.table)) return false;
+    if (current === undefined && d.op === 'delete') return false;
     if (current !== undefined) {
       const live = isLive(current);
       const values = live ? visibleValues(current) : allValues(current);
@@ -428,7 +432,9 @@ export class Gateway {
       let action = SKIP;
       if (was && is) action = DELTA;
       else if (!was && is) action = entry.fresh ? DELTA : ENTER;
-      else if (was && !is) action = entry.delta.op === 'delete' ? DELTA : EVICT;
+      // A delete that leaves the row live (an insert newer than it) only dropped older columns: the
+      // row stays, outside the client's view, so the client must drop it rather than apply the delete.
+      else if (was && !is) action = entry.delta.op === 'delete' && entry.after === null ? DELTA : EVICT;
       // The client's own write that left the row out of its view (it merged into a delete it never
       // saw, e.g. from a checkpoint, which holds no deleted rows): it shows the row, so drop it there.
       else if (entry.delta.clientId === principal.clientId && entry.delta.op !== 'delete') action = EVICT;

@@ -35,6 +35,7 @@ describe('loadConfig', () => {
     ['a bucket without tables', { schema: SCHEMA, rules: { buckets: [{ name: 'b' }] } }, /bucket "b".*"tables"/],
     ['filters that are not a list', { schema: SCHEMA, rules: { buckets: [{ name: 'b', tables: { todos: {} } }] } }, /bucket "b".*todos.*list of filters/],
     ['an unknown filter op', { schema: SCHEMA, rules: { buckets: [{ name: 'b', tables: { todos: [{ column: 'title', op: 'like', value: 'x' }] } }] } }, /unknown filter op "like"/],
+    ['a filter on a column the table lacks', { schema: SCHEMA, rules: { buckets: [{ name: 'b', tables: { todos: [{ column: 'Title', op: 'neq', value: 'x' }] } }] } }, /table "todos" has no column "Title"/],
   ])('refuses a config file with %s, naming the problem', (_what, file, message) => {
     expect(() => load(file)).toThrow(ConfigError);
     expect(() => load(file)).toThrow(message);

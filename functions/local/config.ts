@@ -86,8 +86,8 @@ function checkFile(path: string, file: unknown): { schema: Schema; rules: SyncRu
     }
   }
   try {
-    new SchemaRegistry(schema as unknown as Schema);
-    new RuleSet((rules ?? null) as SyncRules | null);
+    const registry = new SchemaRegistry(schema as unknown as Schema);
+    new RuleSet((rules ?? null) as SyncRules | null).checkColumns((table) => registry.table(table));
   } catch (err) {
     throw bad((err as Error).message);
   }

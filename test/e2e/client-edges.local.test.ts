@@ -92,6 +92,57 @@ describe('Node client edges', () => {
     expect(row(reader, 'r2')).toEqual({ id: 'r2', title: 'after the reinstall', owner: 'u1' });
   });
 
+  // client.ts syncOnce reset the synced state after a refusal only when pushAll returned: if a
+  // later push of the same round failed (its answer lost, offline), or the app stopped in
+  // between, the refused write had left the outbox but stayed applied locally, for good.
+  it('a refusal followed by a failed push still resets the rows the refused write touched', async () => {
+    server = await startTestServer({ rules: OWN });
+    const owner = await open({ url: server.url, clientId: 'owner' }, 'u1');
+    owner.insert('todos', 'x', { title: 'mine', owner: 'u1' });
+    await owner.sync();
+    let lose = -1;
+    const flaky: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      if (lose !== -1 && lose-- === 0) throw new TypeError('connection lost before the answer');
+      return res;
+    };
+    const other = await open({ url: server.url, clientId: 'other', fetch: flaky, pushBatch: 1 }, 'u2');
+    other.insert('todos', 'x', { title: 'taken over', owner: 'u2' }); // refused: x is u1's
+    other.insert('todos', 'y', { title: 'fine', owner: 'u2' });
+    lose = 1; // the second push (of y) is stored, but its answer is lost
+    await expect(other.sync()).rejects.toThrow(/cannot reach|lost/);
+    lose = -1;
+    await other.sync();
+    expect(other.db.prepare('SELECT code FROM _lakesync_rejected').pluck().all()).toEqual(['RULE_VIOLATION']);
+    expect(other.db.prepare('SELECT id, title, owner FROM todos ORDER BY id').all()).toEqual([{ id: 'y', title: 'fine', owner: 'u2' }]);
+  });
+
+  // client.ts pushAll re-stamped only the refused delta: it then ordered after the later
+  // writes of the outbox, so an older edit of the same row won over the user's last one; and
+  // after 3 re-stamps in a round, further reused stamps were set aside (the writes lost).
+  it('re-stamping keeps the outbox order and covers every reused stamp of the outbox', async () => {
+    server = await startTestServer();
+    const t = Date.now();
+    const wallClock = (): number => t;
+    const first = await open({ url: server.url, clientId: 'device', database: join(tempDir(), 'first.db'), wallClock });
+    for (let i = 0; i < 5; i++) first.insert('todos', `old-${i}`, { title: 'before the reinstall', owner: 'u1' });
+    await first.sync();
+    const again = await open({ url: server.url, clientId: 'device', database: join(tempDir(), 'reinstalled.db'), wallClock });
+    again.insert('todos', 'r', { title: 'one', owner: 'u1' }); // stamps (t, 0), (t, 1): reused
+    again.update('todos', 'r', { title: 'two' });
+    for (let i = 0; i < 5; i++) again.insert('todos', `new-${i}`, { title: 'after', owner: 'u1' }); // (t, 2..6): 2..4 reused
+    again.update('todos', 'r', { title: 'three' }); // (t, 7): not reused, yet older than re-stamps of the others
+    await again.sync().catch(() => undefined);
+    await again.sync().catch(() => undefined);
+    expect(again.db.prepare('SELECT code FROM _lakesync_rejected').pluck().all()).toEqual([]);
+    expect(again.store.pendingCount()).toBe(0);
+    const reader = await open({ url: server.url, clientId: 'reader' });
+    await reader.sync();
+    expect(row(reader, 'r')).toEqual({ id: 'r', title: 'three', owner: 'u1' });
+    expect(row(again, 'r')).toEqual({ id: 'r', title: 'three', owner: 'u1' });
+    expect(reader.db.prepare("SELECT count(*) FROM todos WHERE id LIKE 'new-%'").pluck().get()).toBe(5);
+  });
+
   // client.ts loadCheckpoint: the rows of a checkpoint carry stamps, but the client's clock
   // never receives them (chunks carry serverHlc 0, and no stamp is fed to clock.receive). A
   // client that goes offline right after loading it stamps its edits below the values it
