@@ -10,7 +10,9 @@ export type LakeErrorCode =
   | 'ALREADY_EXISTS'
   | 'CATALOG_ERROR'
   | 'STORE_ERROR'
-  | 'CORRUPT_METADATA';
+  | 'CORRUPT_METADATA'
+  /** The lake holds seqs the buffer never handed out: the buffer was replaced (see Lake.flush). */
+  | 'BUFFER_BEHIND_LAKE';
 
 export class LakeError extends Error {
   readonly code: LakeErrorCode;

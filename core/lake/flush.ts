@@ -47,7 +47,7 @@ import { locateRows, rememberRowIds, type RowLocation } from './state-index.ts';
 export const WATERMARK = 'lakesync.watermark';
 
 /** What flush needs from the gateway buffer (see DeltaBuffer). */
-export type FlushSource = Pick<DeltaBuffer, 'read' | 'loadRows' | 'flushedThrough' | 'markFlushed'>;
+export type FlushSource = Pick<DeltaBuffer, 'read' | 'loadRows' | 'head' | 'flushedThrough' | 'markFlushed'>;
 
 export type FlushStep =
   | 'changes-files-written'
@@ -183,6 +183,7 @@ export class Lake {
   async flush(source: FlushSource): Promise<FlushReport> {
     if (!this.ready) await this.ensureTables();
     const from = await source.flushedThrough();
+    const head = await source.head();
     let after = from;
     let deltas = 0;
     let snapshots = 0;
@@ -199,8 +200,8 @@ export class Lake {
       for (const [table, entries] of byTable) {
         const schema = this.tables.get(table);
         if (schema === undefined) throw new LakeError('CORRUPT_METADATA', `buffer holds deltas of unknown table ${table}`);
-        const c = await this.commitChanges(schema, entries, page.lastSeq);
-        const s = await this.commitState(schema, entries, page.lastSeq, source);
+        const c = await this.commitChanges(schema, entries, page.lastSeq, head);
+        const s = await this.commitState(schema, entries, page.lastSeq, source, head);
         snapshots += c.snapshots + s.snapshots;
         files += c.files + s.files;
       }
@@ -221,6 +222,7 @@ export class Lake {
   private async commitLoop(
     name: string,
     upTo: bigint,
+    head: bigint,
     entries: readonly LogEntry[],
     write: (table: LoadedTable, todo: readonly LogEntry[]) => Promise<{ data: DataFile[]; deletes: DataFile[] }>,
   ): Promise<{ snapshots: number; files: number }> {
@@ -230,6 +232,16 @@ export class Lake {
       const table = await this.catalog.loadTable(ident);
       if (table === null) throw new LakeError('NOT_FOUND', `lake table ${name} disappeared`);
       const wm = await watermark(table.metadata);
+      // Seqs are never reused, so a table ahead of the buffer's head means a
+      // new buffer (deleted, or restored from an older backup) beside the old
+      // lake: its deltas reuse seqs the watermark says landed, and skipping
+      // them would lose them. Stop; they stay in the buffer.
+      if (wm > head) {
+        throw new LakeError(
+          'BUFFER_BEHIND_LAKE',
+          `lake table ${name} holds deltas through seq ${wm}, but the buffer has handed out only ${head}: the buffer was replaced (or restored from an older backup) while the lake was kept. Nothing is flushed until you restore that buffer, or move this lake away to start a new one`,
+        );
+      }
       if (wm >= upTo) return { snapshots: 0, files: 0 };
       const todo = entries.filter((e) => e.seq > wm);
       if (todo.length === 0) return { snapshots: 0, files: 0 };
@@ -259,9 +271,9 @@ export class Lake {
     }
   }
 
-  private async commitChanges(table: TableSchema, entries: readonly LogEntry[], upTo: bigint): Promise<{ snapshots: number; files: number }> {
+  private async commitChanges(table: TableSchema, entries: readonly LogEntry[], upTo: bigint, head: bigint): Promise<{ snapshots: number; files: number }> {
     const name = changeTableName(table.name);
-    return this.commitLoop(name, upTo, entries, async (loaded, todo) => {
+    return this.commitLoop(name, upTo, head, entries, async (loaded, todo) => {
       const schema = currentSchema(loaded.metadata);
       const spec = defaultSpec(loaded.metadata);
       const columns = parquetColumns(schema);
@@ -286,9 +298,10 @@ export class Lake {
     entries: readonly LogEntry[],
     upTo: bigint,
     source: FlushSource,
+    head: bigint,
   ): Promise<{ snapshots: number; files: number }> {
     const name = table.name;
-    return this.commitLoop(name, upTo, entries, async (loaded, todo) => {
+    return this.commitLoop(name, upTo, head, entries, async (loaded, todo) => {
       const lastSeq = new Map<string, bigint>();
       for (const e of todo) lastSeq.set(e.delta.rowId, e.seq);
       // Sorted so state files have tight _row_id bounds (UTF-16 order: only pruning depends on it, not correctness).

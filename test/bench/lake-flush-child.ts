@@ -70,6 +70,7 @@ function timed<T>(fn: () => T): T {
 const source: FlushSource = {
   read: (after, limit) => timed(() => readPage(after, limit)),
   loadRows: (keys) => timed(() => loadRows(keys)),
+  head: () => Promise.resolve(BigInt(n)),
   flushedThrough: () => Promise.resolve(0n),
   markFlushed: () => Promise.resolve(),
 };

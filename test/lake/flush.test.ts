@@ -48,3 +48,19 @@ describe('flush to Iceberg, read back by pyiceberg', () => {
     expect(comparable(old.rows, TODO_COLUMNS)).toEqual(comparable(firstState.rows, TODO_COLUMNS));
   });
 });
+
+describe('a buffer replaced beside its lake', () => {
+  it('refuses to flush (BUFFER_BEHIND_LAKE) instead of skipping deltas whose seqs the lake already holds', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', Array.from({ length: 10 }, (_, i) => a('todos', `t${i}`, 'insert', { title: `old ${i}` })));
+    const lake = env.lake();
+    await lake.flush(env.source);
+    // The buffer is lost (a deleted buffer.sqlite, a new DynamoDB table) and a new one starts at seq 1.
+    const fresh = makeLakeEnv();
+    await fresh.push('client-a', Array.from({ length: 3 }, (_, i) => a('todos', `n${i}`, 'insert', { title: `new ${i}` })));
+    await expect(lake.flush(fresh.source)).rejects.toMatchObject({ code: 'BUFFER_BEHIND_LAKE' });
+    expect(await fresh.buffer.flushedThrough()).toBe(0n); // nothing forgotten: the new deltas wait in the buffer
+    expect(pyicebergScan(env, 'todos').rows.map((r) => r['_row_id']).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `t${i}`).sort());
+  });
+});

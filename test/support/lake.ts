@@ -42,6 +42,9 @@ export class TestFlushSource implements FlushSource {
   loadRows(keys: readonly RowRef[]): Promise<(StoredRow | undefined)[]> {
     return this.buffer.loadRows(keys);
   }
+  head(): Promise<bigint> {
+    return this.buffer.head();
+  }
   flushedThrough(): Promise<bigint> {
     return this.buffer.flushedThrough();
   }
