@@ -52,6 +52,8 @@ export interface ClientOptions {
   readonly live?: LiveOptions | boolean;
   readonly wallClock?: () => number;
   readonly fetch?: typeof fetch;
+  /** How long one request may take, in ms (default 30,000); a checkpoint chunk is up to ~4 MB, so slow links may want more. */
+  readonly requestTimeoutMs?: number;
 }
 
 export type SyncState = 'idle' | 'syncing' | 'offline' | 'error' | 'stopped';
@@ -129,6 +131,7 @@ export class LakeSyncClient {
       getToken: options.getToken,
       format: options.format ?? 'proto',
       ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+      ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
     });
     this.status = { state: 'idle', pending: store.pendingCount(), cursor: this.cursor, lastSyncedAt: null, lastError: null, live: false };
   }
@@ -300,22 +303,27 @@ export class LakeSyncClient {
    * no gap. Rows present in both are merged, which is idempotent. With no
    * checkpoint on the server, a new client simply pulls from the start.
    *
-   * Every attempt starts from a clean slate (synced rows dropped, unpushed
-   * writes kept): chunks applied by an attempt that did not finish (offline,
-   * a crash, a checkpoint replaced meanwhile) may hold rows that were deleted
-   * before the cursor of the checkpoint loaded next, and no delta would ever
-   * remove them.
+   * An attempt that did not finish (offline, a timeout, a crash) is resumed
+   * where it stopped if the server still serves the same checkpoint: each
+   * chunk records its progress in its own transaction, and the chunks of one
+   * checkpoint make a whole whatever the order they came in. Another
+   * checkpoint starts from a clean slate (synced rows dropped, unpushed
+   * writes kept): chunks of the first may hold rows that were deleted before
+   * the cursor of the second, and no delta would ever remove them.
    */
   private async loadCheckpoint(): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       const info = await this.transport.checkpoint();
       if (info === null) return 0;
-      this.store.resetSynced();
+      const saved = this.store.checkpointProgress();
+      const from = saved !== null && saved.checkpointId === info.checkpointId ? saved.next : 0;
+      if (from === 0) this.store.resetSynced();
       let loaded = 0;
       try {
         for (const chunk of info.chunks) {
+          if (chunk.index < from) continue;
           const body = await this.transport.checkpointChunkBytes(info.checkpointId, chunk.index);
-          loaded += this.store.applyCheckpointChunk(this.transport.format, body);
+          loaded += this.store.applyCheckpointChunk(this.transport.format, body, { checkpointId: info.checkpointId, next: chunk.index + 1 });
           if (this.store.lastChunkHlc > 0n) this.clock.receive(this.store.lastChunkHlc);
         }
       } catch (err) {

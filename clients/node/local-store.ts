@@ -29,6 +29,15 @@ const STORE_FORMAT = 2;
 
 /** Meta key: '1' while a refused write's effect is still merged locally (see reject). */
 const RESET_PENDING = 'reset_pending';
+/** `<checkpoint id>:<next chunk index>` while a checkpoint is being loaded (see LakeSyncClient.loadCheckpoint). */
+const CHECKPOINT_PROGRESS = 'checkpoint_progress';
+
+/** A chunk's place in its checkpoint, recorded with it. */
+export interface ChunkProgress {
+  readonly checkpointId: string;
+  /** The index of the chunk to load after this one. */
+  readonly next: number;
+}
 
 const SYSTEM_TABLES = `
 CREATE TABLE IF NOT EXISTS _lakesync_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -441,15 +450,30 @@ export class LocalStore {
       for (const delta of pending) this.apply([{ kind: 'delta', delta }]);
       this.setMeta('cursor', '');
       this.setMeta(RESET_PENDING, '0');
+      this.setMeta(CHECKPOINT_PROGRESS, '');
     })();
   }
 
+  /** How far a checkpoint load got: its id and the next chunk index to load; null when none is under way. */
+  checkpointProgress(): { readonly checkpointId: string; readonly next: number } | null {
+    const text = this.getMeta(CHECKPOINT_PROGRESS) ?? '';
+    const at = text.lastIndexOf(':');
+    if (at <= 0 || this.getMeta('cursor')) return null;
+    const next = Number(text.slice(at + 1));
+    return Number.isSafeInteger(next) && next > 0 ? { checkpointId: text.slice(0, at), next } : null;
+  }
+
   /** Apply a page of a checkpoint without moving the cursor (it moves once the whole checkpoint is in). */
-  applyCheckpointPage(changes: readonly Change[]): void {
+  applyCheckpointPage(changes: readonly Change[], progress?: ChunkProgress): void {
     this.db.transaction(() => {
       this.apply(changes);
       this.raiseHlc(newestHlcOf(changes));
+      this.recordProgress(progress);
     })();
+  }
+
+  private recordProgress(progress: ChunkProgress | undefined): void {
+    if (progress !== undefined) this.setMeta(CHECKPOINT_PROGRESS, `${progress.checkpointId}:${progress.next}`);
   }
 
   /**
@@ -473,16 +497,20 @@ export class LocalStore {
    * out as our server writes them (or anything fails), the transaction rolls
    * back and the whole chunk goes the exact, slower way.
    */
-  applyCheckpointChunk(format: WireFormat, body: Uint8Array): number {
+  applyCheckpointChunk(format: WireFormat, body: Uint8Array, progress?: ChunkProgress): number {
     if (format === 'proto') {
       try {
-        return this.db.transaction(() => this.applyChunkFast(body))();
+        return this.db.transaction(() => {
+          const n = this.applyChunkFast(body);
+          this.recordProgress(progress);
+          return n;
+        })();
       } catch {
         // Redone below, where a real error surfaces as the protocol defines it.
       }
     }
     const changes = decodePullResponse(format, body).changes;
-    this.applyCheckpointPage(changes);
+    this.applyCheckpointPage(changes, progress);
     this.lastChunkHlc = newestHlcOf(changes);
     return changes.length;
   }

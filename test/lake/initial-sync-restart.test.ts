@@ -163,4 +163,38 @@ describe('initial sync that starts over', () => {
     await a.sync();
     expect(a.db.prepare('SELECT title FROM todos').pluck().all()).toEqual(['edited after the restart']);
   });
+
+  it('a load that stopped part-way (offline, or killed) resumes at the next chunk of the same checkpoint, across restarts', async () => {
+    const s = (server = await startTestServer({ schema: SCHEMA, lake: {} }));
+    const a = await open(s.url, 'writer');
+    a.insert('todos', 't1', { title: 'one', owner: 'user-1' });
+    a.insert('notes', 'n1', { body: 'second chunk' });
+    await a.sync();
+    const cp = await flush(s);
+    const database = join(tempDir(), 'resume.db');
+    const chunks: string[] = [];
+    let fail = true;
+    const counting: typeof fetch = async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      const m = /\/v1\/checkpoint\/[^/]+\/(\d+)$/.exec(url);
+      if (m !== null) {
+        chunks.push(m[1] as string);
+        if (fail && m[1] === '1') throw new TypeError('fetch failed');
+      }
+      return fetch(input, init);
+    };
+    const b = await LakeSyncClient.open({ url: s.url, database, clientId: 'reader', schema: SCHEMA, fetch: counting, getToken: ({ clientId: id }) => tokenFor('user-1', id) });
+    await expect(b.sync()).rejects.toThrow();
+    await b.close();
+    fail = false;
+    const again = await LakeSyncClient.open({ url: s.url, database, clientId: 'reader', schema: SCHEMA, fetch: counting, getToken: ({ clientId: id }) => tokenFor('user-1', id) });
+    clients.push(again);
+    await again.sync();
+    expect(chunks).toEqual(['0', '1', '1']); // chunk 0 was not fetched again
+    expect(todoIds(again)).toEqual(['t1']);
+    expect(again.db.prepare('SELECT body FROM notes').pluck().all()).toEqual(['second chunk']);
+    expect(again.cursor).not.toBe('');
+    expect(cp.checkpoint).not.toBeNull();
+  });
 });
+
