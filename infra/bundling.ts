@@ -27,6 +27,15 @@ export const ESM_BANNER =
   "import{createRequire as __lsRequire}from'node:module';import{fileURLToPath as __lsPath}from'node:url';import{dirname as __lsDir}from'node:path';" +
   'const require=__lsRequire(import.meta.url);const __filename=__lsPath(import.meta.url);const __dirname=__lsDir(__filename);';
 
+/**
+ * Functions whose bundles hold CommonJS code that needs the banner's
+ * require/__filename/__dirname (parquet-wasm's Node build). The others go
+ * without it: the http function is held to 250 KB, and
+ * test/aws/import-graph.test.ts checks that their bundles reference none of
+ * the three, so a new CommonJS dependency fails a test, not a Lambda.
+ */
+export const CJS_SHIM_FUNCTIONS: ReadonlySet<FunctionName> = new Set(['flush', 'jobs']);
+
 /** The WebAssembly file parquet-wasm's Node build loads from next to the bundle. */
 export const PARQUET_WASM_FILE = 'parquet_wasm_bg.wasm';
 
@@ -49,6 +58,8 @@ export interface BundleSpec {
 export interface BundleChoices {
   /** Bundle the AWS SDK instead of using the runtime's copy (pins versions; larger bundles). */
   readonly bundleAwsSdk?: boolean;
+  /** The function bundled: decides whether it needs the banner (default: assume it does). */
+  readonly function?: FunctionName;
   readonly nodeMajor?: number;
 }
 
@@ -60,7 +71,8 @@ export function bundleSpec(choices: BundleChoices = {}): BundleSpec {
     minify: true,
     sourcemap: false,
     mainFields: ['module', 'main'],
-    banner: ESM_BANNER,
+    // A bundled SDK may carry CommonJS too: every function keeps the banner then.
+    banner: choices.function === undefined || choices.bundleAwsSdk === true || CJS_SHIM_FUNCTIONS.has(choices.function) ? ESM_BANNER : '',
     external: choices.bundleAwsSdk === true ? [] : ['@aws-sdk/*'],
     outfile: 'index.mjs',
   };

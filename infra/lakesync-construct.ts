@@ -462,7 +462,7 @@ export class LakeSync extends Construct {
       timeout: settings.timeout,
       environment,
       logGroup,
-      bundling: cdkBundling(props.bundleAwsSdk === true),
+      bundling: cdkBundling(props.bundleAwsSdk === true, name),
     });
     return fn;
   }
@@ -558,8 +558,8 @@ function runtimeFor(major: number): Runtime {
 }
 
 /** infra/bundling.ts's shared esbuild settings, as NodejsFunction bundling options. */
-export function cdkBundling(bundleAwsSdk: boolean): BundlingOptions {
-  const spec = bundleSpec({ bundleAwsSdk });
+export function cdkBundling(bundleAwsSdk: boolean, name?: FunctionName): BundlingOptions {
+  const spec = bundleSpec({ bundleAwsSdk, ...(name === undefined ? {} : { function: name }) });
   const wasm = parquetWasmPath();
   return {
     format: OutputFormat.ESM,
@@ -567,7 +567,7 @@ export function cdkBundling(bundleAwsSdk: boolean): BundlingOptions {
     minify: spec.minify,
     sourceMap: spec.sourcemap,
     mainFields: [...spec.mainFields],
-    banner: spec.banner,
+    ...(spec.banner === '' ? {} : { banner: spec.banner }),
     externalModules: [...spec.external],
     bundleAwsSDK: bundleAwsSdk,
     commandHooks: {

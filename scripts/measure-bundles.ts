@@ -78,7 +78,7 @@ export interface BundleResult {
 }
 
 export async function bundleFunction(name: FunctionName, entryDir: string, outDir: string, bundleAwsSdk: boolean): Promise<BundleResult> {
-  const spec = bundleSpec({ bundleAwsSdk });
+  const spec = bundleSpec({ bundleAwsSdk, function: name });
   rmSync(outDir, { recursive: true, force: true });
   mkdirSync(outDir, { recursive: true });
   const outfile = join(outDir, spec.outfile);

@@ -1,6 +1,6 @@
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { bundleSpec } from '../../infra/bundling.ts';
+import { FUNCTION_NAMES, bundleSpec } from '../../infra/bundling.ts';
 import { ROOT } from '../support/server.ts';
 
 /**
@@ -60,7 +60,7 @@ describe('function import graphs', () => {
   });
 
   it('the http function bundles, as the CDK construct builds it, to at most 250 KB, the issue target', async () => {
-    const spec = bundleSpec();
+    const spec = bundleSpec({ function: 'http' });
     const r = await build({
       absWorkingDir: ROOT,
       entryPoints: ['functions/aws/http.ts'],
@@ -79,4 +79,30 @@ describe('function import graphs', () => {
     const bytes = r.outputFiles.reduce((n, f) => n + f.contents.length, 0);
     expect(bytes).toBeLessThanOrEqual(250_000);
   });
+
+  it('functions bundled without the CommonJS banner reference no require, __filename or __dirname (they would throw in the Lambda)', async () => {
+    for (const name of FUNCTION_NAMES) {
+      const spec = bundleSpec({ function: name });
+      if (spec.banner !== '') continue;
+      const r = await build({
+        absWorkingDir: ROOT,
+        entryPoints: [`functions/aws/${name}.ts`],
+        bundle: true,
+        platform: spec.platform,
+        format: spec.format,
+        target: spec.target,
+        minify: false,
+        mainFields: [...spec.mainFields],
+        external: [...spec.external],
+        outfile: 'index.mjs',
+        write: false,
+        logLevel: 'silent',
+      });
+      const code = r.outputFiles.map((f) => f.text).join('');
+      expect({ name, free: [...new Set(code.match(/(?<![.\w$"'-])(?:require|__filename|__dirname)(?![\w$"'-])/g) ?? [])] }).toEqual({ name, free: [] });
+    }
+    // The check is not vacuous: the flush function needs the banner.
+    expect(bundleSpec({ function: 'flush' }).banner).not.toBe('');
+  });
 });
+
