@@ -238,6 +238,15 @@ describe('reads and writes', () => {
     expect(sleeps[2]).toBeLessThanOrEqual(400);
   });
 
+  it('a throttled commit (429, not acted on) is sent again after Retry-After, not reported as a failure', async () => {
+    const throttled = new Response('{"error":{"message":"slow down","type":"TooManyRequests","code":429}}', { status: 429, headers: { 'retry-after': '2' } });
+    const replies: Reply[] = [throttled, json(200, { 'metadata-location': TABLE['metadata-location'], metadata: TABLE.metadata })];
+    const { catalog, sleeps, requests } = stub(withConfig(() => replies.shift() ?? 'hang'));
+    await commit(catalog);
+    expect(sleeps).toEqual([2000]);
+    expect(requests().filter((r) => r.startsWith('POST'))).toHaveLength(2);
+  });
+
   it('reads give up after readRetries with CATALOG_ERROR', async () => {
     const { catalog, requests } = stub(withConfig(() => 'hang'), { readRetries: 2, timeoutMs: 10 });
     const f = await failure(catalog.loadTable(IDENT));

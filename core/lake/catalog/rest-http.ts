@@ -13,7 +13,9 @@ import { parseJson } from '../json.ts';
  *   reloads and looks, and must keep the files the commit referenced); 409
  *   means a requirement failed (COMMIT_CONFLICT).
  * Every request may be repeated once after a 401 when the authenticator can
- * get a fresh token: a 401 was rejected before anything happened.
+ * get a fresh token: a 401 was rejected before anything happened. Likewise a
+ * 429 (throttled: not acted on) is retried with backoff for every intent,
+ * commits included, honouring Retry-After up to 30 s.
  */
 export type Intent = 'read' | 'write' | 'commit';
 
@@ -44,6 +46,7 @@ export async function send(
   const body = payload === undefined ? undefined : stringifyJson(payload);
   const what = `${method} ${url.pathname}`;
   let reauthorized = false;
+  let lastRetryAfter: string | null = null;
   for (let attempt = 0; ; attempt++) {
     const retryRead = intent === 'read' && attempt < http.readRetries;
     // Nothing has been sent while the headers are prepared: a failure here is never "unknown".
@@ -51,7 +54,7 @@ export async function send(
     let status: number;
     let text: string;
     try {
-      ({ status, text } = await exchange(http, method, url, headers, body));
+      ({ status, text, retryAfter: lastRetryAfter } = await exchange(http, method, url, headers, body));
     } catch (e) {
       if (intent === 'commit') {
         throw new LakeError('COMMIT_STATE_UNKNOWN', `${what}: no answer from the catalog (${describe(e)})`, { cause: e });
@@ -67,7 +70,11 @@ export async function send(
       attempt--;
       continue;
     }
-    if (retryRead && (status === 429 || status >= 500)) {
+    if (status === 429 && attempt < http.readRetries) {
+      await http.sleep(retryAfterMs(lastRetryAfter) ?? backoff(http.retryBaseDelayMs, attempt));
+      continue;
+    }
+    if (retryRead && status >= 500) {
       await http.sleep(backoff(http.retryBaseDelayMs, attempt));
       continue;
     }
@@ -101,20 +108,28 @@ async function prepareHeaders(
   return headers;
 }
 
+/** A Retry-After header (seconds or an HTTP date) as a wait in ms, at most 30 s; null when absent or unreadable. */
+function retryAfterMs(header: string | null): number | null {
+  if (header === null) return null;
+  const seconds = /^\s*(\d+)\s*$/.exec(header);
+  const ms = seconds !== null ? Number(seconds[1]) * 1000 : Date.parse(header) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 30_000) : null;
+}
+
 async function exchange(
   http: HttpOptions,
   method: string,
   url: URL,
   headers: Record<string, string>,
   body: string | undefined,
-): Promise<{ status: number; text: string }> {
+): Promise<{ status: number; text: string; retryAfter: string | null }> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(new TimeoutError(http.timeoutMs)), http.timeoutMs);
   try {
     const res = await http.fetch(url, { method, headers, ...(body === undefined ? {} : { body }), signal: abort.signal });
     // The body is part of the answer: a commit whose response is cut off is still unknown.
     const text = await res.text();
-    return { status: res.status, text };
+    return { status: res.status, text, retryAfter: res.headers.get('retry-after') };
   } finally {
     clearTimeout(timer);
   }
