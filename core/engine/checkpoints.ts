@@ -2,7 +2,8 @@ import type { Principal } from '../auth/principal.ts';
 import { LakeSyncError } from '../errors.ts';
 import type { CheckpointReader } from '../lake/checkpoint-store.ts';
 import { visibleValues } from '../merge.ts';
-import { decodePullResponse, encodePullResponse, type CheckpointInfo, type WireBytes, type WireFormat } from '../protocol/codec.ts';
+import { encodePullResponse, type CheckpointInfo, type WireBytes, type WireFormat } from '../protocol/codec.ts';
+import { decodePullResponseProto } from '../protocol/proto-decode.ts';
 import type { RuleSet } from '../rules.ts';
 
 /**
@@ -44,7 +45,7 @@ export class CheckpointService {
     if (bytes === null) throw new LakeSyncError('CHECKPOINT_EXPIRED', `checkpoint ${checkpointId} is gone: load the newest one`);
     // Chunks are addressed by index from the CheckpointInfo; has_more is always false.
     if ((this.rules.open || principal.admin) && format === 'proto') return bytes as WireBytes;
-    const page = decodePullResponse('proto', bytes);
+    const page = decodePullResponseProto(bytes); // stored chunks are protobuf (only clients read JSON through the generated code)
     const changes =
       this.rules.open || principal.admin
         ? page.changes

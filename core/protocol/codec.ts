@@ -1,17 +1,17 @@
-import { create, fromBinary, fromJson, toBinary, toJson, type JsonValue } from '@bufbuild/protobuf';
+import { fromBinary, fromJson, type JsonValue } from '@bufbuild/protobuf';
 import type { PullResult, PushInput, PushResult } from '../engine/gateway.ts';
 import { LakeSyncError, isLakeSyncError, type ErrorCode } from '../errors.ts';
 import {
   CheckpointInfoSchema,
   ErrorResponseSchema,
   PullResponseSchema,
-  PushRequestSchema,
   PushResponseSchema,
-  type PullResponse as PbPullResponse,
 } from './gen/lakesync/v1/sync_pb.ts';
-import { changeFromPb, changeToPb, deltaFromPb, deltaToPb } from './pb-mapping.ts';
+import { checkpointInfoJson, errorJson, pullResponseJson, pushRequestJson, pushResponseJson, readPushRequestJson } from './json-codec.ts';
+import { changeFromPb } from './pb-mapping.ts';
 import { decodeErrorProto, decodePullResponseProto, decodePushRequestProto, decodePushResponseProto } from './proto-decode.ts';
 import {
+  encodeCheckpointInfoProto,
   encodeErrorProto,
   encodePullResponseProto,
   encodePushRequestProto,
@@ -27,7 +27,9 @@ export { deltaFromPb, deltaToPb } from './pb-mapping.ts';
 /**
  * Wire formats: protobuf (application/x-protobuf) or the proto3 JSON mapping
  * (application/json). Protobuf goes through the hand-written codec
- * (proto-encode.ts, proto-decode.ts); JSON through the generated messages.
+ * (proto-encode.ts, proto-decode.ts). JSON the gateway writes, and the push
+ * requests it reads, go through json-codec.ts (also by hand, checked against
+ * protobuf-es); what only clients read goes through the generated messages.
  */
 export type WireFormat = 'proto' | 'json';
 
@@ -37,8 +39,6 @@ export const CONTENT_TYPES: Readonly<Record<WireFormat, string>> = {
 };
 
 const encoder = new TextEncoder();
-/** Emit every field, defaults included, so JSON readers need no proto3 knowledge. */
-const JSON_OPTIONS = { alwaysEmitImplicit: true } as const;
 /** Ignore fields we do not know, so a newer peer can add fields without breaking an older one. */
 const JSON_READ = { ignoreUnknownFields: true } as const;
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -46,6 +46,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 // ---------- framing (JSON; protobuf has its own, same errors) ----------
 
 function parseJson<T>(body: Uint8Array, fromJsonValue: (j: JsonValue) => T): T {
+  // Errors of our own reader (json-codec.ts) are already LakeSyncErrors with their codes.
   try {
     return fromJsonValue(JSON.parse(decoder.decode(body)) as JsonValue);
   } catch (err) {
@@ -54,37 +55,21 @@ function parseJson<T>(body: Uint8Array, fromJsonValue: (j: JsonValue) => T): T {
   }
 }
 
-function serializeJson(json: JsonValue): WireBytes {
-  return encoder.encode(JSON.stringify(json));
-}
-
 // ---------- push ----------
 
 export function decodePushRequest(format: WireFormat, body: Uint8Array): PushInput {
   if (format === 'proto') return decodePushRequestProto(body);
-  const msg = parseJson(body, (j) => fromJson(PushRequestSchema, j, JSON_READ));
-  return { clientId: msg.clientId, schemaVersion: msg.schemaVersion, deltas: msg.deltas.map((d, i) => deltaFromPb(d, i)) };
+  return parseJson(body, readPushRequestJson);
 }
 
 export function encodePushRequest(format: WireFormat, input: PushInput): WireBytes {
   if (format === 'proto') return encodePushRequestProto(input);
-  const msg = create(PushRequestSchema, {
-    clientId: input.clientId,
-    schemaVersion: input.schemaVersion,
-    deltas: input.deltas.map(deltaToPb),
-  });
-  return serializeJson(toJson(PushRequestSchema, msg, JSON_OPTIONS));
+  return encoder.encode(pushRequestJson(input)) as WireBytes;
 }
 
 export function encodePushResponse(format: WireFormat, r: PushResult): WireBytes {
   if (format === 'proto') return encodePushResponseProto(r);
-  const msg = create(PushResponseSchema, {
-    accepted: r.accepted,
-    duplicates: r.duplicates,
-    serverHlc: r.serverHlc,
-    cursor: r.cursor,
-  });
-  return serializeJson(toJson(PushResponseSchema, msg, JSON_OPTIONS));
+  return encoder.encode(pushResponseJson(r)) as WireBytes;
 }
 
 export function decodePushResponse(format: WireFormat, body: Uint8Array): PushResult {
@@ -97,14 +82,7 @@ export function decodePushResponse(format: WireFormat, body: Uint8Array): PushRe
 
 export function encodePullResponse(format: WireFormat, r: PullResult): WireBytes {
   if (format === 'proto') return encodePullResponseProto(r);
-  const msg: PbPullResponse = {
-    $typeName: 'lakesync.v1.PullResponse',
-    changes: r.changes.map(changeToPb),
-    nextCursor: r.nextCursor,
-    hasMore: r.hasMore,
-    serverHlc: r.serverHlc,
-  };
-  return serializeJson(toJson(PullResponseSchema, msg, JSON_OPTIONS));
+  return encoder.encode(pullResponseJson(r)) as WireBytes;
 }
 
 export function decodePullResponse(format: WireFormat, body: Uint8Array): PullResult {
@@ -117,8 +95,7 @@ export function decodePullResponse(format: WireFormat, body: Uint8Array): PullRe
 
 export function encodeError(format: WireFormat, err: WireError): WireBytes {
   if (format === 'proto') return encodeErrorProto(err);
-  const msg = create(ErrorResponseSchema, { error: err });
-  return serializeJson(toJson(ErrorResponseSchema, msg, JSON_OPTIONS));
+  return encoder.encode(errorJson(err)) as WireBytes;
 }
 
 export function decodeError(format: WireFormat, body: Uint8Array): WireError | null {
@@ -151,15 +128,8 @@ export interface CheckpointInfo {
 }
 
 export function encodeCheckpointInfo(format: WireFormat, info: CheckpointInfo): WireBytes {
-  const msg = create(CheckpointInfoSchema, {
-    checkpointId: info.checkpointId,
-    cursor: info.cursor,
-    schemaVersion: info.schemaVersion,
-    createdAtMs: BigInt(info.createdAtMs),
-    chunks: info.chunks.map((c) => ({ table: c.table, index: c.index, rows: c.rows })),
-  });
-  if (format === 'json') return serializeJson(toJson(CheckpointInfoSchema, msg, JSON_OPTIONS));
-  return toBinary(CheckpointInfoSchema, msg) as WireBytes;
+  if (format === 'json') return encoder.encode(checkpointInfoJson(info)) as WireBytes;
+  return encodeCheckpointInfoProto(info);
 }
 
 export function decodeCheckpointInfo(format: WireFormat, body: Uint8Array): CheckpointInfo {

@@ -10,6 +10,7 @@ import type { Change, PullResult, PushInput, PushResult } from '../engine/gatewa
 import { LakeSyncError } from '../errors.ts';
 import type { ColumnState, RowState, Stamp } from '../merge.ts';
 import { isJsonText, type ColumnValue, type Columns } from '../values.ts';
+import type { CheckpointInfo } from './codec.ts';
 import { WireWriter, type WireBytes } from './wire-writer.ts';
 
 /** The wire form of an error envelope (mirrors the Error message). */
@@ -285,4 +286,27 @@ export function encodePullResponseProto(r: PullResult): WireBytes {
 
 export function encodeErrorProto(e: WireError): WireBytes {
   return encode(writeErrorResponse, e);
+}
+
+function writeCheckpointInfo(info: CheckpointInfo): void {
+  stringField(T1_LEN, info.checkpointId);
+  stringField(T2_LEN, info.cursor);
+  uint32Field(T3_VARINT, info.schemaVersion, 'CheckpointInfo.schema_version');
+  for (const c of info.chunks) {
+    w.uint32(T4_LEN);
+    const at = w.fork(1);
+    stringField(T1_LEN, c.table);
+    uint32Field(T2_VARINT, c.index, 'CheckpointChunkRef.index');
+    uint32Field(T3_VARINT, c.rows, 'CheckpointChunkRef.rows');
+    w.join(at, 1);
+  }
+  if (info.createdAtMs !== 0) {
+    if (!Number.isSafeInteger(info.createdAtMs)) throw fieldError('CheckpointInfo.created_at_ms', `invalid int64: ${info.createdAtMs}`);
+    w.uint32(T5_VARINT);
+    w.int64(BigInt(info.createdAtMs));
+  }
+}
+
+export function encodeCheckpointInfoProto(info: CheckpointInfo): WireBytes {
+  return encode(writeCheckpointInfo, info);
 }
