@@ -210,14 +210,37 @@ function fileList(paths: readonly string[]): string {
   return `[${paths.map(literal).join(', ')}]`;
 }
 
+/** The name a field gets inside a Parquet scan: by id, so no user name can clash with DuckDB's own columns. */
+function scanName(f: NestedField): string {
+  return `f${f.id}`;
+}
+
 /**
- * The change table as SQL: its Parquet files (every schema version, so
- * `union_by_name`) plus the hot deltas, which the caller loads into the
+ * A scan of Parquet files that reads columns by Iceberg field id, as
+ * Iceberg readers must: a file written before a column existed reads it as
+ * null (even when no file has it yet), and names cannot collide with the
+ * virtual `filename` / `file_row_number` columns (a user column may be
+ * called either). Partition directories are not columns (no hive parsing:
+ * their names are escaped, and a transform's value is not the column's).
+ */
+function parquetScan(paths: readonly string[], fields: readonly NestedField[]): string {
+  const map = fields.map((f) => `${f.id}: {name: ${literal(scanName(f))}, type: ${literal(sqlType(f))}, default_value: NULL}`).join(', ');
+  return `read_parquet(${fileList(paths)}, schema = MAP {${map}}, hive_partitioning = false)`;
+}
+
+function selectScanned(fields: readonly NestedField[], alias: string): string {
+  return fields.map((f) => `${alias}.${scanName(f)} AS ${ident(f.name)}`).join(', ');
+}
+
+/**
+ * The change table as SQL: its Parquet files (every schema version, read
+ * by field id) plus the hot deltas, which the caller loads into the
  * relation named `hot`. `path` maps a file URI to what DuckDB opens.
  */
 export function changesSql(files: ColdFiles, hot: string, path: (uri: string) => string): string {
-  const cols = files.schema.fields.map((f) => ident(f.name)).join(', ');
-  const cold = files.data.length === 0 ? emptyRelation(files.schema.fields) : `SELECT ${cols} FROM read_parquet(${fileList(files.data.map(path))}, union_by_name = true)`;
+  const fields = files.schema.fields;
+  const cols = fields.map((f) => ident(f.name)).join(', ');
+  const cold = files.data.length === 0 ? emptyRelation(fields) : `SELECT ${selectScanned(fields, 'd')} FROM ${parquetScan(files.data.map(path), fields)} d`;
   return `${cold} UNION ALL BY NAME SELECT ${cols} FROM ${hot}`;
 }
 
@@ -233,11 +256,11 @@ export function stateSql(files: ColdFiles, rel: { hot: string; touched: string; 
   let cold: string;
   if (files.data.length === 0) cold = emptyRelation(fields);
   else {
-    const data = `read_parquet(${fileList(files.data.map(path))}, union_by_name = true, filename = true, file_row_number = true)`;
+    const data = parquetScan(files.data.map(path), fields);
     cold =
       files.deletes.length === 0
-        ? `SELECT ${cols} FROM ${data}`
-        : `SELECT ${fields.map((f) => `d.${ident(f.name)}`).join(', ')} FROM ${data} d ANTI JOIN (SELECT u.path, x.pos FROM read_parquet(${fileList(files.deletes.map(path))}) x JOIN ${rel.uris} u ON u.uri = x.file_path) g ON g.path = d.filename AND g.pos = d.file_row_number`;
+        ? `SELECT ${selectScanned(fields, 'd')} FROM ${data} d`
+        : `SELECT ${selectScanned(fields, 'd')} FROM ${data} d ANTI JOIN (SELECT u.path, x.pos FROM read_parquet(${fileList(files.deletes.map(path))}, hive_partitioning = false) x JOIN ${rel.uris} u ON u.uri = x.file_path) g ON g.path = d.filename AND g.pos = d.file_row_number`;
   }
   return `SELECT ${cols} FROM (${cold}) c WHERE c._row_id NOT IN (SELECT _row_id FROM ${rel.touched}) UNION ALL BY NAME SELECT ${cols} FROM ${rel.hot}`;
 }
