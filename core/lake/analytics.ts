@@ -8,7 +8,8 @@ import { watermark } from './flush.ts';
 import { currentSchema, currentSnapshot } from './iceberg/metadata.ts';
 import { liveFiles } from './iceberg/snapshot.ts';
 import type { IcebergSchema, NestedField } from './iceberg/types.ts';
-import { changeTableName } from './layout.ts';
+import { CHANGE_SYSTEM_FIELDS, changeTableName, evolveSchema, STATE_SYSTEM_FIELDS } from './layout.ts';
+import type { TableSchema } from '../schema.ts';
 
 /**
  * Analytics over one synced table (MISSION capability 16): what a SQL engine
@@ -60,11 +61,16 @@ export interface TableRead {
 const PAGE = 10_000;
 const MAX_ATTEMPTS = 10;
 
-export async function coldFiles(lake: Lake, name: string): Promise<ColdFiles> {
+/**
+ * A table's live files, under the schema the next flush gives it (the
+ * lake's, plus the columns the engine's schema added since: the buffer may
+ * already hold their values). A table no flush has created yet is empty.
+ */
+export async function coldFiles(lake: Lake, name: string, system: readonly NestedField[], synced: TableSchema): Promise<ColdFiles> {
   const table = await lake.catalog.loadTable(lake.ident(name));
-  if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
+  if (table === null) return { schema: evolveSchema(system, synced, undefined, 0).schema, snapshotId: undefined, watermark: 0n, data: [], deletes: [] };
   const m = table.metadata;
-  const schema = currentSchema(m);
+  const schema = evolveSchema(system, synced, currentSchema(m), m['last-column-id']).schema;
   const snapshot = currentSnapshot(m);
   const wm = await watermark(m);
   if (snapshot === undefined) return { schema, snapshotId: undefined, watermark: wm, data: [], deletes: [] };
@@ -83,12 +89,15 @@ export async function coldFiles(lake: Lake, name: string): Promise<ColdFiles> {
  * buffer holds beyond them. Without a source the read is cold only.
  */
 export async function readTable(lake: Lake, table: string, source?: HotSource): Promise<TableRead> {
+  const synced = lake.tableSchema(table);
+  if (synced === undefined) throw new LakeError('NOT_FOUND', `no synced table ${table}`);
+  const read = (): Promise<[ColdFiles, ColdFiles]> =>
+    Promise.all([coldFiles(lake, changeTableName(table), CHANGE_SYSTEM_FIELDS, synced), coldFiles(lake, table, STATE_SYSTEM_FIELDS, synced)]);
   for (let attempt = 1; ; attempt++) {
-    const changes = await coldFiles(lake, changeTableName(table));
-    const state = await coldFiles(lake, table);
+    const [changes, state] = await read();
     if (source === undefined) return { table, changes, state, hotChanges: [], touched: [], hotRows: [] };
     const hot = await readHot(source, table, changes.watermark, state.watermark);
-    const [c2, s2] = [await coldFiles(lake, changeTableName(table)), await coldFiles(lake, table)];
+    const [c2, s2] = await read();
     if (c2.snapshotId === changes.snapshotId && s2.snapshotId === state.snapshotId) return { table, changes, state, ...hot };
     if (attempt >= MAX_ATTEMPTS) throw new LakeError('COMMIT_CONFLICT', `${table} kept changing while it was read (${attempt} attempts): try again`);
   }

@@ -117,6 +117,11 @@ export class Lake {
     return (this.opts.now ?? Date.now)();
   }
 
+  /** A synced table's columns as this lake's schema has them. */
+  tableSchema(name: string): TableSchema | undefined {
+    return this.tables.get(name);
+  }
+
   /** The current-state tables (one per synced table), as checkpoints read them. */
   stateTables(): string[] {
     return [...this.tables.keys()];

@@ -157,6 +157,24 @@ describe('analytics: SQL over hot and cold data (DuckDB)', () => {
     }
   });
 
+  it('tables no flush has created yet, and columns no flush has added yet, read their hot data', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 'x', 'insert', { title: 'x' })]);
+    expect((await queryLake(env.lake(), env.buffer, 'SELECT _row_id, title FROM todos')).rows).toEqual([{ _row_id: 'x', title: 'x' }]);
+    expect((await queryLake(env.lake(), undefined, 'SELECT count(*) AS n FROM todos_changes')).rows).toEqual([{ n: 0n }]);
+    await env.lake().flush(env.source);
+    // The engine moves to v2 (todos.due); no flush has evolved the lake yet.
+    const v2: Schema = { version: 2, tables: LAKE_SCHEMA.tables.map((t) => (t.name === 'todos' ? { ...t, columns: [...t.columns, { name: 'due', type: 'string' }] } : t)) };
+    const g2 = new Gateway({ buffer: env.buffer, schema: v2, rules: null, clock: new HybridLogicalClock() });
+    await g2.push(principal('client-a'), { clientId: 'client-a', schemaVersion: 2, deltas: [a('todos', 'y', 'insert', { title: 'y', due: 'friday' })] });
+    const lake = env.lake({ schema: v2 });
+    expect((await queryLake(lake, env.buffer, 'SELECT _row_id, due FROM todos ORDER BY _row_id')).rows).toEqual([{ _row_id: 'x', due: null }, { _row_id: 'y', due: 'friday' }]);
+    expect((await queryLake(lake, env.buffer, 'SELECT _row_id, due FROM todos_changes ORDER BY _row_id')).rows).toEqual([{ _row_id: 'x', due: null }, { _row_id: 'y', due: 'friday' }]);
+    const asOf = await queryLake(lake, env.buffer, 'SELECT _row_id, due FROM todos ORDER BY _row_id', { asOf: encodeHlc(Date.now() + 60_000, 0) });
+    expect(asOf.rows).toEqual([{ _row_id: 'x', due: null }, { _row_id: 'y', due: 'friday' }]);
+  });
+
   it('partitioned tables read their values from the files, not from the (escaped) partition directories', async () => {
     const env = makeLakeEnv({ version: 1, tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }, { name: 'n', type: 'integer' }] }] });
     const lake = env.lake({ partitioning: { changes: 'identity(title)', state: 'identity(title); truncate(2, title)' } });
