@@ -155,6 +155,33 @@ describe('Gateway over shards', () => {
     expect((await pullAll(g, a)).changes).toHaveLength(3);
   });
 
+  it('a push whose second shard fails still reports the first shard\'s appended entries (live pokes), and the retry the rest', async () => {
+    let failNotes = true;
+    let release: () => void = () => {};
+    const slowTodos = new Promise<void>((r) => (release = r));
+    const appended: string[][] = [];
+    const shards = new BufferShards(
+      Array.from({ length: 3 }, (_, k) => {
+        const b = new MemoryBuffer();
+        if (k === 1) return beforeAppend(b, () => (failNotes ? Promise.reject(new Error('shard 1 unavailable')) : undefined));
+        // The todos shard appends after the notes shard failed.
+        if (k === 2) return beforeAppend(b, () => slowTodos);
+        return b;
+      }),
+    );
+    const g = new Gateway({ buffer: shards, schema, rules: null, clock: new HybridLogicalClock({ wallClock: () => T0 }), onAppend: (e) => appended.push(e.map((x) => x.delta.rowId)) });
+    const a = who('a');
+    const batch = [d('a', 'insert', 'todos', 't1'), d('a', 'insert', 'notes', 'n1'), d('a', 'insert', 'todos', 't2')];
+    const pushed = g.push(a, { clientId: 'a', schemaVersion: 1, deltas: batch });
+    setTimeout(release, 10);
+    await expect(pushed).rejects.toThrow(/unavailable/);
+    expect(await shards.heads()).toEqual([0n, 0n, 2n]);
+    expect(appended).toEqual([['t1', 't2']]);
+    failNotes = false;
+    await g.push(a, { clientId: 'a', schemaVersion: 1, deltas: batch });
+    expect(appended).toEqual([['t1', 't2'], ['n1']]);
+  });
+
   it('a delta the rules refuse in one shard writes nothing in any shard', async () => {
     const { g, shards } = sharded(3, OWNER_RULES);
     const a = who('a');
