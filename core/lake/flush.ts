@@ -7,7 +7,7 @@ import { isJsonText, type ColumnValue } from '../values.ts';
 import { isLakeError, LakeError } from './errors.ts';
 import { currentSchema, currentSnapshot, defaultSpec, snapshotById, type TableUpdate } from './iceberg/metadata.ts';
 import { produceSnapshot } from './iceberg/snapshot.ts';
-import { applyTransform, compareUtf8, type LakeValue } from './iceberg/values.ts';
+import { applyTransform, compareUtf8, partitionKey, type LakeValue } from './iceberg/values.ts';
 import {
   FileContent,
   POS_DELETE_FILE_PATH_ID,
@@ -326,7 +326,7 @@ export class Lake {
       const byPartition = new Map<string, RowLocation[]>();
       for (const id of ids) {
         for (const loc of located.get(id) ?? []) {
-          const key = loc.partition.map(String).join('\u0000');
+          const key = partitionKey(loc.partition);
           let list = byPartition.get(key);
           if (list === undefined) byPartition.set(key, (list = []));
           list.push(loc);
@@ -549,7 +549,7 @@ function groupByPartition<T>(
   const byKey = new Map<string, { partition: PartitionValue[]; items: T[] }>();
   for (const item of items) {
     const partition = sources.map((s) => applyTransform(s.pf.transform, s.type, valueOf(item, s.name)));
-    const key = partition.map(String).join('\u0000');
+    const key = partitionKey(partition);
     let g = byKey.get(key);
     if (g === undefined) byKey.set(key, (g = { partition, items: [] }));
     g.items.push(item);
