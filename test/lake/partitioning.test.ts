@@ -125,4 +125,18 @@ print(json.dumps({
     await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
     expect(read()).toEqual(want);
   });
+
+  it.each(['day(title)', 'hour(n)', 'bucket(4, score)', 'truncate(2, done)', 'bucket(0, n)', 'truncate(0, title)', 'identity(owner); identity(owner)'])(
+    'refuses %s before creating the table (the transform cannot take the column): no flush fails for ever',
+    async (state) => {
+      const env = makeLakeEnv({
+        version: 1,
+        tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }, { name: 'owner', type: 'string' }, { name: 'n', type: 'integer' }, { name: 'score', type: 'number' }, { name: 'done', type: 'boolean' }] }],
+      });
+      const a = deltaMaker('client-a');
+      await env.push('client-a', [a('todos', 'r1', 'insert', { title: 'one', owner: 'ann', n: 1n, score: 0.5, done: true })]);
+      await expect(env.lake({ partitioning: { state } }).flush(env.source)).rejects.toMatchObject({ name: 'LakeError', code: 'CORRUPT_METADATA' });
+      expect(await env.catalog.loadTable({ namespace: ['lakesync'], name: 'todos' })).toBeNull();
+    },
+  );
 });
