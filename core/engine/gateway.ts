@@ -170,9 +170,15 @@ export class Gateway {
       if (r.accepted > 0) this.onAppend?.(r.appended);
       return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor([r.seq]) };
     }
-    const r = await this.pushSharded(principal, batch, deltas);
-    if (r.accepted > 0) this.onAppend?.(r.appended);
-    return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor(r.position) };
+    // What some shards appended is reported even when another shard failed: those entries are in the
+    // log, and the client's retry finds them stored and appends (and reports) only the rest.
+    const appended: LogEntryDraft[] = [];
+    try {
+      const r = await this.pushSharded(principal, batch, deltas, appended);
+      return { accepted: r.accepted, duplicates: deltas.length - r.accepted, serverHlc, cursor: encodeCursor(r.position) };
+    } finally {
+      if (appended.length > 0) this.onAppend?.(appended);
+    }
   }
 
   /**
@@ -224,7 +230,8 @@ export class Gateway {
     principal: Principal,
     batch: readonly Delta[],
     original: readonly Delta[],
-  ): Promise<{ accepted: number; position: bigint[]; appended: LogEntryDraft[] }> {
+    appended: LogEntryDraft[],
+  ): Promise<{ accepted: number; position: bigint[] }> {
     const { buffers } = this.shards;
     const groups = new Map<number, Delta[]>();
     for (const d of batch) {
@@ -242,8 +249,8 @@ export class Gateway {
       }),
     );
     const position = new Array<bigint>(buffers.length).fill(0n);
-    const appended: LogEntryDraft[] = [];
-    const accepted = await Promise.all(
+    // Every shard settles before the push answers (a failure does not leave another shard's append in flight).
+    const accepted = await settleAll(
       parts.map(async ({ k, buffer, group, hlcs }, i) => {
         const plan = plans[i];
         if (plan === null || plan === undefined) return 0;
@@ -260,7 +267,7 @@ export class Gateway {
         return again.accepted;
       }),
     );
-    return { accepted: accepted.reduce((a, b) => a + b, 0), position, appended };
+    return { accepted: accepted.reduce((a, b) => a + b, 0), position };
   }
 
   /**

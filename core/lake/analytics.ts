@@ -8,7 +8,8 @@ import { watermark } from './flush.ts';
 import { currentSchema, currentSnapshot } from './iceberg/metadata.ts';
 import { liveFiles } from './iceberg/snapshot.ts';
 import type { IcebergSchema, NestedField } from './iceberg/types.ts';
-import { changeTableName } from './layout.ts';
+import { CHANGE_SYSTEM_FIELDS, changeTableName, evolveSchema, STATE_SYSTEM_FIELDS } from './layout.ts';
+import type { TableSchema } from '../schema.ts';
 
 /**
  * Analytics over one synced table (MISSION capability 16): what a SQL engine
@@ -60,11 +61,16 @@ export interface TableRead {
 const PAGE = 10_000;
 const MAX_ATTEMPTS = 10;
 
-export async function coldFiles(lake: Lake, name: string): Promise<ColdFiles> {
+/**
+ * A table's live files, under the schema the next flush gives it (the
+ * lake's, plus the columns the engine's schema added since: the buffer may
+ * already hold their values). A table no flush has created yet is empty.
+ */
+export async function coldFiles(lake: Lake, name: string, system: readonly NestedField[], synced: TableSchema): Promise<ColdFiles> {
   const table = await lake.catalog.loadTable(lake.ident(name));
-  if (table === null) throw new LakeError('NOT_FOUND', `no table ${name}`);
+  if (table === null) return { schema: evolveSchema(system, synced, undefined, 0).schema, snapshotId: undefined, watermark: 0n, data: [], deletes: [] };
   const m = table.metadata;
-  const schema = currentSchema(m);
+  const schema = evolveSchema(system, synced, currentSchema(m), m['last-column-id']).schema;
   const snapshot = currentSnapshot(m);
   const wm = await watermark(m);
   if (snapshot === undefined) return { schema, snapshotId: undefined, watermark: wm, data: [], deletes: [] };
@@ -83,12 +89,15 @@ export async function coldFiles(lake: Lake, name: string): Promise<ColdFiles> {
  * buffer holds beyond them. Without a source the read is cold only.
  */
 export async function readTable(lake: Lake, table: string, source?: HotSource): Promise<TableRead> {
+  const synced = lake.tableSchema(table);
+  if (synced === undefined) throw new LakeError('NOT_FOUND', `no synced table ${table}`);
+  const read = (): Promise<[ColdFiles, ColdFiles]> =>
+    Promise.all([coldFiles(lake, changeTableName(table), CHANGE_SYSTEM_FIELDS, synced), coldFiles(lake, table, STATE_SYSTEM_FIELDS, synced)]);
   for (let attempt = 1; ; attempt++) {
-    const changes = await coldFiles(lake, changeTableName(table));
-    const state = await coldFiles(lake, table);
+    const [changes, state] = await read();
     if (source === undefined) return { table, changes, state, hotChanges: [], touched: [], hotRows: [] };
     const hot = await readHot(source, table, changes.watermark, state.watermark);
-    const [c2, s2] = [await coldFiles(lake, changeTableName(table)), await coldFiles(lake, table)];
+    const [c2, s2] = await read();
     if (c2.snapshotId === changes.snapshotId && s2.snapshotId === state.snapshotId) return { table, changes, state, ...hot };
     if (attempt >= MAX_ATTEMPTS) throw new LakeError('COMMIT_CONFLICT', `${table} kept changing while it was read (${attempt} attempts): try again`);
   }
@@ -210,14 +219,37 @@ function fileList(paths: readonly string[]): string {
   return `[${paths.map(literal).join(', ')}]`;
 }
 
+/** The name a field gets inside a Parquet scan: by id, so no user name can clash with DuckDB's own columns. */
+function scanName(f: NestedField): string {
+  return `f${f.id}`;
+}
+
 /**
- * The change table as SQL: its Parquet files (every schema version, so
- * `union_by_name`) plus the hot deltas, which the caller loads into the
+ * A scan of Parquet files that reads columns by Iceberg field id, as
+ * Iceberg readers must: a file written before a column existed reads it as
+ * null (even when no file has it yet), and names cannot collide with the
+ * virtual `filename` / `file_row_number` columns (a user column may be
+ * called either). Partition directories are not columns (no hive parsing:
+ * their names are escaped, and a transform's value is not the column's).
+ */
+function parquetScan(paths: readonly string[], fields: readonly NestedField[]): string {
+  const map = fields.map((f) => `${f.id}: {name: ${literal(scanName(f))}, type: ${literal(sqlType(f))}, default_value: NULL}`).join(', ');
+  return `read_parquet(${fileList(paths)}, schema = MAP {${map}}, hive_partitioning = false)`;
+}
+
+function selectScanned(fields: readonly NestedField[], alias: string): string {
+  return fields.map((f) => `${alias}.${scanName(f)} AS ${ident(f.name)}`).join(', ');
+}
+
+/**
+ * The change table as SQL: its Parquet files (every schema version, read
+ * by field id) plus the hot deltas, which the caller loads into the
  * relation named `hot`. `path` maps a file URI to what DuckDB opens.
  */
 export function changesSql(files: ColdFiles, hot: string, path: (uri: string) => string): string {
-  const cols = files.schema.fields.map((f) => ident(f.name)).join(', ');
-  const cold = files.data.length === 0 ? emptyRelation(files.schema.fields) : `SELECT ${cols} FROM read_parquet(${fileList(files.data.map(path))}, union_by_name = true)`;
+  const fields = files.schema.fields;
+  const cols = fields.map((f) => ident(f.name)).join(', ');
+  const cold = files.data.length === 0 ? emptyRelation(fields) : `SELECT ${selectScanned(fields, 'd')} FROM ${parquetScan(files.data.map(path), fields)} d`;
   return `${cold} UNION ALL BY NAME SELECT ${cols} FROM ${hot}`;
 }
 
@@ -233,11 +265,11 @@ export function stateSql(files: ColdFiles, rel: { hot: string; touched: string; 
   let cold: string;
   if (files.data.length === 0) cold = emptyRelation(fields);
   else {
-    const data = `read_parquet(${fileList(files.data.map(path))}, union_by_name = true, filename = true, file_row_number = true)`;
+    const data = parquetScan(files.data.map(path), fields);
     cold =
       files.deletes.length === 0
-        ? `SELECT ${cols} FROM ${data}`
-        : `SELECT ${fields.map((f) => `d.${ident(f.name)}`).join(', ')} FROM ${data} d ANTI JOIN (SELECT u.path, x.pos FROM read_parquet(${fileList(files.deletes.map(path))}) x JOIN ${rel.uris} u ON u.uri = x.file_path) g ON g.path = d.filename AND g.pos = d.file_row_number`;
+        ? `SELECT ${selectScanned(fields, 'd')} FROM ${data} d`
+        : `SELECT ${selectScanned(fields, 'd')} FROM ${data} d ANTI JOIN (SELECT u.path, x.pos FROM read_parquet(${fileList(files.deletes.map(path))}, hive_partitioning = false) x JOIN ${rel.uris} u ON u.uri = x.file_path) g ON g.path = d.filename AND g.pos = d.file_row_number`;
   }
   return `SELECT ${cols} FROM (${cold}) c WHERE c._row_id NOT IN (SELECT _row_id FROM ${rel.touched}) UNION ALL BY NAME SELECT ${cols} FROM ${rel.hot}`;
 }

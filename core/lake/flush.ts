@@ -7,7 +7,7 @@ import { isJsonText, type ColumnValue } from '../values.ts';
 import { isLakeError, LakeError } from './errors.ts';
 import { currentSchema, currentSnapshot, defaultSpec, snapshotById, type TableUpdate } from './iceberg/metadata.ts';
 import { produceSnapshot } from './iceberg/snapshot.ts';
-import { applyTransform, compareUtf8, type LakeValue } from './iceberg/values.ts';
+import { applyTransform, compareUtf8, partitionKey, type LakeValue } from './iceberg/values.ts';
 import {
   FileContent,
   POS_DELETE_FILE_PATH_ID,
@@ -115,6 +115,11 @@ export class Lake {
 
   private now(): number {
     return (this.opts.now ?? Date.now)();
+  }
+
+  /** A synced table's columns as this lake's schema has them. */
+  tableSchema(name: string): TableSchema | undefined {
+    return this.tables.get(name);
   }
 
   /** The current-state tables (one per synced table), as checkpoints read them. */
@@ -334,7 +339,7 @@ export class Lake {
       const byPartition = new Map<string, RowLocation[]>();
       for (const id of ids) {
         for (const loc of located.get(id) ?? []) {
-          const key = loc.partition.map(String).join('\u0000');
+          const key = partitionKey(loc.partition);
           let list = byPartition.get(key);
           if (list === undefined) byPartition.set(key, (list = []));
           list.push(loc);
@@ -557,7 +562,7 @@ function groupByPartition<T>(
   const byKey = new Map<string, { partition: PartitionValue[]; items: T[] }>();
   for (const item of items) {
     const partition = sources.map((s) => applyTransform(s.pf.transform, s.type, valueOf(item, s.name)));
-    const key = partition.map(String).join('\u0000');
+    const key = partitionKey(partition);
     let g = byKey.get(key);
     if (g === undefined) byKey.set(key, (g = { partition, items: [] }));
     g.items.push(item);

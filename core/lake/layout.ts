@@ -102,6 +102,17 @@ export function parquetColumns(schema: IcebergSchema): ParquetColumn[] {
   });
 }
 
+/** The primitive types each transform takes (as written here: values.ts applies them); null: any. */
+const TRANSFORM_SOURCES = {
+  identity: null,
+  year: ['date', 'timestamp', 'timestamptz'],
+  month: ['date', 'timestamp', 'timestamptz'],
+  day: ['date', 'timestamp', 'timestamptz'],
+  hour: ['timestamp', 'timestamptz'],
+  bucket: ['int', 'long', 'date', 'time', 'timestamp', 'timestamptz', 'string', 'binary', 'uuid'],
+  truncate: ['int', 'long', 'string'],
+} satisfies Record<string, readonly PrimitiveType[] | null>;
+
 /**
  * Partitioning from a config string: "none", "identity(col)", "day(col)",
  * "month(col)", "year(col)", "hour(col)", "bucket(N, col)", "truncate(W, col)".
@@ -116,10 +127,20 @@ export function parsePartitioning(text: string, schema: IcebergSchema): Partitio
     const source = schema.fields.find((f) => f.name === col);
     if (source === undefined) throw new LakeError('CORRUPT_METADATA', `partition column ${col} does not exist`);
     const needsN = fn === 'bucket' || fn === 'truncate';
-    if (needsN !== (n !== undefined)) throw new LakeError('CORRUPT_METADATA', `bad partitioning "${part}"`);
+    if (needsN !== (n !== undefined) || (n !== undefined && !(Number(n) >= 1 && Number(n) <= 2 ** 31 - 1))) {
+      throw new LakeError('CORRUPT_METADATA', `bad partitioning "${part}"`);
+    }
+    // Refused here, before the table exists: a transform that cannot take the column would fail every flush.
+    const accepts: readonly PrimitiveType[] | null = TRANSFORM_SOURCES[fn as keyof typeof TRANSFORM_SOURCES];
+    if (typeof source.type !== 'string' || (accepts !== null && !accepts.includes(source.type))) {
+      throw new LakeError('CORRUPT_METADATA', `bad partitioning "${part}": ${fn} cannot take ${col} (${typeof source.type === 'string' ? source.type : source.type.type})`);
+    }
     const transform = needsN ? `${fn}[${n}]` : fn;
     const name = fn === 'identity' ? col : `${col}_${fn}`;
     return { 'source-id': source.id, 'field-id': 1000 + i, name, transform };
   });
+  const names = fields.map((f) => f.name);
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) throw new LakeError('CORRUPT_METADATA', `bad partitioning "${spec}": ${twice} twice`);
   return { 'spec-id': 0, fields };
 }

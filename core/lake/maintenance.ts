@@ -3,6 +3,7 @@ import { WATERMARK, watermark, type Lake } from './flush.ts';
 import { currentSchema, currentSnapshot, defaultSpec, statisticsFiles } from './iceberg/metadata.ts';
 import { liveFiles, loadManifestEntries, loadManifestList, produceSnapshot, type LiveFiles } from './iceberg/snapshot.ts';
 import { EntryStatus, FileContent, type DataFile, type ManifestEntry, type TableMetadata } from './iceberg/types.ts';
+import { partitionKey } from './iceberg/values.ts';
 import { parquetColumns } from './layout.ts';
 import { writeTableFile } from './data-files.ts';
 import { columnValues, readParquetTable } from './parquet.ts';
@@ -134,7 +135,7 @@ function filesWorthRewriting(data: readonly ManifestEntry[], deletes: ReadonlyMa
   const byPartition = new Map<string, ManifestEntry[]>();
   for (const e of data) {
     if (!deletes.has(e.dataFile.filePath) && e.dataFile.fileSizeInBytes >= BigInt(minBytes)) continue;
-    const key = e.dataFile.partition.map(String).join('\u0000'); // as rewriteFiles groups them
+    const key = partitionKey(e.dataFile.partition); // as rewriteFiles groups them
     let list = byPartition.get(key);
     if (list === undefined) byPartition.set(key, (list = []));
     list.push(e);
@@ -161,7 +162,7 @@ async function rewriteFiles(
 
   const byPartition = new Map<string, ManifestEntry[]>();
   for (const e of files) {
-    const key = e.dataFile.partition.map(String).join('\u0000');
+    const key = partitionKey(e.dataFile.partition);
     let list = byPartition.get(key);
     if (list === undefined) byPartition.set(key, (list = []));
     list.push(e);

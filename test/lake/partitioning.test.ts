@@ -91,4 +91,52 @@ print(json.dumps({
     await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
     expect(pythonJson<Record<string, unknown>>(OWNER, [JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse })])['bob']).toEqual([['r1', 'bob'], ['r2', 'bob']]);
   });
+
+  it('a null value and the string "null" are different partitions (data, position deletes and compaction)', async () => {
+    const env = makeLakeEnv({ version: 1, tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }, { name: 'owner', type: 'string' }] }] });
+    const lake = env.lake({ partitioning: { changes: 'identity(owner)', state: 'identity(owner)' } });
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 'r1', 'insert', { title: 'one', owner: 'null' }), a('todos', 'r2', 'insert', { title: 'two' })]);
+    await lake.flush(env.source);
+    const NULLS = `${PY_CONV}
+import json, sys
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.expressions import EqualTo, IsNull
+args = json.loads(sys.argv[1])
+cat = SqlCatalog('lakesync', uri='sqlite:///' + args['catalog'], warehouse=args['warehouse'])
+def rows(name, f=None):
+    t = cat.load_table(name)
+    s = t.scan(row_filter=f) if f is not None else t.scan()
+    return sorted([r['_row_id'], r['owner'], r.get('title')] for r in s.to_arrow().to_pylist())
+print(json.dumps({
+  'text': rows('lakesync.todos', EqualTo('owner', 'null')),
+  'null': rows('lakesync.todos', IsNull('owner')),
+  'all': rows('lakesync.todos'),
+  'changes_null': [r[0] for r in rows('lakesync.todos_changes', IsNull('owner'))],
+}))
+`;
+    const read = (): Record<string, unknown> => pythonJson<Record<string, unknown>>(NULLS, [JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse })]);
+    expect(read()).toEqual({ text: [['r1', 'null', 'one']], null: [['r2', null, 'two']], all: [['r1', 'null', 'one'], ['r2', null, 'two']], changes_null: ['r2'] });
+    // Both rows change: their old positions are deleted, each in its own partition.
+    await env.push('client-a', [a('todos', 'r1', 'update', { title: 'one!' }), a('todos', 'r2', 'update', { title: 'two!' })]);
+    await lake.flush(env.source);
+    const want = { text: [['r1', 'null', 'one!']], null: [['r2', null, 'two!']], all: [['r1', 'null', 'one!'], ['r2', null, 'two!']], changes_null: ['r1', 'r2', 'r2'] };
+    expect(read()).toEqual(want);
+    await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
+    expect(read()).toEqual(want);
+  });
+
+  it.each(['day(title)', 'hour(n)', 'bucket(4, score)', 'truncate(2, done)', 'bucket(0, n)', 'truncate(0, title)', 'identity(owner); identity(owner)'])(
+    'refuses %s before creating the table (the transform cannot take the column): no flush fails for ever',
+    async (state) => {
+      const env = makeLakeEnv({
+        version: 1,
+        tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }, { name: 'owner', type: 'string' }, { name: 'n', type: 'integer' }, { name: 'score', type: 'number' }, { name: 'done', type: 'boolean' }] }],
+      });
+      const a = deltaMaker('client-a');
+      await env.push('client-a', [a('todos', 'r1', 'insert', { title: 'one', owner: 'ann', n: 1n, score: 0.5, done: true })]);
+      await expect(env.lake({ partitioning: { state } }).flush(env.source)).rejects.toMatchObject({ name: 'LakeError', code: 'CORRUPT_METADATA' });
+      expect(await env.catalog.loadTable({ namespace: ['lakesync'], name: 'todos' })).toBeNull();
+    },
+  );
 });

@@ -107,6 +107,15 @@ export function transformResultType(transform: string, source: PrimitiveType): P
   throw new TypeError(`unsupported transform ${transform}`);
 }
 
+/**
+ * A partition tuple as one map key: null and the string "null" (or a
+ * string holding the separator) must not land in the same partition, or a
+ * file's partition value misstates a row and filters skip it.
+ */
+export function partitionKey(values: readonly PartitionValue[]): string {
+  return JSON.stringify(values.map((v) => (v === null ? null : typeof v === 'string' ? `s${v}` : typeof v === 'boolean' ? `b${v}` : `n${v}`)));
+}
+
 /** Apply a partition transform to a source value (timestamps in microseconds, dates in days). */
 export function applyTransform(transform: string, source: PrimitiveType, v: LakeValue): PartitionValue {
   if (v === null || transform === 'void') return null;
