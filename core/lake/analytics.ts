@@ -159,7 +159,9 @@ export function parseAsOf(text: string): Hlc {
     if (!isValidHlc(h)) throw new LakeError('NOT_FOUND', `"${text}" is not a valid HLC`);
     return h;
   }
-  const ms = /^\d{4}-\d\d-\d\d(T[\d:.]+(Z|[+-]\d\d:?\d\d)?)?$/.test(text) ? Date.parse(text) : Number.NaN;
+  const m = /^\d{4}-\d\d-\d\d(T[\d:.]+(Z|[+-]\d\d:?\d\d)?)?$/.exec(text);
+  // A time without a zone is UTC, like a bare date (Date.parse would read it as local time).
+  const ms = m === null ? Number.NaN : Date.parse(m[1] !== undefined && m[2] === undefined ? `${text}Z` : text);
   if (!Number.isFinite(ms) || ms < 0) throw new LakeError('NOT_FOUND', `"${text}" is neither an HLC nor an ISO-8601 time (e.g. 2026-11-26T14:00:00Z)`);
   return encodeHlc(ms, 0xffff);
 }
