@@ -134,9 +134,16 @@ describe('analytics: SQL over hot and cold data (DuckDB)', () => {
     expect(rowsOf(now.rows)).toEqual(expectedComparable(env, 'todos', TODO_COLUMNS));
     // An ISO time means every delta stamped within that millisecond or before.
     expect(parseAsOf(new Date(base + 1).toISOString())).toBe(encodeHlc(base + 1, 0xffff));
-    // Without a zone a time is UTC, like a bare date, whatever the machine's zone.
-    expect(parseAsOf('2026-11-26T14:00:00')).toBe(parseAsOf('2026-11-26T14:00:00Z'));
-    expect(parseAsOf('2026-11-26')).toBe(encodeHlc(Date.UTC(2026, 10, 26), 0xffff));
+    // Without a zone a time is UTC, like a bare date, whatever the machine's zone (Node reads TZ when it changes).
+    const tz = process.env['TZ'];
+    process.env['TZ'] = 'America/New_York';
+    try {
+      expect(parseAsOf('2026-11-26T14:00:00')).toBe(parseAsOf('2026-11-26T14:00:00Z'));
+      expect(parseAsOf('2026-11-26')).toBe(encodeHlc(Date.UTC(2026, 10, 26), 0xffff));
+    } finally {
+      if (tz === undefined) delete process.env['TZ'];
+      else process.env['TZ'] = tz;
+    }
     expect(() => parseAsOf('yesterday')).toThrow(/ISO-8601/);
   });
 
