@@ -144,8 +144,10 @@ export class CheckpointStore {
 
   /**
    * Delete old checkpoints. Kept: the newest `keepLast` published ones, and
-   * any other published one younger than `olderThanMs` (by its id's time: a
-   * client may be loading it right now). A directory without a manifest, or
+   * any other published one replaced after `olderThanMs`: a client may have
+   * started loading it while it was the newest, and loads resume chunk by
+   * chunk. Replaced means a newer checkpoint was built (its id's time); in a
+   * lake from before pointers, a checkpoint's age is its own id's time. A directory without a manifest, or
    * with one but no pointer yet, is a build in progress, or one that died:
    * it goes only once nothing in it was written after `unfinishedOlderThanMs`
    * (default: an hour before `olderThanMs`, far beyond a function's run time).
@@ -168,8 +170,12 @@ export class CheckpointStore {
     // manifest without a pointer is a build about to publish (a pointer naming a deleted checkpoint
     // would hide every other one), or one that died: it waits like a build in progress.
     const published = (id: string, d: { finished: boolean }): boolean => d.finished && (pointers.length === 0 || named.has(id));
+    // Pointers come newest first: each checkpoint was replaced when the next newer one was built.
+    const replacedAt = new Map<string, number>();
+    live.forEach((p, i) => replacedAt.set(p.slice(21), i === 0 ? Number.POSITIVE_INFINITY : Number((live[i - 1] as string).slice(21, 36))));
+    const age = (id: string): number => replacedAt.get(id) ?? Number(id.slice(0, 15));
     const doomed = [...dirs.entries()]
-      .filter(([id, d]) => !kept.has(id) && (published(id, d) ? Number(id.slice(0, 15)) < options.olderThanMs : d.newest < unfinishedBefore))
+      .filter(([id, d]) => !kept.has(id) && (published(id, d) ? age(id) < options.olderThanMs : d.newest < unfinishedBefore))
       .map(([id]) => id)
       .sort();
     // The pointer of lakes from before pointers, once pointers took over.

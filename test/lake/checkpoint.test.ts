@@ -140,3 +140,25 @@ describe('checkpoints', () => {
     expect((await cps.latest())?.checkpointId).toBe(whole.checkpointId);
   });
 });
+
+describe('checkpoint gc and clients still loading', () => {
+  it('ages a checkpoint by when it was replaced, not built: an old one replaced minutes ago stays for a client that started loading it', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 'x', 'insert', { title: 'x' })]);
+    const lake = env.lake();
+    await lake.flush(env.source);
+    const cps = new Checkpoints(lake, checkpointRoot(lake, env.warehouse));
+    const hour = 3_600_000;
+    const old = await cps.build(['todos'], { cursor: 1n, schemaVersion: 1, now: 10 * hour });
+    // Two quick builds 3 hours later: the old one was the newest until then.
+    const b = await cps.build(['todos'], { cursor: 1n, schemaVersion: 1, now: 13 * hour });
+    await cps.build(['todos'], { cursor: 1n, schemaVersion: 1, now: 13 * hour + 60_000 });
+    // Collected with the jobs' cut-off (10 minutes), 5 minutes after it was replaced: it stays.
+    expect(await cps.gc({ keepLast: 2, olderThanMs: 13 * hour + 5 * 60_000 - 10 * 60_000 })).toEqual([]);
+    expect(await cps.manifest(old.checkpointId)).not.toBeNull();
+    // Once it has been replaced for longer than the cut-off, it goes (b is one of the two newest).
+    expect(await cps.gc({ keepLast: 2, olderThanMs: 13 * hour + 20 * 60_000 - 10 * 60_000 })).toEqual([old.checkpointId]);
+    expect(await cps.manifest(b.checkpointId)).not.toBeNull();
+  });
+});
