@@ -46,6 +46,23 @@ import { locateRows, rememberRowIds, type RowLocation } from './state-index.ts';
 
 export const WATERMARK = 'lakesync.watermark';
 
+/**
+ * The buffer's head as a flush knows it: read when the flush begins, and
+ * again when a table's watermark is above it (heads only grow; another
+ * flush may have landed deltas appended after the first read).
+ */
+class HeadMark {
+  constructor(
+    private readonly source: Pick<DeltaBuffer, 'head'>,
+    public seq: bigint,
+  ) {}
+
+  async reaches(seq: bigint): Promise<boolean> {
+    if (seq > this.seq) this.seq = await this.source.head();
+    return seq <= this.seq;
+  }
+}
+
 /** What flush needs from the gateway buffer (see DeltaBuffer). */
 export type FlushSource = Pick<DeltaBuffer, 'read' | 'loadRows' | 'head' | 'flushedThrough' | 'markFlushed'>;
 
@@ -188,7 +205,7 @@ export class Lake {
   async flush(source: FlushSource): Promise<FlushReport> {
     if (!this.ready) await this.ensureTables();
     const from = await source.flushedThrough();
-    const head = await source.head();
+    const head = new HeadMark(source, await source.head());
     let after = from;
     let deltas = 0;
     let snapshots = 0;
@@ -227,7 +244,7 @@ export class Lake {
   private async commitLoop(
     name: string,
     upTo: bigint,
-    head: bigint,
+    head: HeadMark,
     entries: readonly LogEntry[],
     write: (table: LoadedTable, todo: readonly LogEntry[]) => Promise<{ data: DataFile[]; deletes: DataFile[] }>,
   ): Promise<{ snapshots: number; files: number }> {
@@ -240,11 +257,13 @@ export class Lake {
       // Seqs are never reused, so a table ahead of the buffer's head means a
       // new buffer (deleted, or restored from an older backup) beside the old
       // lake: its deltas reuse seqs the watermark says landed, and skipping
-      // them would lose them. Stop; they stay in the buffer.
-      if (wm > head) {
+      // them would lose them. Stop; they stay in the buffer. (The head read
+      // when this flush began may be behind a concurrent flush that landed
+      // newer deltas since: it is read again first.)
+      if (!(await head.reaches(wm))) {
         throw new LakeError(
           'BUFFER_BEHIND_LAKE',
-          `lake table ${name} holds deltas through seq ${wm}, but the buffer has handed out only ${head}: the buffer was replaced (or restored from an older backup) while the lake was kept. Nothing is flushed until you restore that buffer, or move this lake away to start a new one`,
+          `lake table ${name} holds deltas through seq ${wm}, but the buffer has handed out only ${head.seq}: the buffer was replaced (or restored from an older backup) while the lake was kept. Nothing is flushed until you restore that buffer, or move this lake away to start a new one`,
         );
       }
       if (wm >= upTo) return { snapshots: 0, files: 0 };
@@ -276,7 +295,7 @@ export class Lake {
     }
   }
 
-  private async commitChanges(table: TableSchema, entries: readonly LogEntry[], upTo: bigint, head: bigint): Promise<{ snapshots: number; files: number }> {
+  private async commitChanges(table: TableSchema, entries: readonly LogEntry[], upTo: bigint, head: HeadMark): Promise<{ snapshots: number; files: number }> {
     const name = changeTableName(table.name);
     return this.commitLoop(name, upTo, head, entries, async (loaded, todo) => {
       const schema = currentSchema(loaded.metadata);
@@ -303,7 +322,7 @@ export class Lake {
     entries: readonly LogEntry[],
     upTo: bigint,
     source: FlushSource,
-    head: bigint,
+    head: HeadMark,
   ): Promise<{ snapshots: number; files: number }> {
     const name = table.name;
     return this.commitLoop(name, upTo, head, entries, async (loaded, todo) => {

@@ -120,7 +120,12 @@ describe('hand-written proto3 JSON against protobuf-es', () => {
       if (typeof y === 'string' && /^\d{1,15}$/.test(y) && (k === 'hlc' || k === 'intValue') && pick() < 0.5) y = Number(y);
       if (k === 'op' && typeof y === 'string' && pick() < 0.5) y = { OP_INSERT: 1, OP_UPDATE: 2, OP_DELETE: 3 }[y] ?? y;
       if ((y === '' || y === 0 || y === false || (Array.isArray(y) && y.length === 0)) && pick() < 0.3) y = null;
+      if (typeof y === 'string' && /^\d{1,15}$/.test(y) && pick() < 0.2) y = [` ${y}`, `+${y}`, `${y}e0`, `${y}.0`, `0x${Number(y).toString(16)}`][Math.floor(pick() * 5)] as string;
+      if (typeof y === 'string' && pick() < 0.05) y = `${y}\udc00`;
       out[name] = y;
+      // The same field under its other spelling too (fromJson refuses a field set twice).
+      const other = name === k ? k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`) : k;
+      if (other !== name && pick() < 0.05) out[other] = pick() < 0.5 ? null : y;
     }
     if (pick() < 0.2) out['someFutureField'] = { nested: [1, 'x'] };
     return out;
@@ -153,6 +158,31 @@ describe('hand-written proto3 JSON against protobuf-es', () => {
       }),
       { numRuns: 1500 },
     );
+  });
+
+  it('examples: integer strings as BigInt/Number read them, a field named twice, lone surrogates, unknown enum names', () => {
+    const d = (delta: Record<string, JsonValue>): JsonValue => ({ deltas: [{ op: 'OP_INSERT', ...delta }] });
+    const v = (val: JsonValue): JsonValue => d({ columns: [{ name: 'a', value: val }] });
+    const spellings = ['1e2', '1.0', '0.0', ' 1', '1 ', '\t1', ' ', '+1', '0x10', '-0x1', '0b1', '-0', '1e19', '9.2e18', '18446744073709551616', '١'];
+    const bodies: JsonValue[] = [];
+    for (const s of [...spellings, -0, 1e20, 2 ** 64, 0.5]) {
+      bodies.push(d({ hlc: s }), v({ intValue: s }), v({ doubleValue: s }), { schemaVersion: s }, d({ op: s }), v({ nullValue: s }));
+    }
+    bodies.push(
+      { clientId: 'a', client_id: 'b' },
+      { client_id: null, clientId: 'a' },
+      { schemaVersion: 'x', schema_version: 2 },
+      d({ deltaId: 'a', delta_id: 'b' }),
+      d({ row_id: 'a', rowId: 'b' }),
+      v({ stringValue: 'a', string_value: null }),
+      v({ nullValue: 'NOPE', boolValue: true }),
+      v({ nullValue: null, stringValue: null }),
+      v({ nullValue: 1 }),
+      { clientId: '\ud800' },
+      v({ stringValue: 'x\udc00' }),
+      d({ table: '\ud83d\ude00' }),
+    );
+    for (const body of bodies) expect(outcome(() => readPushRequestJson(body)), JSON.stringify(body)).toEqual(referenceOutcome(body));
   });
 
   it('examples: values by every spelling, and refusals', () => {

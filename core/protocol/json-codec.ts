@@ -123,17 +123,36 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** A field by its JSON name or its proto name (the last one wins when both are present, as JSON keys are read in order). */
-function field(o: Obj, json: string, proto: string): unknown {
-  if (json === proto) return o[json];
-  let out: unknown = undefined;
-  for (const k in o) if (k === json || k === proto) out = o[k];
+/**
+ * The members of a message by field: each field's JSON name and proto name
+ * map to the field's canonical name. A field given twice (both spellings,
+ * even with one null) is refused, as fromJson refuses it; keys are read in
+ * Object.keys order, unknown ones ignored.
+ */
+function members(o: Obj, names: ReadonlyMap<string, string>, where: string): Map<string, unknown> {
+  const out = new Map<string, unknown>();
+  for (const k of Object.keys(o)) {
+    const name = names.get(k);
+    if (name === undefined) continue;
+    if (out.has(name)) throw malformed(`${where}.${name}: set multiple times`);
+    out.set(name, o[k]);
+  }
   return out;
 }
+
+function namesOf(...pairs: readonly (readonly [string, string])[]): ReadonlyMap<string, string> {
+  const m = new Map<string, string>();
+  for (const [json, proto] of pairs) m.set(json, json).set(proto, json);
+  return m;
+}
+
+/** Unpaired UTF-16 surrogates: not valid UTF-8, refused as protobuf-es's string check refuses them. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function readString(v: unknown, where: string): string {
   if (v === undefined || v === null) return '';
   if (typeof v !== 'string') throw malformed(`${where}: not a string`);
+  if (LONE_SURROGATE.test(v)) throw malformed(`${where}: invalid UTF-8`);
   return v;
 }
 
@@ -143,36 +162,46 @@ function readBool(v: unknown, where: string): boolean {
   return v;
 }
 
-/** An integer written as a JSON number or a string (proto3 JSON accepts both, exponents included). */
-function integerOf(v: unknown, where: string): bigint {
-  if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw malformed(`${where}: not an integer`);
-    return BigInt(v);
-  }
-  if (typeof v === 'string') {
-    if (/^-?[0-9]+$/.test(v)) return BigInt(v);
-    const n = v.trim() === v && v !== '' ? Number(v) : Number.NaN;
-    if (Number.isInteger(n)) return BigInt(n);
+/**
+ * A 64-bit integer as protobuf-es reads one: a JSON number that is an
+ * integer, or a non-empty string BigInt() takes (so " 1", "+1" and "0x10"
+ * read, "1e2" and "1.0" do not).
+ */
+function int64Of(v: unknown, where: string): bigint {
+  if (typeof v === 'number' && Number.isInteger(v)) return BigInt(v);
+  if (typeof v === 'string' && v.length > 0) {
+    try {
+      return BigInt(v);
+    } catch {
+      // falls through to the refusal
+    }
   }
   throw malformed(`${where}: not an integer`);
 }
 
+/** A 32-bit integer as protobuf-es reads one: a number, or a string Number() takes without surrounding whitespace ("1e2" reads). */
+function int32Of(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && v !== '' && v.trim() === v) return Number(v);
+  return undefined;
+}
+
 function readUint32(v: unknown, where: string): number {
   if (v === undefined || v === null) return 0;
-  const n = integerOf(v, where);
-  if (n < 0n || n > 0xffff_ffffn) throw malformed(`${where}: out of range for uint32`);
-  return Number(n);
+  const n = int32Of(v);
+  if (n === undefined || !Number.isInteger(n) || n < 0 || n > 0xffff_ffff) throw malformed(`${where}: not a uint32`);
+  return n;
 }
 
 function readUint64(v: unknown, where: string): bigint {
   if (v === undefined || v === null) return 0n;
-  const n = integerOf(v, where);
+  const n = int64Of(v, where);
   if (n < 0n || n > 0xffff_ffff_ffff_ffffn) throw malformed(`${where}: out of range for uint64`);
   return n;
 }
 
 function readInt64(v: unknown, where: string): bigint {
-  const n = integerOf(v, where);
+  const n = int64Of(v, where);
   if (n < -0x8000_0000_0000_0000n || n > 0x7fff_ffff_ffff_ffffn) throw malformed(`${where}: out of range for int64`);
   return n;
 }
@@ -194,62 +223,85 @@ const OPS: readonly (Op | undefined)[] = [undefined, 'insert', 'update', 'delete
 
 /**
  * An enum field: its name or its number (proto3 enums are open: any int32
- * reads). An unknown name reads as unset, as fromJson does when it ignores
- * unknown fields (a newer peer's enum value); the op check then refuses it.
+ * reads). An unknown name reads as undefined (not set), as fromJson does when
+ * it ignores unknown fields (a newer peer's enum value); null is the zero value.
  */
-function readEnum(v: unknown, where: string): number {
+function readEnum(v: unknown, names: Readonly<Record<string, number>>, where: string): number | undefined {
   if (v === undefined || v === null) return 0;
-  if (typeof v === 'string') return Object.hasOwn(OP_BY_NAME, v) ? (OP_BY_NAME[v] as number) : 0;
+  if (typeof v === 'string') return Object.hasOwn(names, v) ? (names[v] as number) : undefined;
   if (typeof v === 'number' && Number.isInteger(v) && v >= -0x8000_0000 && v <= 0x7fff_ffff) return v;
   throw malformed(`${where}: not an enum value`);
 }
 
-const KINDS = [
+const VALUE_NAMES = namesOf(
   ['nullValue', 'null_value'],
   ['stringValue', 'string_value'],
   ['intValue', 'int_value'],
   ['doubleValue', 'double_value'],
   ['boolValue', 'bool_value'],
   ['jsonValue', 'json_value'],
-] as const;
+);
 
-/** A Value: one member of its oneof set (null sets only nullValue). undefined when none is. */
+/**
+ * A Value: one member of its oneof set. A null scalar member is skipped; a
+ * null nullValue is NULL_VALUE; an unknown nullValue name sets nothing but
+ * still counts as the oneof's member. undefined when no kind is set.
+ */
 function readValue(v: unknown, where: string): ColumnValue | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isObj(v)) throw malformed(`${where}: not an object`);
   let out: ColumnValue | undefined;
-  let set = false;
-  for (const [json, proto] of KINDS) {
-    for (const key of [json, proto]) {
-      if (!Object.hasOwn(v, key)) continue;
-      const x = v[key];
-      if (x === null && json !== 'nullValue') continue;
-      if (set) throw malformed(`${where}: oneof kind set twice`);
-      set = true;
-      switch (json) {
-        case 'nullValue':
-          if (x !== null && x !== 'NULL_VALUE' && x !== 0) throw malformed(`${where}.nullValue: not NULL_VALUE`);
-          out = null;
-          break;
-        case 'stringValue':
-          out = readString(x, `${where}.stringValue`);
-          break;
-        case 'intValue':
-          out = readInt64(x, `${where}.intValue`);
-          break;
-        case 'doubleValue':
-          out = readDouble(x, `${where}.doubleValue`);
-          break;
-        case 'boolValue':
-          out = readBool(x, `${where}.boolValue`);
-          break;
-        case 'jsonValue':
-          out = { json: readString(x, `${where}.jsonValue`) };
-          break;
-      }
+  let seen = false;
+  for (const [name, x] of members(v, VALUE_NAMES, where)) {
+    if (x === null && name !== 'nullValue') continue;
+    if (seen) throw malformed(`${where}: oneof kind set twice`);
+    seen = true;
+    const at = `${where}.${name}`;
+    switch (name) {
+      case 'nullValue':
+        if (readEnum(x, { NULL_VALUE: 0 }, at) !== undefined) out = null;
+        break;
+      case 'stringValue':
+        out = readString(x, at);
+        break;
+      case 'intValue':
+        out = readInt64(x, at);
+        break;
+      case 'doubleValue':
+        out = readDouble(x, at);
+        break;
+      case 'boolValue':
+        out = readBool(x, at);
+        break;
+      case 'jsonValue':
+        out = { json: readString(x, at) };
+        break;
     }
   }
   return out;
+}
+
+const REQUEST_NAMES = namesOf(['clientId', 'client_id'], ['schemaVersion', 'schema_version'], ['deltas', 'deltas']);
+const DELTA_NAMES = namesOf(
+  ['deltaId', 'delta_id'],
+  ['table', 'table'],
+  ['rowId', 'row_id'],
+  ['op', 'op'],
+  ['columns', 'columns'],
+  ['hlc', 'hlc'],
+  ['clientId', 'client_id'],
+);
+const COLUMN_NAMES = namesOf(['name', 'name'], ['value', 'value']);
+
+/** A repeated message field: null is empty, items may not be null. */
+function readList<T>(v: unknown, where: string, item: (x: Obj, at: string, i: number) => T): T[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw malformed(`${where}: not an array`);
+  return (v as unknown[]).map((x, i) => {
+    const at = `${where}[${i}]`;
+    if (!isObj(x)) throw malformed(`${at}: not an object`);
+    return item(x, at, i);
+  });
 }
 
 /** A Delta as read, before the checks deltaFromPb makes (fromJson reads the whole message first). */
@@ -263,24 +315,20 @@ interface RawDelta {
   readonly clientId: string;
 }
 
-function readDelta(v: unknown, i: number): RawDelta {
-  const where = `deltas[${i}]`;
-  if (!isObj(v)) throw malformed(`${where}: not an object`);
-  const rawColumns = v['columns'];
-  if (rawColumns !== undefined && rawColumns !== null && !Array.isArray(rawColumns)) throw malformed(`${where}.columns: not an array`);
-  const columns = ((rawColumns ?? []) as unknown[]).map((c, k) => {
-    const at = `${where}.columns[${k}]`;
-    if (!isObj(c)) throw malformed(`${at}: not an object`);
-    return { name: readString(c['name'], `${at}.name`), value: readValue(c['value'], `${at}.value`) };
+function readDelta(o: Obj, where: string): RawDelta {
+  const m = members(o, DELTA_NAMES, where);
+  const columns = readList(m.get('columns'), `${where}.columns`, (c, at) => {
+    const cm = members(c, COLUMN_NAMES, at);
+    return { name: readString(cm.get('name'), `${at}.name`), value: readValue(cm.get('value'), `${at}.value`) };
   });
   return {
-    deltaId: readString(field(v, 'deltaId', 'delta_id'), `${where}.deltaId`),
-    table: readString(v['table'], `${where}.table`),
-    rowId: readString(field(v, 'rowId', 'row_id'), `${where}.rowId`),
-    op: readEnum(v['op'], `${where}.op`),
+    deltaId: readString(m.get('deltaId'), `${where}.deltaId`),
+    table: readString(m.get('table'), `${where}.table`),
+    rowId: readString(m.get('rowId'), `${where}.rowId`),
+    op: readEnum(m.get('op'), OP_BY_NAME, `${where}.op`) ?? 0,
     columns,
-    hlc: readUint64(v['hlc'], `${where}.hlc`),
-    clientId: readString(field(v, 'clientId', 'client_id'), `${where}.clientId`),
+    hlc: readUint64(m.get('hlc'), `${where}.hlc`),
+    clientId: readString(m.get('clientId'), `${where}.clientId`),
   };
 }
 
@@ -300,10 +348,9 @@ function checkDelta(d: RawDelta, deltaIndex: number): Delta {
 /** A PushRequest in the proto3 JSON mapping (unknown fields ignored). */
 export function readPushRequestJson(parsed: unknown): PushInput {
   if (!isObj(parsed)) throw malformed('not an object');
-  const raw = parsed['deltas'];
-  if (raw !== undefined && raw !== null && !Array.isArray(raw)) throw malformed('deltas: not an array');
-  const clientId = readString(field(parsed, 'clientId', 'client_id'), 'clientId');
-  const schemaVersion = readUint32(field(parsed, 'schemaVersion', 'schema_version'), 'schemaVersion');
-  const deltas = ((raw ?? []) as unknown[]).map((d, i) => readDelta(d, i));
+  const m = members(parsed, REQUEST_NAMES, 'request');
+  const clientId = readString(m.get('clientId'), 'clientId');
+  const schemaVersion = readUint32(m.get('schemaVersion'), 'schemaVersion');
+  const deltas = readList(m.get('deltas'), 'deltas', readDelta);
   return { clientId, schemaVersion, deltas: deltas.map((d, i) => checkDelta(d, i)) };
 }

@@ -64,3 +64,23 @@ describe('a buffer replaced beside its lake', () => {
     expect(pyicebergScan(env, 'todos').rows.map((r) => r['_row_id']).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `t${i}`).sort());
   });
 });
+
+describe('two flushes of one buffer at once', () => {
+  it('a flush that read the head before another flush landed newer deltas does not take the lake for ahead of the buffer', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    await env.push('client-a', [a('todos', 't1', 'insert', { title: 'one' })]);
+    let paused = false;
+    // Flush A stops after writing its files (head read: 1); meanwhile a newer delta lands and flush B takes both.
+    const slow = env.lake({
+      fault: async (step) => {
+        if (step !== 'changes-files-written' || paused) return;
+        paused = true;
+        await env.push('client-a', [a('todos', 't2', 'insert', { title: 'two' })]);
+        await env.lake().flush(env.source);
+      },
+    });
+    await slow.flush(env.source);
+    expect(pyicebergScan(env, 'todos').rows.map((r) => r['_row_id']).sort()).toEqual(['t1', 't2']);
+  });
+});

@@ -198,3 +198,35 @@ describe('initial sync that starts over', () => {
   });
 });
 
+
+describe('initial sync killed after its last chunk', () => {
+  it('a client killed between the last chunk and the cursor fetches no chunk again, and local writes made meanwhile survive', async () => {
+    const s = (server = await startTestServer({ schema: SCHEMA, lake: {} }));
+    const a = await open(s.url, 'writer');
+    a.insert('todos', 't1', { title: 'one', owner: 'user-1' });
+    a.insert('notes', 'n1', { body: 'second chunk' });
+    await a.sync();
+    await flush(s);
+    const database = join(tempDir(), 'killed.db');
+    const chunks: string[] = [];
+    const counting: typeof fetch = async (input, init) => {
+      const m = /\/v1\/checkpoint\/[^/]+\/(\d+)$/.exec(String(input instanceof Request ? input.url : input));
+      if (m !== null) chunks.push(m[1] as string);
+      return fetch(input, init);
+    };
+    const opts = { url: s.url, database, clientId: 'reader', schema: SCHEMA, fetch: counting, getToken: ({ clientId: id }: { clientId: string }) => tokenFor('user-1', id) };
+    const b = await LakeSyncClient.open(opts);
+    await b.sync();
+    // As if killed before the cursor was written: every chunk is in, the cursor is not.
+    b.db.prepare("UPDATE _lakesync_meta SET value = '' WHERE key = 'cursor'").run();
+    b.update('todos', 't1', { title: 'edited offline' });
+    await b.close();
+    const again = await LakeSyncClient.open({ ...opts, live: false });
+    clients.push(again);
+    await again.sync();
+    expect(chunks).toEqual(['0', '1']);
+    expect(again.cursor).not.toBe('');
+    expect(again.db.prepare('SELECT title FROM todos').pluck().all()).toEqual(['edited offline']);
+    expect(again.db.prepare('SELECT body FROM notes').pluck().all()).toEqual(['second chunk']);
+  });
+});

@@ -247,6 +247,16 @@ describe('reads and writes', () => {
     expect(requests().filter((r) => r.startsWith('POST'))).toHaveLength(2);
   });
 
+  it('a Retry-After that is neither whole seconds nor an HTTP date is ignored: the retry backs off, not at once', async () => {
+    for (const header of ['1.5', '-1', '0x10', 'soon 3']) {
+      const throttled = new Response('{}', { status: 429, headers: { 'retry-after': header } });
+      const replies: Reply[] = [throttled, json(200, { 'metadata-location': TABLE['metadata-location'], metadata: TABLE.metadata })];
+      const { catalog, sleeps } = stub(withConfig(() => replies.shift() ?? 'hang'));
+      await commit(catalog);
+      expect({ header, sleeps: sleeps.map((ms) => ms >= 100) }).toEqual({ header, sleeps: [true] });
+    }
+  });
+
   it('reads give up after readRetries with CATALOG_ERROR', async () => {
     const { catalog, requests } = stub(withConfig(() => 'hang'), { readRetries: 2, timeoutMs: 10 });
     const f = await failure(catalog.loadTable(IDENT));

@@ -112,7 +112,9 @@ async function prepareHeaders(
 function retryAfterMs(header: string | null): number | null {
   if (header === null) return null;
   const seconds = /^\s*(\d+)\s*$/.exec(header);
-  const ms = seconds !== null ? Number(seconds[1]) * 1000 : Date.parse(header) - Date.now();
+  // An HTTP date starts with its day name; Date.parse alone reads "1.5" or "-1" as dates long past (no wait at all).
+  const date = /^\s*(?:mon|tue|wed|thu|fri|sat|sun)/i.test(header) ? Date.parse(header) : Number.NaN;
+  const ms = seconds !== null ? Number(seconds[1]) * 1000 : date - Date.now();
   return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), 30_000) : null;
 }
 
