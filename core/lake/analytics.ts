@@ -4,7 +4,7 @@ import { isLive, type ColumnState, type RowState } from '../merge.ts';
 import { isJsonText, type ColumnValue } from '../values.ts';
 import { LakeError } from './errors.ts';
 import type { Lake } from './flush.ts';
-import { watermark } from './flush.ts';
+import { newestHlc, watermark } from './flush.ts';
 import { currentSchema, currentSnapshot } from './iceberg/metadata.ts';
 import { liveFiles } from './iceberg/snapshot.ts';
 import type { IcebergSchema, NestedField } from './iceberg/types.ts';
@@ -139,15 +139,6 @@ function visible(state: RowState): Record<string, ColumnValue> {
   return out;
 }
 
-function newestHlc(row: RowState): bigint {
-  let h = row.inserted?.hlc ?? 0n;
-  if (row.deleted !== null && row.deleted.hlc > h) h = row.deleted.hlc;
-  for (const name in row.columns) {
-    const s = (row.columns[name] as ColumnState).stamp.hlc;
-    if (s > h) h = s;
-  }
-  return h;
-}
 
 /**
  * An `--as-of` argument: a raw HLC (decimal digits), or an ISO-8601 time,

@@ -430,7 +430,8 @@ function hlcMicros(hlc: bigint): number {
   return hlcWall(hlc) * 1000;
 }
 
-function newestHlc(row: RowState): bigint {
+/** The newest stamp in a row: the state table's `_hlc`. */
+export function newestHlc(row: RowState): bigint {
   let h = row.inserted?.hlc ?? 0n;
   if (row.deleted !== null && row.deleted.hlc > h) h = row.deleted.hlc;
   for (const name in row.columns) {
