@@ -214,6 +214,20 @@ export class LakeSyncClient {
     return out;
   }
 
+  /**
+   * Start the synced state over, keeping unpushed writes: the next round
+   * (this call runs it, after one in progress) drops the pulled rows, loads
+   * the server's checkpoint and pulls from its cursor. Call it when the
+   * user's claims or the deployment's sync rules change: pulls never replay
+   * what a changed view would have sent or taken away (docs/protocol.md).
+   * Persisted: a client stopped before that round does it at its next one.
+   */
+  async resync(): Promise<SyncReport> {
+    this.store.requestReset();
+    await this.running?.catch(() => undefined);
+    return this.sync();
+  }
+
   /** One sync round: push the outbox, then pull pages until the server has no more. */
   sync(): Promise<SyncReport> {
     this.running ??= this.syncOnce().finally(() => {

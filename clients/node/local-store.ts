@@ -570,7 +570,12 @@ export class LocalStore {
     })();
   }
 
-  /** Whether a refused write still awaits resetSynced. */
+  /** Ask for resetSynced at the start of the next sync round (persisted: a restart still does it). */
+  requestReset(): void {
+    this.setMeta(RESET_PENDING, '1');
+  }
+
+  /** Whether a refused write (or a requested resync) still awaits resetSynced. */
   resetPending(): boolean {
     return this.getMeta(RESET_PENDING) === '1';
   }

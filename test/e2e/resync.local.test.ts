@@ -1,0 +1,58 @@
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LakeSyncClient } from '../../clients/node/index.ts';
+import type { SyncRules } from '../../core/rules.ts';
+import { TODO_SCHEMA, startTestServer, tempDir, tokenFor, type TestServer } from '../support/server.ts';
+
+/**
+ * docs/protocol.md: rules and claims are evaluated at pull time; a client
+ * whose view changes (new claims, new rules) must resync from the empty
+ * cursor. LakeSyncClient.resync() does that, keeping unpushed writes.
+ */
+const RULES: SyncRules = { buckets: [{ name: 'team', tables: { todos: [{ column: 'owner', op: 'eq', value: { claim: 'team' } }] } }] };
+
+let server: TestServer | undefined;
+const clients: LakeSyncClient[] = [];
+afterEach(async () => {
+  for (const c of clients.splice(0)) await c.close();
+  await server?.close();
+  server = undefined;
+});
+
+async function open(url: string, clientId: string, team: string, database = ':memory:'): Promise<LakeSyncClient> {
+  const c = await LakeSyncClient.open({ url, database, clientId, schema: TODO_SCHEMA, getToken: ({ clientId: id }) => tokenFor(`user-${clientId}`, id, { team }) });
+  clients.push(c);
+  return c;
+}
+
+const ids = (c: LakeSyncClient): string[] => (c.db.prepare('SELECT id FROM todos ORDER BY id').pluck().all() as string[]);
+
+describe('resync after the client\'s view changed', () => {
+  it('a client whose team claim changed shows the new team\'s rows after resync(), keeping its unpushed write', async () => {
+    const s = (server = await startTestServer({ rules: RULES, lake: {} }));
+    const red = await open(s.url, 'red-writer', 'red');
+    const blue = await open(s.url, 'blue-writer', 'blue');
+    red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
+    blue.insert('todos', 'b1', { title: 'blue one', owner: 'blue' });
+    await red.sync();
+    await blue.sync();
+
+    const database = join(tempDir(), 'mover.db');
+    const mover = await open(s.url, 'mover', 'red', database);
+    await mover.sync();
+    expect(ids(mover)).toEqual(['r1']);
+    await mover.close();
+    clients.splice(clients.indexOf(mover), 1);
+
+    // The user moves to the blue team: the app restarts with tokens carrying the new claim.
+    const moved = await open(s.url, 'mover', 'blue', database);
+    await moved.sync();
+    expect(ids(moved)).toEqual(['r1']); // pulls do not replay what the new view would have sent
+    moved.insert('todos', 'b2', { title: 'offline, not pushed yet', owner: 'blue' });
+    const report = await moved.resync();
+    expect(report.pushed).toBe(1);
+    expect(ids(moved)).toEqual(['b1', 'b2']);
+    await blue.sync();
+    expect(ids(blue)).toEqual(['b1', 'b2']);
+  });
+});
