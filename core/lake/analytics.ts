@@ -1,6 +1,6 @@
 import type { DeltaBuffer, LogEntry } from '../engine/ports.ts';
 import { encodeHlc, hlcWall, isValidHlc, type Hlc } from '../hlc.ts';
-import { isLive, type ColumnState, type RowState } from '../merge.ts';
+import { visibleValues } from '../merge.ts';
 import { isJsonText, type ColumnValue } from '../values.ts';
 import { LakeError } from './errors.ts';
 import type { Lake } from './flush.ts';
@@ -84,6 +84,11 @@ export async function coldFiles(lake: Lake, name: string, system: readonly Neste
   };
 }
 
+async function snapshotIdOf(lake: Lake, name: string): Promise<bigint | undefined> {
+  const table = await lake.catalog.loadTable(lake.ident(name));
+  return table === null ? undefined : currentSnapshot(table.metadata)?.['snapshot-id'];
+}
+
 /**
  * The lake's files of both tables of `table`, and, with a source, what the
  * buffer holds beyond them. Without a source the read is cold only.
@@ -97,8 +102,9 @@ export async function readTable(lake: Lake, table: string, source?: HotSource): 
     const [changes, state] = await read();
     if (source === undefined) return { table, changes, state, hotChanges: [], touched: [], hotRows: [] };
     const hot = await readHot(source, table, changes.watermark, state.watermark);
-    const [c2, s2] = await read();
-    if (c2.snapshotId === changes.snapshotId && s2.snapshotId === state.snapshotId) return { table, changes, state, ...hot };
+    // Only the snapshot ids are compared: the metadata, not the manifests, is read again.
+    const [c2, s2] = await Promise.all([snapshotIdOf(lake, changeTableName(table)), snapshotIdOf(lake, table)]);
+    if (c2 === changes.snapshotId && s2 === state.snapshotId) return { table, changes, state, ...hot };
     if (attempt >= MAX_ATTEMPTS) throw new LakeError('COMMIT_CONFLICT', `${table} kept changing while it was read (${attempt} attempts): try again`);
   }
 }
@@ -127,18 +133,12 @@ async function readHot(
   const hotRows: HotStateRow[] = [];
   touched.forEach((id, i) => {
     const state = stored[i]?.state;
-    if (state === undefined || !isLive(state)) return;
-    hotRows.push({ _row_id: id, _seq: lastSeq.get(id) as bigint, _hlc: newestHlc(state), values: visible(state) });
+    const values = state === undefined ? null : visibleValues(state);
+    if (state === undefined || values === null) return;
+    hotRows.push({ _row_id: id, _seq: lastSeq.get(id) as bigint, _hlc: newestHlc(state), values });
   });
   return { hotChanges, touched, hotRows };
 }
-
-function visible(state: RowState): Record<string, ColumnValue> {
-  const out: Record<string, ColumnValue> = Object.create(null) as Record<string, ColumnValue>;
-  for (const name in state.columns) out[name] = (state.columns[name] as ColumnState).value;
-  return out;
-}
-
 
 /**
  * An `--as-of` argument: a raw HLC (decimal digits), or an ISO-8601 time,

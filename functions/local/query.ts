@@ -72,27 +72,16 @@ async function defineViews(conn: DuckDBConnection, read: TableRead, options: Que
     for (const e of read.hotChanges) {
       const d = e.delta;
       for (const f of changeFields) {
+        if (appendShared(a, f.name, e.seq, d.rowId, d.hlc)) continue;
         switch (f.name) {
-          case '_seq':
-            a.appendBigInt(e.seq);
-            break;
           case '_delta_id':
             a.appendVarchar(d.deltaId);
             break;
           case '_op':
             a.appendVarchar(d.op);
             break;
-          case '_row_id':
-            a.appendVarchar(d.rowId);
-            break;
           case '_client_id':
             a.appendVarchar(d.clientId);
-            break;
-          case '_hlc':
-            a.appendBigInt(BigInt.asIntN(64, d.hlc));
-            break;
-          case '_hlc_time':
-            a.appendTimestampTZ(timestampTZValue(BigInt(hlcWall(d.hlc)) * 1000n));
             break;
           case '_set_columns':
             a.appendList(listValue(Object.keys(d.columns)), STRING_LIST);
@@ -117,22 +106,7 @@ async function defineViews(conn: DuckDBConnection, read: TableRead, options: Que
   await append(conn, hotState, (a) => {
     for (const r of read.hotRows) {
       for (const f of stateFields) {
-        switch (f.name) {
-          case '_row_id':
-            a.appendVarchar(r._row_id);
-            break;
-          case '_seq':
-            a.appendBigInt(r._seq);
-            break;
-          case '_hlc':
-            a.appendBigInt(BigInt.asIntN(64, r._hlc));
-            break;
-          case '_hlc_time':
-            a.appendTimestampTZ(timestampTZValue(BigInt(hlcWall(r._hlc)) * 1000n));
-            break;
-          default:
-            appendCell(a, f, lakeCell(r.values[f.name], f));
-        }
+        if (!appendShared(a, f.name, r._seq, r._row_id, r._hlc)) appendCell(a, f, lakeCell(r.values[f.name], f));
       }
       a.endRow();
     }
@@ -153,6 +127,26 @@ async function defineViews(conn: DuckDBConnection, read: TableRead, options: Que
       ? stateSql(read.state, { hot: ident(hotState), touched: ident(touched), uris: '__uris' }, localPath)
       : asOfSql(read.changes.schema, `SELECT * FROM ${changesView}`, options.asOf);
   await conn.run(`CREATE VIEW ${ident(t)} AS ${stateView}`);
+}
+
+/** The system columns both tables have, from an entry's or a row's seq, row id and hlc; false for any other column. */
+function appendShared(a: DuckDBAppender, name: string, seq: bigint, rowId: string, hlc: bigint): boolean {
+  switch (name) {
+    case '_seq':
+      a.appendBigInt(seq);
+      return true;
+    case '_row_id':
+      a.appendVarchar(rowId);
+      return true;
+    case '_hlc':
+      a.appendBigInt(BigInt.asIntN(64, hlc));
+      return true;
+    case '_hlc_time':
+      a.appendTimestampTZ(timestampTZValue(BigInt(hlcWall(hlc)) * 1000n));
+      return true;
+    default:
+      return false;
+  }
 }
 
 function columnsDdl(fields: readonly NestedField[]): string {
