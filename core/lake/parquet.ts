@@ -592,12 +592,29 @@ export function readParquetTable(bytes: Uint8Array, columns?: readonly string[])
 }
 
 /**
+ * A table column's vector, found by its Iceberg field id (a column renamed by
+ * another engine keeps its id, not its name); by name only in files that
+ * carry no field ids at all.
+ */
+function columnVector(table: arrow.Table, column: ParquetColumn): arrow.Vector | null {
+  const fields = table.schema.fields;
+  let anyIds = false;
+  for (let i = 0; i < fields.length; i++) {
+    const id = (fields[i] as arrow.Field).metadata.get('PARQUET:field_id');
+    if (id === undefined) continue;
+    anyIds = true;
+    if (id === String(column.id)) return table.getChildAt(i);
+  }
+  return anyIds ? null : table.getChild(column.name);
+}
+
+/**
  * The values of one column of a read table, in the representation the
  * writer takes (longs and timestamps as bigint microseconds, binary as
  * copies), or nulls when the file predates the column.
  */
 export function columnValues(table: arrow.Table, column: ParquetColumn): LakeValue[] | (string[] | null)[] {
-  const vector = table.getChild(column.name);
+  const vector = columnVector(table, column);
   const n = table.numRows;
   if (vector === null) return new Array<null>(n).fill(null);
   const out: unknown[] = new Array(n);

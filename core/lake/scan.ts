@@ -30,7 +30,9 @@ export async function scanTable(lake: Lake, name: string, options: ScanOptions =
   const m = table.metadata;
   const snapshot = options.snapshotId === undefined ? currentSnapshot(m) : snapshotById(m, options.snapshotId);
   if (options.snapshotId !== undefined && snapshot === undefined) throw new LakeError('NOT_FOUND', `no snapshot ${options.snapshotId}`);
-  const schemaId = snapshot?.['schema-id'] ?? m['current-schema-id'];
+  // The current snapshot reads with the table's current schema (a rename since that snapshot
+  // shows the new name); time travel to an older snapshot with the schema it was written with.
+  const schemaId = options.snapshotId === undefined ? m['current-schema-id'] : (snapshot?.['schema-id'] ?? m['current-schema-id']);
   const schema = m.schemas.find((s) => s['schema-id'] === schemaId) ?? currentSchema(m);
   const rows: Record<string, unknown>[] = [];
   if (snapshot === undefined) return { snapshot, schema, rows };

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
+import { scanTable } from '../../core/lake/scan.ts';
 import { deltaMaker, makeLakeEnv, pyicebergScan } from '../support/lake.ts';
 import { pythonJson } from '../support/python.ts';
 
@@ -43,4 +44,33 @@ describe('a foreign writer in between', () => {
     await lake.flush(env.source);
     expect(ids()).toEqual([...want, 't4']);
   });
+
+  it('a column renamed by another engine keeps its values through compaction and scans (read by field id)', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    for (let r = 0; r < 2; r++) {
+      await env.push('client-a', [a('todos', `t${r}`, 'insert', { title: `v${r}` })]);
+      await env.lake().flush(env.source);
+    }
+    pythonJson(RENAME, [JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse })]);
+    const lake = env.lake();
+    const names = (): Record<string, unknown> =>
+      Object.fromEntries(pyicebergScan(env, 'todos').rows.map((r) => [r['_row_id'] as string, r['name']]));
+    expect(names()).toEqual({ t0: 'v0', t1: 'v1' });
+    const ours = await scanTable(lake, 'todos');
+    expect(Object.fromEntries(ours.rows.map((r) => [r['_row_id'], r['name']]))).toEqual({ t0: 'v0', t1: 'v1' });
+    await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
+    expect(names()).toEqual({ t0: 'v0', t1: 'v1' });
+  });
 });
+
+const RENAME = `
+import json, sys
+from pyiceberg.catalog.sql import SqlCatalog
+args = json.loads(sys.argv[1])
+cat = SqlCatalog('lakesync', uri='sqlite:///' + args['catalog'], warehouse=args['warehouse'])
+t = cat.load_table('lakesync.todos')
+with t.update_schema() as u:
+    u.rename_column('title', 'name')
+print(json.dumps({}))
+`;
