@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { LakeError } from '../../core/lake/errors.ts';
 import { WATERMARK, type FlushStep } from '../../core/lake/flush.ts';
-import { produceSnapshot } from '../../core/lake/iceberg/snapshot.ts';
+import { liveFiles, produceSnapshot } from '../../core/lake/iceberg/snapshot.ts';
+import { Lake } from '../../core/lake/flush.ts';
+import { readParquetTable } from '../../core/lake/parquet.ts';
 import { expireSnapshots } from '../../core/lake/maintenance.ts';
 import type { LoadedTable } from '../../core/lake/ports.ts';
-import { deltaMaker, makeLakeEnv, pyicebergScan, type LakeEnv } from '../support/lake.ts';
+import { deltaMaker, LAKE_SCHEMA, makeLakeEnv, pyicebergScan, type LakeEnv } from '../support/lake.ts';
 
 /**
  * Exactly once under crashes: a flush that dies after any step (the fault
@@ -142,6 +144,33 @@ describe('flush fault injection', () => {
       expect(t.metadata.snapshots.some((s) => s.summary[WATERMARK] !== undefined)).toBe(false);
     }
     await lake.flush(env.source);
+    check(env);
+  });
+
+  it('a schema added between writing files and committing them (a rolling upgrade) makes the commit conflict and write again with the new columns', async () => {
+    const env = makeLakeEnv();
+    await seed(env);
+    const upgraded = {
+      ...LAKE_SCHEMA,
+      version: 2,
+      tables: LAKE_SCHEMA.tables.map((t) => (t.name === 'todos' ? { ...t, columns: [...t.columns, { name: 'due', type: 'string' as const }] } : t)),
+    };
+    let upgrades = 0;
+    const upgrade = async (s: FlushStep, t: string): Promise<void> => {
+      if (s === 'state-files-written' && t === 'todos' && upgrades++ === 0) {
+        await new Lake({ catalog: env.catalog, store: env.store, schema: upgraded, warehouse: env.warehouse }).ensureTables();
+      }
+    };
+    await env.lake({ fault: upgrade }).flush(env.source);
+    expect(upgrades).toBeGreaterThan(1);
+    const t = (await env.catalog.loadTable(env.lake().ident('todos'))) as LoadedTable;
+    const snap = t.metadata.snapshots.at(-1);
+    expect(snap?.['schema-id']).toBe(t.metadata['current-schema-id']);
+    const live = await liveFiles(env.store, t.metadata);
+    for (const e of live.data) {
+      const fields = readParquetTable(await env.store.get(e.dataFile.filePath)).schema.fields.map((f) => f.name);
+      expect(fields).toContain('due');
+    }
     check(env);
   });
 });

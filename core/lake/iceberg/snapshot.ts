@@ -300,6 +300,9 @@ export async function produceSnapshot(store: ObjectStore, table: LoadedTable, ch
     requirements: [
       { type: 'assert-table-uuid', uuid: metadata['table-uuid'] },
       { type: 'assert-ref-snapshot-id', ref: 'main', 'snapshot-id': parent?.['snapshot-id'] ?? null },
+      // Files were written with this schema's columns: a schema added meanwhile (a rolling upgrade's
+      // new column) must not get a snapshot without it. The conflict reloads and writes again.
+      { type: 'assert-current-schema-id', 'current-schema-id': metadata['current-schema-id'] },
     ],
     updates: [
       { action: 'add-snapshot', snapshot },
