@@ -117,8 +117,9 @@ export class FsObjectStore implements ObjectStore {
       throw e;
     }
     for (const rel of entries.sort()) {
+      // Temporary files of writes in progress are listed too: one left by a process killed before
+      // its rename is never referenced, so orphan removal (past its age cut-off) deletes it.
       const path = join(base, rel);
-      if (path.endsWith('.tmp')) continue;
       const uri = pathToFileURL(path).href;
       if (!uri.startsWith(prefix)) continue;
       const s = await stat(path).catch(() => null);

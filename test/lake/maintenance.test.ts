@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { checkpointRoot, Checkpoints } from '../../core/lake/checkpoint.ts';
 import { LakeJobs } from '../../core/lake/jobs.ts';
 import type { Catalog } from '../../core/lake/ports.ts';
@@ -105,6 +108,22 @@ describe('compaction, expiry and orphan removal', () => {
     for (const o of real.orphans) expect(await env.store.head(o)).toBeNull();
     // Still readable, and the retried flush completes normally.
     await lake.flush(env.source);
+    expect(stateOf(env)).toEqual(expectedTitles(env));
+  });
+
+  it('orphan removal also deletes the temporary file of a write killed before its rename', async () => {
+    const env = makeLakeEnv();
+    await churn(env, 1);
+    const lake = env.lake();
+    const t = await env.catalog.loadTable(lake.ident('todos'));
+    // What FsObjectStore leaves when the process dies between writing a temporary file and renaming it.
+    const dir = fileURLToPath(`${t?.metadata.location}/data`);
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, 'x.parquet.4242.abc123.tmp');
+    writeFileSync(tmp, new Uint8Array(100));
+    const report = await removeOrphans(lake, 'todos', { olderThanMs: Date.now() + 1000 });
+    expect(report.orphans).toEqual([pathToFileURL(tmp).href]);
+    expect(existsSync(tmp)).toBe(false);
     expect(stateOf(env)).toEqual(expectedTitles(env));
   });
 
