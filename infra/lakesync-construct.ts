@@ -353,10 +353,11 @@ export class LakeSync extends Construct {
     });
     // The stream consumer only runs when records arrive: this tick flushes the
     // last deltas before writes go quiet within the flush max age.
-    const tick = Math.max(60, (props.flushMaxAge ?? Duration.minutes(1)).toSeconds());
+    // EventBridge rates are whole minutes (Schedule.rate refuses 90 seconds): round up.
+    const tick = Math.max(1, Math.ceil((props.flushMaxAge ?? Duration.minutes(1)).toSeconds() / 60));
     new Rule(this, 'FlushSchedule', {
       description: 'LakeSync: flush what the buffer still holds once writes go quiet',
-      schedule: Schedule.rate(Duration.seconds(tick)),
+      schedule: Schedule.rate(Duration.minutes(tick)),
       targets: [new LambdaFunction(maintenance, { retryAttempts: 2, event: RuleTargetInput.fromObject({ lakesync: 'flush' }) })],
     });
 

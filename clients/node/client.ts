@@ -277,7 +277,8 @@ export class LakeSyncClient {
         this.store.acknowledge((items[items.length - 1] as { seq: number }).seq);
         pushed += items.length;
       } catch (err) {
-        const tooLarge = err instanceof RemoteError && (err.code === 'BODY_TOO_LARGE' || err.code === 'TOO_MANY_DELTAS');
+        // A bare 413 too: behind API Gateway a body past Lambda's 6 MB event limit is refused before the server sees it.
+        const tooLarge = err instanceof RemoteError && (err.code === 'BODY_TOO_LARGE' || err.code === 'TOO_MANY_DELTAS' || err.status === 413);
         if (tooLarge && items.length > 1) {
           // Over the server's limits (big values, or a smaller limit than ours): split the batch.
           batch = Math.max(1, Math.floor(items.length / 2));

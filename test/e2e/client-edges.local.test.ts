@@ -70,6 +70,33 @@ describe('Node client edges', () => {
     expect(a.store.pendingCount()).toBe(0);
   }, 60_000);
 
+  // Behind API Gateway and Lambda a push body is base64 in a JSON event that Lambda takes up to
+  // 6 MB: a larger batch never reaches the server, and API Gateway answers 413 with its own body
+  // ({"message":"Request Entity Too Large"}), not a LakeSync error. The client only split on the
+  // code BODY_TOO_LARGE, so such a batch was sent again, unchanged, forever.
+  it('a batch refused with a bare 413 by a proxy in front of the server is split too', async () => {
+    server = await startTestServer();
+    const limit = 1_000_000;
+    let refused = 0;
+    const proxyFetch: typeof fetch = async (input, init) => {
+      const body = init?.body;
+      const size = body instanceof Uint8Array ? body.byteLength : typeof body === 'string' ? Buffer.byteLength(body) : 0;
+      if (size > limit) {
+        refused++;
+        return new Response('{"message":"Request Entity Too Large"}', { status: 413, headers: { 'content-type': 'application/json' } });
+      }
+      return fetch(input, init);
+    };
+    const a = await open({ url: server.url, clientId: 'a', fetch: proxyFetch });
+    const title = 'x'.repeat(10_000);
+    a.transaction(() => {
+      for (let i = 0; i < 300; i++) a.insert('todos', `big-${i}`, { title, owner: 'u1' });
+    });
+    for (let round = 0; round < 3 && a.store.pendingCount() > 0; round++) await a.sync().catch(() => undefined);
+    expect(refused).toBeGreaterThan(0);
+    expect(a.store.pendingCount()).toBe(0);
+  }, 60_000);
+
   // client.ts DELTA_FAULTS: STAMP_REUSED is treated like a bad delta (set aside, never
   // sent again). docs/protocol.md (Push, 5.): the client "must advance its clock past every
   // hlc it has used and the serverHlc it has seen, re-stamp the delta and push it again".

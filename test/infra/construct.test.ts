@@ -357,6 +357,11 @@ describe('LakeSync construct props', () => {
     t.resourceCountIs('AWS::S3::Bucket', 1);
   });
 
+  it('rounds a flush max age that is no whole number of minutes up to the next minute for the flush tick (EventBridge rates are whole minutes)', () => {
+    const { stack } = constructStack({ flushMaxAge: Duration.seconds(90) });
+    Template.fromStack(stack).hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(2 minutes)', Targets: [Match.objectLike({ Input: '{"lakesync":"flush"}' })] });
+  });
+
   it('refuses a config too large for the Lambda environment', () => {
     const tables = Array.from({ length: 80 }, (_, i) => ({ name: `table_${i}`, columns: [{ name: 'c', type: 'string' }] }));
     expect(() => constructStack({ config: { schema: { version: 1, tables } } })).toThrow(/environment is \d+ bytes/);

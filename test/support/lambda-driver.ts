@@ -110,6 +110,14 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+function decodedPath(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
 export function apiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewayProxyEventV2 {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const headers: Record<string, string> = {};
@@ -125,7 +133,8 @@ export function apiGatewayEvent(req: IncomingMessage, body: Buffer): APIGatewayP
   return {
     version: '2.0',
     routeKey: '$default',
-    rawPath: url.pathname,
+    // As an HTTP API does: the path percent-decoded (%2F included), which the http function must undo.
+    rawPath: decodedPath(url.pathname),
     rawQueryString: url.search.slice(1),
     ...(cookies !== undefined ? { cookies } : {}),
     headers,
