@@ -73,7 +73,9 @@ export function bundleSpec(choices: BundleChoices = {}): BundleSpec {
     mainFields: ['module', 'main'],
     // A bundled SDK may carry CommonJS too: every function keeps the banner then.
     banner: choices.function === undefined || choices.bundleAwsSdk === true || CJS_SHIM_FUNCTIONS.has(choices.function) ? ESM_BANNER : '',
-    external: choices.bundleAwsSdk === true ? [] : ['@aws-sdk/*'],
+    // The runtime's SDK clients stay out of the bundle. Helper libraries (lib-storage) are
+    // bundled: AWS documents only the clients as part of the Node.js runtime.
+    external: choices.bundleAwsSdk === true ? [] : ['@aws-sdk/client-*'],
     outfile: 'index.mjs',
   };
 }

@@ -1,7 +1,10 @@
+import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 import { FUNCTION_NAMES, bundleSpec } from '../../infra/bundling.ts';
 import { ROOT } from '../support/server.ts';
+
+const BUILTINS = new Set(builtinModules);
 
 /**
  * The small functions must not load the lake's heavy dependencies: esbuild's
@@ -78,6 +81,29 @@ describe('function import graphs', () => {
     });
     const bytes = r.outputFiles.reduce((n, f) => n + f.contents.length, 0);
     expect(bytes).toBeLessThanOrEqual(250_000);
+  });
+
+  it('every function leaves only @aws-sdk/client-* packages to the runtime (lib-storage and the rest are bundled)', async () => {
+    for (const name of FUNCTION_NAMES) {
+      const spec = bundleSpec({ function: name });
+      const r = await build({
+        absWorkingDir: ROOT,
+        entryPoints: [`functions/aws/${name}.ts`],
+        bundle: true,
+        platform: spec.platform,
+        format: spec.format,
+        target: spec.target,
+        mainFields: [...spec.mainFields],
+        banner: { js: spec.banner },
+        external: [...spec.external],
+        outfile: 'index.mjs',
+        write: false,
+        metafile: true,
+        logLevel: 'silent',
+      });
+      const left = Object.values(r.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path));
+      expect({ name, left: [...new Set(left)].filter((p) => !/^@aws-sdk\/client-[a-z0-9-]+$/.test(p) && !BUILTINS.has(p)) }).toEqual({ name, left: [] });
+    }
   });
 
   it('functions bundled without the CommonJS banner reference no require, __filename or __dirname (they would throw in the Lambda)', async () => {
