@@ -39,6 +39,13 @@ export interface ClientOptions {
    */
   readonly initialSync?: 'checkpoint' | 'pull';
   readonly pushBatch?: number;
+  /**
+   * Largest push body sent, in bytes (default 4 MiB, the server's default
+   * limit). A larger batch is split before it is sent: behind API Gateway a
+   * body past Lambda's 6 MB event limit (base64 adds a third) never reaches
+   * the server, so the client must not rely on the server's answer alone.
+   */
+  readonly maxPushBytes?: number;
   readonly backoff?: BackoffOptions;
   /** Pause between sync rounds in the background loop. */
   readonly intervalMs?: number;
@@ -132,6 +139,7 @@ export class LakeSyncClient {
       format: options.format ?? 'proto',
       ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
       ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
+      ...(options.maxPushBytes !== undefined ? { maxPushBytes: options.maxPushBytes } : {}),
     });
     this.status = { state: 'idle', pending: store.pendingCount(), cursor: this.cursor, lastSyncedAt: null, lastError: null, live: false };
   }

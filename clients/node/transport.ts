@@ -58,7 +58,11 @@ export interface TransportOptions {
   readonly format: WireFormat;
   readonly fetch?: typeof fetch;
   readonly timeoutMs?: number;
+  /** Push bodies above this many bytes are refused here, as the server would (default 4 MiB). */
+  readonly maxPushBytes?: number;
 }
+
+const DEFAULT_MAX_PUSH_BYTES = 4 * 1024 * 1024;
 
 /** HTTP transport for /v1, with token refresh on 401. */
 export class Transport {
@@ -74,6 +78,11 @@ export class Transport {
   async push(input: PushInput): Promise<PushResult> {
     const { format } = this.options;
     const body = encodePushRequest(format, input);
+    const max = this.options.maxPushBytes ?? DEFAULT_MAX_PUSH_BYTES;
+    if (body.length > max) {
+      // Not sent: the caller splits the batch, or sets a single delta this large aside.
+      throw new RemoteError(413, 'BODY_TOO_LARGE', `push body of ${body.length} bytes is over this client's limit of ${max}`, -1, '');
+    }
     const res = await this.request('POST', '/v1/push', body);
     return decodePushResponse(format, res);
   }
