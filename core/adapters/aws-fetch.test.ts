@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { SignatureV4 } from '@smithy/signature-v4';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LakeError } from '../lake/errors.ts';
 import { AwsFetch, signRequest, type AwsCredentials, type AwsRequest } from './aws-fetch.ts';
 import { S3FetchReader } from './aws-fetch-s3.ts';
@@ -136,6 +136,24 @@ const json = (status: number, body: unknown, headers: Record<string, string> = {
   res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0', ...headers }).end(JSON.stringify(body));
 const creds = { accessKeyId: 'AKID', secretAccessKey: 'secret' };
 const dynamo = (maxAttempts = 3) => fetchDynamoDbApi(new AwsFetch({ service: 'dynamodb', region: 'us-east-1', credentials: creds, endpoint: scripted.endpoint, maxAttempts }));
+
+describe('default endpoints', () => {
+  it('use the partition of the region: amazonaws.com, and amazonaws.com.cn in China', async () => {
+    const urls: string[] = [];
+    const spy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input) => {
+      urls.push(String(input));
+      return new Response('{}', { status: 200, headers: { 'content-type': 'application/x-amz-json-1.0' } });
+    });
+    try {
+      for (const region of ['eu-west-1', 'cn-north-1']) {
+        await fetchDynamoDbApi(new AwsFetch({ service: 'dynamodb', region, credentials: creds })).call('GetItem', { TableName: 't', Key: { pk: { S: 'x' } } });
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(urls.map((u) => new URL(u).host)).toEqual(['dynamodb.eu-west-1.amazonaws.com', 'dynamodb.cn-north-1.amazonaws.com.cn']);
+  });
+});
 
 describe('DynamoDB over fetch', () => {
   it('speaks the JSON protocol: target header, binary values as base64 both ways', async () => {

@@ -151,11 +151,11 @@ export class AwsFetch {
    * The answer when it is a success (2xx); else the error `read` makes of
    * it, after the retries it deserves. `req` builds the request (again for
    * each attempt) for the endpoint: the override, or
-   * https://<service>.<region>.amazonaws.com (`custom` false).
+   * https://<service>.<region>.amazonaws.com (`.com.cn` in China; `custom` false).
    */
   async send(req: (endpoint: URL, custom: boolean, region: string) => AwsRequest, read: ErrorReader): Promise<Response> {
     const o = await this.options;
-    const endpoint = new URL(o.endpoint ?? `https://${o.service}.${o.region}.amazonaws.com`);
+    const endpoint = new URL(o.endpoint ?? `https://${o.service}.${o.region}.${awsDnsSuffix(o.region)}`);
     const attempts = Math.max(1, o.maxAttempts ?? 3);
     let cost = 0;
     for (let attempt = 1; ; attempt++) {
@@ -238,4 +238,9 @@ export async function awsFetchOptionsOf(client: SdkClientLike, service: string):
     endpoint: e === undefined ? undefined : `${e.protocol}//${e.hostname}${e.port === undefined ? '' : `:${e.port}`}${e.path}`,
     maxAttempts: await c.maxAttempts(),
   };
+}
+
+/** The DNS suffix of a region's partition: the China regions (cn-*) have their own. */
+export function awsDnsSuffix(region: string): string {
+  return region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
 }
