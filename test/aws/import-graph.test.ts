@@ -1,7 +1,7 @@
 import { builtinModules } from 'node:module';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-import { FUNCTION_NAMES, bundleSpec } from '../../infra/bundling.ts';
+import { FUNCTION_NAMES, bundleSpec, type FunctionName } from '../../infra/bundling.ts';
 import { ROOT } from '../support/server.ts';
 
 const BUILTINS = new Set(builtinModules);
@@ -28,6 +28,27 @@ async function inputs(entry: string): Promise<string[]> {
     logLevel: 'silent',
   });
   return Object.keys(r.metafile.inputs);
+}
+
+/** A function bundled as the CDK construct bundles it (infra/bundling.ts), in memory. */
+function constructBundle(name: FunctionName, options: { minify?: boolean } = {}) {
+  const spec = bundleSpec({ function: name });
+  return build({
+    absWorkingDir: ROOT,
+    entryPoints: [`functions/aws/${name}.ts`],
+    bundle: true,
+    platform: spec.platform,
+    format: spec.format,
+    target: spec.target,
+    minify: options.minify ?? spec.minify,
+    mainFields: [...spec.mainFields],
+    banner: { js: spec.banner },
+    external: [...spec.external],
+    outfile: 'index.mjs',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
 }
 
 describe('function import graphs', () => {
@@ -63,44 +84,14 @@ describe('function import graphs', () => {
   });
 
   it('the http function bundles, as the CDK construct builds it, to at most 250 KB, the issue target', async () => {
-    const spec = bundleSpec({ function: 'http' });
-    const r = await build({
-      absWorkingDir: ROOT,
-      entryPoints: ['functions/aws/http.ts'],
-      bundle: true,
-      platform: spec.platform,
-      format: spec.format,
-      target: spec.target,
-      minify: spec.minify,
-      mainFields: [...spec.mainFields],
-      banner: { js: spec.banner },
-      external: [...spec.external],
-      outfile: 'index.mjs',
-      write: false,
-      logLevel: 'silent',
-    });
+    const r = await constructBundle('http');
     const bytes = r.outputFiles.reduce((n, f) => n + f.contents.length, 0);
     expect(bytes).toBeLessThanOrEqual(250_000);
   });
 
   it('every function leaves only @aws-sdk/client-* packages to the runtime (lib-storage and the rest are bundled)', async () => {
     for (const name of FUNCTION_NAMES) {
-      const spec = bundleSpec({ function: name });
-      const r = await build({
-        absWorkingDir: ROOT,
-        entryPoints: [`functions/aws/${name}.ts`],
-        bundle: true,
-        platform: spec.platform,
-        format: spec.format,
-        target: spec.target,
-        mainFields: [...spec.mainFields],
-        banner: { js: spec.banner },
-        external: [...spec.external],
-        outfile: 'index.mjs',
-        write: false,
-        metafile: true,
-        logLevel: 'silent',
-      });
+      const r = await constructBundle(name);
       const left = Object.values(r.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external && !i.path.startsWith('node:')).map((i) => i.path));
       expect({ name, left: [...new Set(left)].filter((p) => !/^@aws-sdk\/client-[a-z0-9-]+$/.test(p) && !BUILTINS.has(p)) }).toEqual({ name, left: [] });
     }
@@ -108,22 +99,8 @@ describe('function import graphs', () => {
 
   it('functions bundled without the CommonJS banner reference no require, __filename or __dirname (they would throw in the Lambda)', async () => {
     for (const name of FUNCTION_NAMES) {
-      const spec = bundleSpec({ function: name });
-      if (spec.banner !== '') continue;
-      const r = await build({
-        absWorkingDir: ROOT,
-        entryPoints: [`functions/aws/${name}.ts`],
-        bundle: true,
-        platform: spec.platform,
-        format: spec.format,
-        target: spec.target,
-        minify: false,
-        mainFields: [...spec.mainFields],
-        external: [...spec.external],
-        outfile: 'index.mjs',
-        write: false,
-        logLevel: 'silent',
-      });
+      if (bundleSpec({ function: name }).banner !== '') continue;
+      const r = await constructBundle(name, { minify: false });
       const code = r.outputFiles.map((f) => f.text).join('');
       expect({ name, free: [...new Set(code.match(/(?<![.\w$"'-])(?:require|__filename|__dirname)(?![\w$"'-])/g) ?? [])] }).toEqual({ name, free: [] });
     }
