@@ -220,10 +220,13 @@ export class LakeSyncClient {
    * the server's checkpoint and pulls from its cursor. Call it when the
    * user's claims or the deployment's sync rules change: pulls never replay
    * what a changed view would have sent or taken away (docs/protocol.md).
+   * The token provider is asked again (forceRefresh): the claims are in the token.
    * Persisted: a client stopped before that round does it at its next one.
    */
   async resync(): Promise<SyncReport> {
     this.store.requestReset();
+    // The claims are in the token: a cached one would reload the old view (the provider is asked again).
+    this.transport.refreshToken();
     await this.running?.catch(() => undefined);
     return this.sync();
   }
