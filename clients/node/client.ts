@@ -476,7 +476,9 @@ export class LakeSyncClient {
       if (this.loop.timer !== null) clearTimeout(this.loop.timer);
       this.loop = null;
     }
-    await this.running?.catch(() => undefined); // its failure was already reported through status
+    // Its failure was already reported through status. Again while one is running: a resync() waiting
+    // for that round starts its own before this resumes, and close() must not shut the database under it.
+    while (this.running !== null) await this.running.catch(() => undefined);
     this.setStatus({ state: 'stopped', live: false });
   }
 

@@ -91,4 +91,26 @@ describe('resync() races and tokens (review)', () => {
     expect(ids(mover)).toEqual(['b1']);
     expect(forced.at(-1)).toBe(true);
   });
+
+  // client.ts resync / stop: close() waits for the round under way when it is called. A
+  // resync() waiting for that same round starts its own right after it, before close()
+  // resumes; close() then shuts the database under the new round, whose push answer lands
+  // on a closed database ("The database connection is not open"), and resync() rejects.
+  it('close() during a resync() that waits for a round lets the resync round finish first', async () => {
+    const s = (server = await startTestServer({ lake: {} }));
+    const slow: typeof fetch = async (input, init) => {
+      await new Promise((r) => setTimeout(r, 100));
+      return fetch(input, init);
+    };
+    const c = await LakeSyncClient.open({ url: s.url, database: ':memory:', clientId: 'closer', schema: TODO_SCHEMA, fetch: slow, getToken: ({ clientId }) => tokenFor('u', clientId) });
+    c.insert('todos', 'a', { title: 'first' });
+    const first = c.sync();
+    c.insert('todos', 'b', { title: 'second' });
+    const again = c.resync();
+    const closed = c.close();
+    await first;
+    await expect(again).resolves.toMatchObject({ rejected: 0 });
+    await closed;
+    expect(c.db.open).toBe(false);
+  });
 });
