@@ -154,6 +154,7 @@ export class LakeSyncClient {
           getToken: options.getToken,
           format: 'json',
           ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+          ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
         });
         schema = await probe.schema();
       }

@@ -73,4 +73,17 @@ describe('the Node client offline', () => {
       await c.close();
     }
   });
+
+  // client.ts open: the schema probe (no schema given or stored) was built without
+  // requestTimeoutMs, so a gateway that accepts and stays silent held open() for the default 30 s.
+  it('open() fetching the schema honours requestTimeoutMs', async () => {
+    const silent: typeof fetch = (_input, init) =>
+      new Promise((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason as Error));
+      });
+    const started = Date.now();
+    const opening = LakeSyncClient.open({ url: 'http://gateway', database: ':memory:', clientId: 'c', getToken: () => Promise.resolve('t'), fetch: silent, requestTimeoutMs: 100 });
+    await expect(opening).rejects.toBeInstanceOf(OfflineError);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
 });
