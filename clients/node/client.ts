@@ -228,6 +228,10 @@ export class LakeSyncClient {
     this.store.requestReset();
     // The claims are in the token: a cached one would reload the old view (the provider is asked again).
     this.transport.refreshToken();
+    if (this.live !== null) {
+      this.setStatus({ live: false });
+      this.live.reconnect(); // its pokes follow the claims it was opened with
+    }
     await this.running?.catch(() => undefined);
     return this.sync();
   }

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { LakeSyncClient } from '../../clients/node/index.ts';
 import type { SyncRules } from '../../core/rules.ts';
 import { TODO_SCHEMA, startTestServer, tempDir, tokenFor, type TestServer } from '../support/server.ts';
@@ -112,5 +113,39 @@ describe('resync() races and tokens (review)', () => {
     await expect(again).resolves.toMatchObject({ rejected: 0 });
     await closed;
     expect(c.db.open).toBe(false);
+  });
+
+  // client.ts resync / live.ts: the live connection keeps the claims of the token it was
+  // opened with, and the server pokes by those. After resync() under new claims the socket
+  // still has the old ones: writes in the new view poke nobody, and a client on a long
+  // interval sees them only at its next round.
+  it('after resync() the live connection is opened again with the new claims, so writes in the new view poke it', async () => {
+    const s = (server = await startTestServer({ rules: RULES }));
+    const blue = await open(s.url, 'blue-writer', 'blue');
+    let team = 'red';
+    const mover = await LakeSyncClient.open({
+      url: s.url,
+      database: ':memory:',
+      clientId: 'mover',
+      schema: TODO_SCHEMA,
+      intervalMs: 3_600_000,
+      live: { WebSocket },
+      getToken: ({ clientId }) => tokenFor('user-mover', clientId, { team }),
+    });
+    clients.push(mover);
+    const waitFor = async (check: () => boolean): Promise<void> => {
+      const deadline = Date.now() + 2000;
+      while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    };
+    mover.start();
+    await waitFor(() => mover.getStatus().live && mover.getStatus().state === 'idle');
+    team = 'blue';
+    await mover.resync();
+    await waitFor(() => mover.getStatus().live && mover.getStatus().state === 'idle');
+    await new Promise((r) => setTimeout(r, 100));
+    blue.insert('todos', 'b9', { title: 'after the move', owner: 'blue' });
+    await blue.sync();
+    await waitFor(() => ids(mover).includes('b9'));
+    expect(ids(mover)).toEqual(['b9']);
   });
 });
