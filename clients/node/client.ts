@@ -336,7 +336,12 @@ export class LakeSyncClient {
   private async loadCheckpoint(): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       const info = await this.transport.checkpoint();
-      if (info === null) return 0;
+      if (info === null) {
+        // A load cut short, and now no checkpoint at all (the server lost its data): its rows must go,
+        // the pull from the start will not remove them.
+        if (this.store.checkpointProgress() !== null) this.store.resetSynced();
+        return 0;
+      }
       const saved = this.store.checkpointProgress();
       const from = saved !== null && saved.checkpointId === info.checkpointId ? saved.next : 0;
       if (from === 0) this.store.resetSynced();
