@@ -148,4 +148,31 @@ describe('resync() races and tokens (review)', () => {
     await waitFor(() => ids(mover).includes('b9'));
     expect(ids(mover)).toEqual(['b9']);
   });
+
+  it('a resync() that failed offline is done by the next round after a restart, the offline write kept', async () => {
+    const s = (server = await startTestServer({ rules: RULES, lake: {} }));
+    const red = await open(s.url, 'red-writer', 'red');
+    const blue = await open(s.url, 'blue-writer', 'blue');
+    red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
+    blue.insert('todos', 'b1', { title: 'blue one', owner: 'blue' });
+    await red.sync();
+    await blue.sync();
+    const database = join(tempDir(), 'mover.db');
+    let offline = false;
+    const flaky: typeof fetch = (input, init) => (offline ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init));
+    let team = 'red';
+    const mover = await LakeSyncClient.open({ url: s.url, database, clientId: 'mover', schema: TODO_SCHEMA, fetch: flaky, getToken: ({ clientId }) => tokenFor('user-mover', clientId, { team }) });
+    await mover.sync();
+    expect(ids(mover)).toEqual(['r1']);
+    offline = true;
+    team = 'blue';
+    mover.insert('todos', 'w', { title: 'offline', owner: 'blue' });
+    await expect(mover.resync()).rejects.toThrow();
+    expect(ids(mover)).toEqual(['r1', 'w']);
+    await mover.close();
+    const back = await open(s.url, 'mover', 'blue', database);
+    await back.sync();
+    expect(ids(back)).toEqual(['b1', 'w']);
+    expect(back.store.pendingCount()).toBe(0);
+  });
 });
