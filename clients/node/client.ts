@@ -253,8 +253,7 @@ export class LakeSyncClient {
         // A refused write was merged into its row locally, and LWW cannot take it back out: start the
         // synced state over (unpushed writes kept), so the rows become the server's again. Refusals are
         // rare (rule violations, invalid values), so a full resync is the price of being exact.
-        this.store.resetSynced();
-        this.setStatus({ cursor: '' });
+        this.startOver();
       }
       const pulled = await this.pullAll();
       if (this.transport.serverSchemaVersion > this.store.registry.version) await this.refreshSchema();
@@ -339,12 +338,12 @@ export class LakeSyncClient {
       if (info === null) {
         // A load cut short, and now no checkpoint at all (the server lost its data): its rows must go,
         // the pull from the start will not remove them.
-        if (this.store.checkpointProgress() !== null) this.store.resetSynced();
+        if (this.store.checkpointProgress() !== null) this.startOver();
         return 0;
       }
       const saved = this.store.checkpointProgress();
       const from = saved !== null && saved.checkpointId === info.checkpointId ? saved.next : 0;
-      if (from === 0) this.store.resetSynced();
+      if (from === 0) this.startOver();
       let loaded = 0;
       try {
         for (const chunk of info.chunks) {
@@ -365,6 +364,13 @@ export class LakeSyncClient {
     }
   }
 
+  /** Drop the synced state (unpushed writes kept), and tell the app which tables lost rows: nothing pulled may replace them. */
+  private startOver(): void {
+    const cleared = this.store.resetSynced();
+    this.setStatus({ cursor: '' });
+    if (cleared.length > 0) this.emit({ type: 'change', tables: cleared });
+  }
+
   private async pullAll(): Promise<number> {
     let pulled = 0;
     if (this.cursor === '' && this.options.initialSync !== 'pull') pulled += await this.loadCheckpoint();
@@ -381,8 +387,7 @@ export class LakeSyncClient {
         if ((!expired && !isRemoteCode(err, 'INVALID_CURSOR')) || restarted) throw err;
         restarted = true;
         // Start again (from a checkpoint if there is one), keeping unpushed writes.
-        this.store.resetSynced();
-        this.setStatus({ cursor: '' });
+        this.startOver();
         pulled += await this.loadCheckpoint();
         continue;
       }

@@ -175,4 +175,28 @@ describe('resync() races and tokens (review)', () => {
     expect(ids(back)).toEqual(['b1', 'w']);
     expect(back.store.pendingCount()).toBe(0);
   });
+
+  // client.ts syncOnce / pullAll / loadCheckpoint: resetSynced deletes the pulled rows but no
+  // 'change' event says so; only tables that a checkpoint lists or a pulled page touches are
+  // announced. A server without a lake and a new view with no rows: the app is never told
+  // that its rows went, and a UI that re-reads on 'change' keeps showing them.
+  it('the rows a resync() drops are announced with a change event, also when nothing replaces them', async () => {
+    const s = (server = await startTestServer({ rules: RULES }));
+    const red = await open(s.url, 'red-writer', 'red');
+    red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
+    await red.sync();
+    let team = 'red';
+    const mover = await LakeSyncClient.open({ url: s.url, database: ':memory:', clientId: 'mover', schema: TODO_SCHEMA, getToken: ({ clientId }) => tokenFor('user-mover', clientId, { team }) });
+    clients.push(mover);
+    await mover.sync();
+    expect(ids(mover)).toEqual(['r1']);
+    const changed: string[] = [];
+    mover.on((e) => {
+      if (e.type === 'change') changed.push(...e.tables);
+    });
+    team = 'green';
+    await mover.resync();
+    expect(ids(mover)).toEqual([]);
+    expect(changed).toContain('todos');
+  });
 });
