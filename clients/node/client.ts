@@ -232,7 +232,8 @@ export class LakeSyncClient {
       this.setStatus({ live: false });
       this.live.reconnect(); // its pokes follow the claims it was opened with
     }
-    await this.running?.catch(() => undefined);
+    // Not even a microtask's wait when nothing runs: stop() must find this round under way.
+    if (this.running !== null) await this.running.catch(() => undefined);
     return this.sync();
   }
 

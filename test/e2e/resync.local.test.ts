@@ -199,4 +199,18 @@ describe('resync() races and tokens (review)', () => {
     expect(ids(mover)).toEqual([]);
     expect(changed).toContain('todos');
   });
+
+  // client.ts resync: with no round under way it still awaited (a microtask) before starting
+  // its own, and a close() called right after it found nothing running and shut the database
+  // under the round resync() then started.
+  it('close() right after a resync() with no round under way waits for the resync round', async () => {
+    const s = (server = await startTestServer({ lake: {} }));
+    const c = await LakeSyncClient.open({ url: s.url, database: ':memory:', clientId: 'closer2', schema: TODO_SCHEMA, getToken: ({ clientId }) => tokenFor('u', clientId) });
+    c.insert('todos', 'a', { title: 'first' });
+    const again = c.resync();
+    const closed = c.close();
+    await expect(again).resolves.toMatchObject({ pushed: 1 });
+    await closed;
+    expect(c.db.open).toBe(false);
+  });
 });
