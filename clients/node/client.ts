@@ -190,7 +190,13 @@ export class LakeSyncClient {
 
   /** Run several writes in one local transaction. */
   transaction<T>(fn: () => T): T {
-    return this.store.db.transaction(fn)();
+    try {
+      return this.store.db.transaction(fn)();
+    } catch (err) {
+      // Its writes left the outbox with the rollback: the count each one raised goes back too.
+      this.setStatus({ pending: this.store.pendingCount() });
+      throw err;
+    }
   }
 
   private write(op: Op, table: string, rowId: string, values: RowInput): void {
