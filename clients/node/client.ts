@@ -291,7 +291,8 @@ export class LakeSyncClient {
         this.store.acknowledge((items[items.length - 1] as { seq: number }).seq);
         pushed += items.length;
       } catch (err) {
-        const tooLarge = err instanceof RemoteError && (err.code === 'BODY_TOO_LARGE' || err.code === 'TOO_MANY_DELTAS');
+        // Any 413: a proxy in front of the server may have a smaller body limit, and its own error body.
+        const tooLarge = err instanceof RemoteError && (err.code === 'BODY_TOO_LARGE' || err.code === 'TOO_MANY_DELTAS' || err.status === 413);
         if (tooLarge && items.length > 1) {
           // Over the server's limits (big values, or a smaller limit than ours): split the batch.
           batch = Math.max(1, Math.floor(items.length / 2));

@@ -70,6 +70,26 @@ describe('Node client edges', () => {
     expect(a.store.pendingCount()).toBe(0);
   }, 60_000);
 
+  // client.ts pushAll: only the server's BODY_TOO_LARGE splits a batch. A proxy in front of
+  // it with a smaller body limit (API Gateway: 10 MB, a corporate proxy, a CDN) answers 413
+  // with its own body, read as HTTP_413: the same batch is sent again every round, for ever.
+  it('a 413 from a proxy (no error envelope) splits the batch too', async () => {
+    server = await startTestServer();
+    const proxy: typeof fetch = (input, init) => {
+      const body = init?.body as Uint8Array | undefined;
+      if (body !== undefined && body.byteLength > 100_000) return Promise.resolve(new Response('<html>413 Request Entity Too Large</html>', { status: 413, headers: { 'content-type': 'text/html' } }));
+      return fetch(input, init);
+    };
+    const a = await open({ url: server.url, clientId: 'a', fetch: proxy });
+    const title = 'x'.repeat(10_000);
+    a.transaction(() => {
+      for (let i = 0; i < 40; i++) a.insert('todos', `big-${i}`, { title, owner: 'u1' });
+    });
+    await a.sync().catch(() => undefined);
+    expect(a.store.pendingCount()).toBe(0);
+    expect(a.db.prepare('SELECT count(*) FROM _lakesync_rejected').pluck().get()).toBe(0);
+  });
+
   // client.ts DELTA_FAULTS: STAMP_REUSED is treated like a bad delta (set aside, never
   // sent again). docs/protocol.md (Push, 5.): the client "must advance its clock past every
   // hlc it has used and the serverHlc it has seen, re-stamp the delta and push it again".
