@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { LakeSyncClient } from '../../clients/node/index.ts';
 import type { SyncRules } from '../../core/rules.ts';
-import { TODO_SCHEMA, startTestServer, tempDir, tokenFor, type TestServer } from '../support/server.ts';
+import { TODO_SCHEMA, adminFlush, startTestServer, tempDir, tokenFor, type TestServer } from '../support/server.ts';
 
 /**
  * docs/protocol.md: rules and claims are evaluated at pull time; a client
@@ -212,5 +212,32 @@ describe('resync() races and tokens (review)', () => {
     await expect(again).resolves.toMatchObject({ pushed: 1 });
     await closed;
     expect(c.db.open).toBe(false);
+  });
+
+  it('a resync() requested while the first checkpoint loads ends with the new view only', async () => {
+    const s = (server = await startTestServer({ rules: RULES, lake: {} }));
+    const red = await open(s.url, 'red-writer', 'red');
+    const blue = await open(s.url, 'blue-writer', 'blue');
+    red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
+    blue.insert('todos', 'b1', { title: 'blue one', owner: 'blue' });
+    await red.sync();
+    await blue.sync();
+    expect((await adminFlush(s.url)).checkpoint).not.toBeNull();
+    let team = 'red';
+    let hold: Promise<void> | null = new Promise<void>((r) => setTimeout(r, 300));
+    const slow: typeof fetch = async (input, init) => {
+      if (hold !== null && /\/v1\/checkpoint\//.test(String(input))) await hold; // the chunk request is made under the red token
+      return fetch(input, init);
+    };
+    const mover = await LakeSyncClient.open({ url: s.url, database: ':memory:', clientId: 'mover', schema: TODO_SCHEMA, fetch: slow, getToken: ({ clientId }) => tokenFor('user-mover', clientId, { team }) });
+    clients.push(mover);
+    const first = mover.sync();
+    await new Promise((r) => setTimeout(r, 100));
+    team = 'blue';
+    const again = mover.resync();
+    await first;
+    hold = null;
+    await again;
+    expect(ids(mover)).toEqual(['b1']);
   });
 });
