@@ -81,6 +81,8 @@ export interface SyncReport {
 
 /** Codes that condemn one delta, not the connection: the delta is set aside and sync goes on (a reused stamp cannot succeed on retry either). */
 const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE', 'INVALID_REQUEST', 'DELTA_ID_MISMATCH', 'RULE_VIOLATION', 'STAMP_REUSED']);
+/** The longest delay setTimeout holds (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
 /** Times a push re-stamps a delta whose stamp the server holds already, before it sets it aside. */
 const MAX_RESTAMPS = 3;
 
@@ -462,7 +464,8 @@ export class LakeSyncClient {
       );
     };
     const schedule = (ms: number): void => {
-      if (!loop.stopped) loop.timer = setTimeout(tick, ms);
+      // setTimeout runs a longer delay after 1 ms: a retry-after of years would retry every millisecond.
+      if (!loop.stopped) loop.timer = setTimeout(tick, Math.min(ms, MAX_TIMER_MS));
     };
     // A poke: sync now, or right after the round under way (it may have pulled before the poke's deltas landed).
     // During backoff after a failure the poke waits too: the server asked for patience, or it is down.
