@@ -88,6 +88,8 @@ export interface SyncReport {
 
 /** Codes that condemn one delta, not the connection: the delta is set aside and sync goes on (a reused stamp cannot succeed on retry either). */
 const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE', 'INVALID_REQUEST', 'DELTA_ID_MISMATCH', 'RULE_VIOLATION', 'STAMP_REUSED']);
+/** The longest delay setTimeout holds (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2_147_483_647;
 /** Times a push re-stamps a delta whose stamp the server holds already, before it sets it aside. */
 const MAX_RESTAMPS = 3;
 
@@ -162,6 +164,7 @@ export class LakeSyncClient {
           getToken: options.getToken,
           format: 'json',
           ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+          ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
         });
         schema = await probe.schema();
       }
@@ -197,7 +200,13 @@ export class LakeSyncClient {
 
   /** Run several writes in one local transaction. */
   transaction<T>(fn: () => T): T {
-    return this.store.db.transaction(fn)();
+    try {
+      return this.store.db.transaction(fn)();
+    } catch (err) {
+      // Its writes left the outbox with the rollback: the count each one raised goes back too.
+      this.setStatus({ pending: this.store.pendingCount() });
+      throw err;
+    }
   }
 
   private write(op: Op, table: string, rowId: string, values: RowInput): void {
@@ -228,11 +237,19 @@ export class LakeSyncClient {
    * the server's checkpoint and pulls from its cursor. Call it when the
    * user's claims or the deployment's sync rules change: pulls never replay
    * what a changed view would have sent or taken away (docs/protocol.md).
+   * The token provider is asked again (forceRefresh): the claims are in the token.
    * Persisted: a client stopped before that round does it at its next one.
    */
   async resync(): Promise<SyncReport> {
     this.store.requestReset();
-    await this.running?.catch(() => undefined);
+    // The claims are in the token: a cached one would reload the old view (the provider is asked again).
+    this.transport.refreshToken();
+    if (this.live !== null) {
+      this.setStatus({ live: false });
+      this.live.reconnect(); // its pokes follow the claims it was opened with
+    }
+    // Not even a microtask's wait when nothing runs: stop() must find this round under way.
+    if (this.running !== null) await this.running.catch(() => undefined);
     return this.sync();
   }
 
@@ -253,8 +270,7 @@ export class LakeSyncClient {
         // A refused write was merged into its row locally, and LWW cannot take it back out: start the
         // synced state over (unpushed writes kept), so the rows become the server's again. Refusals are
         // rare (rule violations, invalid values), so a full resync is the price of being exact.
-        this.store.resetSynced();
-        this.setStatus({ cursor: '' });
+        this.startOver();
       }
       const pulled = await this.pullAll();
       if (this.transport.serverSchemaVersion > this.store.registry.version) await this.refreshSchema();
@@ -337,10 +353,15 @@ export class LakeSyncClient {
   private async loadCheckpoint(): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       const info = await this.transport.checkpoint();
-      if (info === null) return 0;
+      if (info === null) {
+        // A load cut short, and now no checkpoint at all (the server lost its data): its rows must go,
+        // the pull from the start will not remove them.
+        if (this.store.checkpointProgress() !== null) this.startOver();
+        return 0;
+      }
       const saved = this.store.checkpointProgress();
       const from = saved !== null && saved.checkpointId === info.checkpointId ? saved.next : 0;
-      if (from === 0) this.store.resetSynced();
+      if (from === 0) this.startOver();
       let loaded = 0;
       try {
         for (const chunk of info.chunks) {
@@ -361,6 +382,13 @@ export class LakeSyncClient {
     }
   }
 
+  /** Drop the synced state (unpushed writes kept), and tell the app which tables lost rows: nothing pulled may replace them. */
+  private startOver(): void {
+    const cleared = this.store.resetSynced();
+    this.setStatus({ cursor: '' });
+    if (cleared.length > 0) this.emit({ type: 'change', tables: cleared });
+  }
+
   private async pullAll(): Promise<number> {
     let pulled = 0;
     if (this.cursor === '' && this.options.initialSync !== 'pull') pulled += await this.loadCheckpoint();
@@ -377,8 +405,7 @@ export class LakeSyncClient {
         if ((!expired && !isRemoteCode(err, 'INVALID_CURSOR')) || restarted) throw err;
         restarted = true;
         // Start again (from a checkpoint if there is one), keeping unpushed writes.
-        this.store.resetSynced();
-        this.setStatus({ cursor: '' });
+        this.startOver();
         pulled += await this.loadCheckpoint();
         continue;
       }
@@ -445,7 +472,8 @@ export class LakeSyncClient {
       );
     };
     const schedule = (ms: number): void => {
-      if (!loop.stopped) loop.timer = setTimeout(tick, ms);
+      // setTimeout runs a longer delay after 1 ms: a retry-after of years would retry every millisecond.
+      if (!loop.stopped) loop.timer = setTimeout(tick, Math.min(ms, MAX_TIMER_MS));
     };
     // A poke: sync now, or right after the round under way (it may have pulled before the poke's deltas landed).
     // During backoff after a failure the poke waits too: the server asked for patience, or it is down.
@@ -482,7 +510,9 @@ export class LakeSyncClient {
       if (this.loop.timer !== null) clearTimeout(this.loop.timer);
       this.loop = null;
     }
-    await this.running?.catch(() => undefined); // its failure was already reported through status
+    // Its failure was already reported through status. Again while one is running: a resync() waiting
+    // for that round starts its own before this resumes, and close() must not shut the database under it.
+    while (this.running !== null) await this.running.catch(() => undefined);
     this.setStatus({ state: 'stopped', live: false });
   }
 

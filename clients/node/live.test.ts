@@ -48,6 +48,25 @@ describe('LiveConnection', () => {
     expect(s.closedWith).toBe(1000);
   });
 
+  it('reconnect() closes the open socket and opens another with a fresh token; a stopped connection stays stopped', async () => {
+    FakeSocket.made = [];
+    const asked: boolean[] = [];
+    const c = new LiveConnection({ url: 'ws://x/v1/live', WebSocket: FakeSocket, getToken: (refresh) => (asked.push(refresh), Promise.resolve('tok')), onPoke: () => undefined });
+    c.start();
+    await tick();
+    const first = FakeSocket.made[0] as FakeSocket;
+    first.onopen?.({});
+    c.reconnect();
+    await tick();
+    expect(first.closedWith).toBe(1000);
+    expect(FakeSocket.made).toHaveLength(2);
+    expect(asked).toEqual([false, true]);
+    c.stop();
+    c.reconnect();
+    await tick();
+    expect(FakeSocket.made).toHaveLength(2);
+  });
+
   it('reconnects after a close, with a fresh token when the handshake failed or the token expired (4001)', async () => {
     FakeSocket.made = [];
     const asked: boolean[] = [];

@@ -100,6 +100,15 @@ export class LiveConnection {
     }
   }
 
+  /** Open the connection again under a fresh token: the server pokes by the claims of the token a socket was opened with. */
+  reconnect(): void {
+    if (this.stopped) return;
+    this.stop();
+    this.stopped = false;
+    this.failures = 0;
+    this.connect(true);
+  }
+
   private connect(refreshToken: boolean): void {
     this.timer = null;
     const generation = this.generation;

@@ -440,11 +440,15 @@ export class LocalStore {
    * Forget everything pulled (the cursor expired, a checkpoint will replace
    * it) but keep the writes not yet pushed: app rows and merge states are
    * cleared, then the outbox is applied again on the empty tables. One
-   * transaction, so a crash leaves the old data.
+   * transaction, so a crash leaves the old data. Returns the app tables
+   * that had rows (the app is told they changed).
    */
-  resetSynced(): void {
+  resetSynced(): string[] {
+    const cleared: string[] = [];
     this.db.transaction(() => {
-      for (const t of this.tables.values()) this.db.prepare(`DELETE FROM "${t.name.replaceAll('"', '""')}"`).run();
+      for (const t of this.tables.values()) {
+        if (this.db.prepare(`DELETE FROM "${t.name.replaceAll('"', '""')}"`).run().changes > 0) cleared.push(t.name);
+      }
       this.db.prepare('DELETE FROM _lakesync_rows').run();
       const pending = this.stmts.peek.all(Number.MAX_SAFE_INTEGER).map((r) => decodeDelta(r.delta));
       for (const delta of pending) this.apply([{ kind: 'delta', delta }]);
@@ -452,6 +456,7 @@ export class LocalStore {
       this.setMeta(RESET_PENDING, '0');
       this.setMeta(CHECKPOINT_PROGRESS, '');
     })();
+    return cleared;
   }
 
   /** How far a checkpoint load got: its id and the next chunk index to load; null when none is under way. */

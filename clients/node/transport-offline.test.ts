@@ -56,6 +56,24 @@ describe('the Node client offline', () => {
     }
   });
 
+  // client.ts start: setTimeout runs a delay above 2^31-1 ms after 1 ms. A retry-after of
+  // years (a buggy proxy, a far HTTP date) made the loop retry every millisecond.
+  it('a retry-after beyond what setTimeout holds waits, it does not retry at once', async () => {
+    vi.useFakeTimers();
+    let calls = 0;
+    const forever = (): Promise<Response> =>
+      Promise.resolve(new Response(JSON.stringify({ error: { code: 'RATE_LIMITED', message: 'later' } }), { status: 429, headers: { 'retry-after': '99999999999', 'content-type': 'application/json' } }));
+    const c = await open(() => (calls++, forever()));
+    try {
+      c.start();
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(calls).toBe(1);
+    } finally {
+      await c.stop();
+      await c.close();
+    }
+  });
+
   it('a connection lost while the answer arrives is offline, not an error', async () => {
     const broken = (): Promise<Response> => {
       const body = new ReadableStream<Uint8Array>({
@@ -72,5 +90,18 @@ describe('the Node client offline', () => {
     } finally {
       await c.close();
     }
+  });
+
+  // client.ts open: the schema probe (no schema given or stored) was built without
+  // requestTimeoutMs, so a gateway that accepts and stays silent held open() for the default 30 s.
+  it('open() fetching the schema honours requestTimeoutMs', async () => {
+    const silent: typeof fetch = (_input, init) =>
+      new Promise((_resolve, reject) => {
+        init?.signal?.addEventListener('abort', () => reject(init.signal?.reason as Error));
+      });
+    const started = Date.now();
+    const opening = LakeSyncClient.open({ url: 'http://gateway', database: ':memory:', clientId: 'c', getToken: () => Promise.resolve('t'), fetch: silent, requestTimeoutMs: 100 });
+    await expect(opening).rejects.toBeInstanceOf(OfflineError);
+    expect(Date.now() - started).toBeLessThan(3000);
   });
 });

@@ -67,6 +67,8 @@ const DEFAULT_MAX_PUSH_BYTES = 4 * 1024 * 1024;
 /** HTTP transport for /v1, with token refresh on 401. */
 export class Transport {
   private token: string | null = null;
+  /** Set by refreshToken(): the next token is asked for with forceRefresh (a provider may cache tokens too). */
+  private refresh = false;
   /** Schema version the server announced in its last response. */
   serverSchemaVersion = 0;
   private readonly fetchImpl: typeof fetch;
@@ -162,9 +164,17 @@ export class Transport {
     }
   }
 
+  /** Drop the token: the next request asks the provider for a fresh one (the user's claims changed). */
+  refreshToken(): void {
+    this.token = null;
+    this.refresh = true;
+  }
+
   private async currentToken(forceRefresh: boolean): Promise<string> {
     if (this.token === null || forceRefresh) {
-      this.token = await this.options.getToken({ clientId: this.options.clientId, forceRefresh });
+      const token = await this.options.getToken({ clientId: this.options.clientId, forceRefresh: forceRefresh || this.refresh });
+      this.refresh = false;
+      this.token = token;
     }
     return this.token;
   }

@@ -318,4 +318,32 @@ describe('Node client edges', () => {
     expect(row(a, 'r')).toBeUndefined();
     expect(row(c, 'r')).toEqual(row(a, 'r'));
   }, 60_000);
+
+  // client.ts loadCheckpoint: a load cut short keeps its chunks (checkpoint_progress) to be
+  // resumed. If the server then answers NO_CHECKPOINT (it lost its data, like INVALID_CURSOR
+  // but before the client had a cursor), the client pulls from the start on top of the
+  // half-loaded rows: rows the server no longer has stay shown for good.
+  it('a checkpoint load cut short, then a server with no checkpoint: the half-loaded rows do not stay', async () => {
+    const schema = { version: 1, tables: [TODO_SCHEMA.tables[0] as (typeof TODO_SCHEMA.tables)[number], { name: 'notes', columns: [{ name: 'body', type: 'string' as const }] }] };
+    server = await startTestServer({ schema, lake: {} });
+    const url = server.url;
+    const a = await open({ url, clientId: 'a', schema });
+    a.insert('todos', 'gone', { title: 'before the reset', owner: 'u1' });
+    a.insert('notes', 'gone-too', { body: 'before the reset' });
+    await a.sync();
+    expect((await adminFlush(url)).checkpoint).not.toBeNull();
+    const cut: typeof fetch = (input, init) =>
+      /\/v1\/checkpoint\/[^/]+\/1$/.test(String(input)) ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init);
+    const database = join(tempDir(), 'b.db');
+    const b = await open({ url, clientId: 'b', schema, database, fetch: cut });
+    await expect(b.sync()).rejects.toThrow();
+    const shown = (c: LakeSyncClient): number => c.db.prepare('SELECT (SELECT count(*) FROM todos) + (SELECT count(*) FROM notes)').pluck().get() as number;
+    expect(shown(b)).toBe(1); // one chunk of two
+    await b.close();
+    await server.close();
+    server = await startTestServer({ schema, port: Number(new URL(url).port) }); // a fresh data dir, no lake
+    const b2 = await open({ url, clientId: 'b', schema, database });
+    await b2.sync();
+    expect(shown(b2)).toBe(0);
+  });
 });

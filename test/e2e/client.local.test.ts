@@ -67,6 +67,21 @@ describe('Node client', () => {
     expect(a.db.prepare('SELECT title, meta, position FROM todos').get()).toEqual({ title: 'kept', meta: '{"tags":["a"]}', position: 2 ** 40 });
   });
 
+  // client.ts transaction: write() counts each write into status.pending as it goes; a
+  // transaction the app aborts rolls the outbox back but left the count up (until the next round).
+  it('a rolled-back transaction leaves status.pending equal to the outbox', async () => {
+    server = await startTestServer();
+    const a = await open({ url: server.url, clientId: 'a' });
+    expect(() =>
+      a.transaction(() => {
+        a.insert('todos', 't1', { title: 'rolled back' });
+        a.insert('todos', 't2', { title: 'rolled back too' });
+        throw new Error('app fails half way');
+      }),
+    ).toThrow('app fails half way');
+    expect(a.getStatus().pending).toBe(a.store.pendingCount());
+  });
+
   it('refreshes the token after a 401 through the token provider', async () => {
     server = await startTestServer();
     const calls: boolean[] = [];
