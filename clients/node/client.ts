@@ -264,7 +264,17 @@ export class LakeSyncClient {
   private async syncOnce(): Promise<SyncReport> {
     this.setStatus({ state: 'syncing' });
     try {
-      const { pushed, rejected } = await this.pushAll();
+      let pushed = 0;
+      let rejected = 0;
+      let pushError: unknown = null;
+      try {
+        ({ pushed, rejected } = await this.pushAll());
+      } catch (err) {
+        // A clock too far ahead blocks this device's writes until real time catches up with their
+        // stamps; it must not also keep everyone else's writes from reaching it. Pull, then report.
+        if (!isRemoteCode(err, 'CLOCK_DRIFT')) throw err;
+        pushError = err;
+      }
       // Also a refusal of an earlier round that failed (or stopped) before its reset.
       if (this.store.resetPending()) {
         // A refused write was merged into its row locally, and LWW cannot take it back out: start the
@@ -274,6 +284,7 @@ export class LakeSyncClient {
       }
       const pulled = await this.pullAll();
       if (this.transport.serverSchemaVersion > this.store.registry.version) await this.refreshSchema();
+      if (pushError !== null) throw pushError;
       this.setStatus({ state: 'idle', lastSyncedAt: Date.now(), lastError: null, pending: this.store.pendingCount() });
       return { pushed, pulled, rejected };
     } catch (err) {

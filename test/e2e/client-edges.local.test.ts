@@ -125,6 +125,21 @@ describe('Node client edges', () => {
     expect((b.db.prepare("SELECT count(*) FROM todos WHERE id LIKE 'big-%'").pluck().get() as number)).toBe(100);
   }, 60_000);
 
+  // A device whose clock runs minutes fast has its writes refused with CLOCK_DRIFT until real time
+  // catches up with their stamps. The round stopped there, so it did not even pull: it saw nobody's writes.
+  it('a push refused with CLOCK_DRIFT still pulls, then reports the error; the writes wait in the outbox', async () => {
+    server = await startTestServer();
+    const other = await open({ url: server.url, clientId: 'other' });
+    other.insert('todos', 'theirs', { title: 'from other', owner: 'u1' });
+    await other.sync();
+    const fast = await open({ url: server.url, clientId: 'fast', wallClock: () => Date.now() + 10 * 60_000 });
+    fast.insert('todos', 'mine', { title: 'from the future', owner: 'u1' });
+    await expect(fast.sync()).rejects.toThrow(/CLOCK_DRIFT/);
+    expect(row(fast, 'theirs')).toEqual({ id: 'theirs', title: 'from other', owner: 'u1' });
+    expect(fast.store.pendingCount()).toBe(1);
+    expect(fast.getStatus().state).toBe('error');
+  });
+
   // client.ts DELTA_FAULTS: STAMP_REUSED is treated like a bad delta (set aside, never
   // sent again). docs/protocol.md (Push, 5.): the client "must advance its clock past every
   // hlc it has used and the serverHlc it has seen, re-stamp the delta and push it again".
