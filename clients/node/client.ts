@@ -371,24 +371,34 @@ export class LakeSyncClient {
         return 0;
       }
       const saved = this.store.checkpointProgress();
-      const from = saved !== null && saved.checkpointId === info.checkpointId ? saved.next : 0;
-      if (from === 0) this.startOver();
+      // A load cut short goes on with its own checkpoint, even once a newer one is out (the server keeps
+      // a replaced one a while): starting over at every new checkpoint, a slow link might never finish.
+      const resumed = saved !== null && saved.checkpointId !== info.checkpointId ? this.store.loadingCheckpoint() : null;
+      const load = resumed ?? info;
+      const from = saved !== null && saved.checkpointId === load.checkpointId ? saved.next : 0;
+      if (from === 0) {
+        this.startOver();
+        this.store.setLoadingCheckpoint(load);
+      }
       let loaded = 0;
       try {
-        for (const chunk of info.chunks) {
+        for (const chunk of load.chunks) {
           if (chunk.index < from) continue;
-          const body = await this.transport.checkpointChunkBytes(info.checkpointId, chunk.index);
-          loaded += this.store.applyCheckpointChunk(this.transport.format, body, { checkpointId: info.checkpointId, next: chunk.index + 1 });
+          const body = await this.transport.checkpointChunkBytes(load.checkpointId, chunk.index);
+          loaded += this.store.applyCheckpointChunk(this.transport.format, body, { checkpointId: load.checkpointId, next: chunk.index + 1 });
           if (this.store.lastChunkHlc > 0n) this.clock.receive(this.store.lastChunkHlc);
         }
       } catch (err) {
         // Replaced and collected while we loaded it: start over with the newest.
-        if (isRemoteCode(err, 'CHECKPOINT_EXPIRED') && attempt < 3) continue;
+        if (isRemoteCode(err, 'CHECKPOINT_EXPIRED') && attempt < 3) {
+          this.startOver();
+          continue;
+        }
         throw err;
       }
-      this.store.applyRemote([], info.cursor, this.clock.peek());
-      this.setStatus({ cursor: info.cursor });
-      this.emit({ type: 'change', tables: [...new Set(info.chunks.map((c) => c.table))] });
+      this.store.applyRemote([], load.cursor, this.clock.peek());
+      this.setStatus({ cursor: load.cursor });
+      this.emit({ type: 'change', tables: [...new Set(load.chunks.map((c) => c.table))] });
       return loaded;
     }
   }

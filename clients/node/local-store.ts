@@ -8,6 +8,7 @@ import {
   isLive,
   mergeRows,
   type Change,
+  type CheckpointInfo,
   type ColumnType,
   type Delta,
   type RowState,
@@ -31,6 +32,8 @@ const STORE_FORMAT = 2;
 const RESET_PENDING = 'reset_pending';
 /** `<checkpoint id>:<next chunk index>` while a checkpoint is being loaded (see LakeSyncClient.loadCheckpoint). */
 const CHECKPOINT_PROGRESS = 'checkpoint_progress';
+/** The checkpoint a load under way follows (JSON of its CheckpointInfo): resumed even once a newer one is out. */
+const CHECKPOINT_LOADING = 'checkpoint_loading';
 
 /** A chunk's place in its checkpoint, recorded with it. */
 export interface ChunkProgress {
@@ -455,8 +458,23 @@ export class LocalStore {
       this.setMeta('cursor', '');
       this.setMeta(RESET_PENDING, '0');
       this.setMeta(CHECKPOINT_PROGRESS, '');
+      this.setMeta(CHECKPOINT_LOADING, '');
     })();
     return cleared;
+  }
+
+  /** Remember the checkpoint a load starts on (before its first chunk). */
+  setLoadingCheckpoint(info: CheckpointInfo): void {
+    this.setMeta(CHECKPOINT_LOADING, JSON.stringify({ ...info, chunks: info.chunks.map((c) => ({ table: c.table, index: c.index, rows: c.rows })) }));
+  }
+
+  /** The checkpoint the load under way follows, if it got as far as a chunk (checkpointProgress). */
+  loadingCheckpoint(): CheckpointInfo | null {
+    const progress = this.checkpointProgress();
+    const text = this.getMeta(CHECKPOINT_LOADING) ?? '';
+    if (progress === null || text === '') return null;
+    const info = JSON.parse(text) as CheckpointInfo;
+    return info.checkpointId === progress.checkpointId ? info : null;
   }
 
   /** How far a checkpoint load got: its id and the next chunk index to load; null when none is under way. */

@@ -164,6 +164,40 @@ describe('initial sync that starts over', () => {
     expect(a.db.prepare('SELECT title FROM todos').pluck().all()).toEqual(['edited after the restart']);
   });
 
+  it('a load cut short goes on with its checkpoint after a newer one is published (a slow link that started over each time might never finish)', async () => {
+    // The buffer keeps deltas below the newest checkpoint for pulls, as deployments do by default.
+    const s = (server = await startTestServer({ schema: SCHEMA, lake: { retainDeltas: 1000 } }));
+    const a = await open(s.url, 'writer');
+    a.insert('todos', 't1', { title: 'doomed', owner: 'user-1' });
+    a.insert('todos', 't2', { title: 'stays', owner: 'user-1' });
+    a.insert('notes', 'n1', { body: 'second chunk' });
+    await a.sync();
+    const first = await flush(s);
+    const fetched: string[] = [];
+    let offline = true;
+    const wrapped: typeof fetch = async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      const m = /\/v1\/checkpoint\/([^/]+)\/(\d+)$/.exec(url);
+      if (m !== null) {
+        fetched.push(`${m[1] === first.checkpoint ? 'first' : 'newer'}/${m[2]}`);
+        if (offline && m[2] === '1') throw new TypeError('fetch failed');
+      }
+      return fetch(input, init);
+    };
+    const b = await open(s.url, 'reader', wrapped);
+    await expect(b.sync()).rejects.toThrow();
+    offline = false;
+    a.delete('todos', 't1');
+    a.insert('todos', 't3', { title: 'later', owner: 'user-1' });
+    await a.sync();
+    const second = await flush(s);
+    expect(second.checkpoint).not.toBe(first.checkpoint);
+    await b.sync();
+    expect(fetched).toEqual(['first/0', 'first/1', 'first/1']); // nothing of the newer one, chunk 0 not again
+    expect(todoIds(b)).toEqual(todoIds(a));
+    expect(todoIds(b)).toEqual(['t2', 't3']);
+  });
+
   it('a load that stopped part-way (offline, or killed) resumes at the next chunk of the same checkpoint, across restarts', async () => {
     const s = (server = await startTestServer({ schema: SCHEMA, lake: {} }));
     const a = await open(s.url, 'writer');
