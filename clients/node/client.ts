@@ -271,8 +271,9 @@ export class LakeSyncClient {
         ({ pushed, rejected } = await this.pushAll());
       } catch (err) {
         // A clock too far ahead blocks this device's writes until real time catches up with their
-        // stamps; it must not also keep everyone else's writes from reaching it. Pull, then report.
-        if (!isRemoteCode(err, 'CLOCK_DRIFT')) throw err;
+        // stamps, a schema newer than the server's until the server is upgraded; neither must also
+        // keep everyone else's writes from reaching this device. Pull, then report.
+        if (!isRemoteCode(err, 'CLOCK_DRIFT') && !isRemoteCode(err, 'SCHEMA_VERSION_MISMATCH')) throw err;
         pushError = err;
       }
       // Also a refusal of an earlier round that failed (or stopped) before its reset.

@@ -140,6 +140,22 @@ describe('Node client edges', () => {
     expect(fast.getStatus().state).toBe('error');
   });
 
+  it('a push refused with SCHEMA_VERSION_MISMATCH (an app updated before its server) still pulls, then reports the error', async () => {
+    server = await startTestServer();
+    const other = await open({ url: server.url, clientId: 'other' });
+    other.insert('todos', 'theirs', { title: 'from other', owner: 'u1' });
+    await other.sync();
+    const newer = {
+      version: TODO_SCHEMA.version + 1,
+      tables: TODO_SCHEMA.tables.map((t) => (t.name === 'todos' ? { ...t, columns: [...t.columns, { name: 'due', type: 'string' as const }] } : t)),
+    };
+    const ahead = await open({ url: server.url, clientId: 'ahead', schema: newer });
+    ahead.insert('todos', 'mine', { title: 'new app', owner: 'u1', due: 'friday' });
+    await expect(ahead.sync()).rejects.toThrow(/SCHEMA_VERSION_MISMATCH/);
+    expect(row(ahead, 'theirs')).toEqual({ id: 'theirs', title: 'from other', owner: 'u1' });
+    expect(ahead.store.pendingCount()).toBe(1);
+  });
+
   // client.ts DELTA_FAULTS: STAMP_REUSED is treated like a bad delta (set aside, never
   // sent again). docs/protocol.md (Push, 5.): the client "must advance its clock past every
   // hlc it has used and the serverHlc it has seen, re-stamp the delta and push it again".
