@@ -539,6 +539,9 @@ export class LakeSyncClient {
   }
 
   async close(): Promise<void> {
+    // A round under way (a long initial load, say) ends at once instead of holding close() until it
+    // finishes: what it applied is kept, and a checkpoint load resumes at its next chunk.
+    this.transport.abortAll();
     await this.stop();
     this.store.db.close();
   }

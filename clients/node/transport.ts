@@ -67,6 +67,8 @@ const DEFAULT_MAX_PUSH_BYTES = 4 * 1024 * 1024;
 /** HTTP transport for /v1, with token refresh on 401. */
 export class Transport {
   private token: string | null = null;
+  /** Aborts every request under way (abortAll, on close). */
+  private aborter = new AbortController();
   /** Set by refreshToken(): the next token is asked for with forceRefresh (a provider may cache tokens too). */
   private refresh = false;
   /** Schema version the server announced in its last response. */
@@ -137,7 +139,7 @@ export class Transport {
             ...(body !== undefined ? { 'content-type': CONTENT_TYPES[format] } : {}),
           },
           ...(body !== undefined ? { body: body as Uint8Array<ArrayBuffer> } : {}),
-          signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000),
+          signal: AbortSignal.any([AbortSignal.timeout(this.options.timeoutMs ?? 30_000), this.aborter.signal]),
         });
       } catch (err) {
         throw new OfflineError(`cannot reach ${this.options.url}: ${(err as Error).message}`, { cause: err });
@@ -162,6 +164,15 @@ export class Transport {
       }
       throw new RemoteError(res.status, wire?.code ?? `HTTP_${res.status}`, wire?.message ?? res.statusText, wire?.deltaIndex ?? -1, wire?.requestId ?? '');
     }
+  }
+
+  /**
+   * Abort every request under way: they fail as offline (a push's outcome is
+   * then unknown, and it is sent again later, which is safe). Later requests go out as usual.
+   */
+  abortAll(): void {
+    this.aborter.abort(new Error('the client is closing'));
+    this.aborter = new AbortController();
   }
 
   /** Drop the token: the next request asks the provider for a fresh one (the user's claims changed). */

@@ -156,6 +156,24 @@ describe('Node client edges', () => {
     expect(ahead.store.pendingCount()).toBe(1);
   });
 
+  // close() waited for the round under way: a request hanging on a dead link held it for the whole
+  // request timeout (30 s by default), and a long initial load until it finished.
+  it('close() aborts the requests under way instead of waiting for them', async () => {
+    server = await startTestServer();
+    let hung = false;
+    const hanging: typeof fetch = (input, init) => {
+      if (!String(input instanceof Request ? input.url : input).includes('/v1/pull')) return fetch(input, init);
+      hung = true;
+      return new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason as Error)));
+    };
+    const a = await open({ url: server.url, clientId: 'a', fetch: hanging, requestTimeoutMs: 600_000, initialSync: 'pull' });
+    a.insert('todos', 'kept', { title: 'offline write', owner: 'u1' });
+    const round = a.sync().catch((e: unknown) => e);
+    while (!hung) await new Promise((r) => setTimeout(r, 5));
+    await a.close(); // within the test's timeout, far below the request timeout
+    expect(String(await round)).toMatch(/closing|abort/i);
+  }, 20_000);
+
   // client.ts DELTA_FAULTS: STAMP_REUSED is treated like a bad delta (set aside, never
   // sent again). docs/protocol.md (Push, 5.): the client "must advance its clock past every
   // hlc it has used and the serverHlc it has seen, re-stamp the delta and push it again".
