@@ -97,6 +97,16 @@ export class LakeRunner {
     return this.running;
   }
 
+  /**
+   * A cycle that starts after this call (POST /v1/admin/flush): joining one
+   * already running would answer before the deltas acknowledged since it
+   * read the buffer are flushed.
+   */
+  async flushNow(): Promise<CycleReport> {
+    await this.running?.catch(() => undefined);
+    return this.cycle();
+  }
+
   maintain(options: { snapshotRetentionMs: number; orphanAgeMs: number }): Promise<string[]> {
     return this.live().call<string[]>({ type: 'maintain', ...options });
   }

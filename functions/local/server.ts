@@ -84,18 +84,29 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
       }
       return r;
     };
+    // A tick while the last one's job still runs is skipped: joining it logged its report once per
+    // tick, and maintenance requests queued in the worker without end when a run outlasted the interval.
+    let cycling = false;
+    let maintaining = false;
     // Errors are logged and the next tick retries: flush is exactly-once from any point.
     const tick = (): void => {
-      runCycle().catch((err: unknown) => log({ level: 'error', msg: 'lake flush failed', error: String(err) }));
+      if (cycling) return;
+      cycling = true;
+      runCycle()
+        .catch((err: unknown) => log({ level: 'error', msg: 'lake flush failed', error: String(err) }))
+        .finally(() => (cycling = false));
     };
     if (settings.flushIntervalMs > 0) timers.push(setInterval(tick, settings.flushIntervalMs));
     if (settings.maintenanceIntervalMs > 0) {
       timers.push(
         setInterval(() => {
+          if (maintaining) return;
+          maintaining = true;
           jobs
             .maintain({ snapshotRetentionMs: settings.snapshotRetentionMs, orphanAgeMs: 3_600_000 })
             .then((lines) => log({ level: 'info', msg: 'lake maintenance', tables: lines }))
-            .catch((err: unknown) => log({ level: 'error', msg: 'lake maintenance failed', error: String(err) }));
+            .catch((err: unknown) => log({ level: 'error', msg: 'lake maintenance failed', error: String(err) }))
+            .finally(() => (maintaining = false));
         }, settings.maintenanceIntervalMs),
       );
     }
@@ -104,7 +115,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
   const app = createHttpApp({
     gateway,
     ...(local !== null ? { checkpoints: new CheckpointService(local.checkpoints, gateway.rules) } : {}),
-    ...(jobs !== null ? { flushNow: () => jobs.cycle() } : {}),
+    ...(jobs !== null ? { flushNow: () => jobs.flushNow() } : {}),
     auth,
     log,
     ...(config.rateLimit !== null ? { rateLimit: config.rateLimit } : {}),

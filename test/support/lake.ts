@@ -145,7 +145,7 @@ export interface ScanResult {
 }
 
 /** pyiceberg (SqlCatalog on our catalog file) scans a table. */
-export function pyicebergScan(env: LakeEnv, table: string, snapshot?: bigint): ScanResult {
+export function pyicebergScan(env: Pick<LakeEnv, 'catalogPath' | 'warehouse'>, table: string, snapshot?: bigint): ScanResult {
   return pythonJson<ScanResult>(SCAN_PY, [
     JSON.stringify({ catalog: env.catalogPath, warehouse: env.warehouse, table: `lakesync.${table}`, snapshot: snapshot?.toString() }),
   ]);

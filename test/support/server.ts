@@ -57,7 +57,7 @@ export function tokenFor(sub: string, clientId: string, extra: Record<string, un
 
 /** What POST /v1/admin/flush answers on the local server. */
 export interface AdminFlushAnswer {
-  readonly flush: { readonly deltas: number };
+  readonly flush: { readonly from: string; readonly to: string; readonly deltas: number };
   readonly checkpoint: string | null;
   readonly floor: string;
 }
@@ -125,9 +125,9 @@ export interface ChildServer {
 
 /** The real `npm start` entry point as a child process, for kill -9 tests. */
 export async function startChildServer(
-  setup: ServerSetup & { dataDir: string; port: number; dev?: boolean },
+  setup: ServerSetup & { dataDir: string; port: number; dev?: boolean; env?: Record<string, string> },
 ): Promise<ChildServer> {
-  const env: NodeJS.ProcessEnv = { ...process.env, LAKESYNC_PORT: String(setup.port), LAKESYNC_DATA_DIR: setup.dataDir };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...setup.env, LAKESYNC_PORT: String(setup.port), LAKESYNC_DATA_DIR: setup.dataDir };
   if (setup.dev === true) {
     // Exactly what `npm start` does on a fresh clone: dev mode, the repo's lakesync.config.json.
     delete env['LAKESYNC_JWT_SECRET'];
