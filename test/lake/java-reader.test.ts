@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Delta } from '../../core/delta.ts';
+import { parquetEncodePool } from '../../core/lake/parquet-encode-pool.ts';
 import { compactTable, expireSnapshots, removeOrphans } from '../../core/lake/maintenance.ts';
 import type { Schema } from '../../core/schema.ts';
 import { json } from '../../core/values.ts';
@@ -108,11 +109,75 @@ describe('Apache Iceberg Java reads what LakeSync writes', () => {
     });
     // -0.0 is in several files, next to 0.0 (Iceberg orders -0.0 first).
     expect(filtered.at(-2)!.rows.length).toBeGreaterThan(1);
+
+    // An incremental consumer: each snapshot's rows plus what was appended after it are every delta, once.
+    const changeSnapshots = changes!.snapshots.map((snap) => BigInt(snap.id));
+    expect(changeSnapshots.length).toBeGreaterThan(2);
+    const increments = await java.read(
+      await Promise.all(
+        // Java refuses appends after the current snapshot (nothing to read).
+        changeSnapshots.slice(0, -1).flatMap((id) => [javaRequest(env, 'todos_changes', { snapshot: id }), javaRequest(env, 'todos_changes', { appendsAfter: id })]),
+      ),
+    );
+    for (let k = 0; k < changeSnapshots.length - 1; k++) {
+      const [upTo, after] = [increments[2 * k]!, increments[2 * k + 1]!];
+      expect(after.rows.length).toBeGreaterThan(0);
+      expectEveryDeltaOnce({ ...upTo, rows: [...upTo.rows, ...after.rows] }, env.pushed, 'todos');
+    }
+
+    // The change table by its day(_hlc_time) partition and its system columns.
+    const some = changes!.rows.filter((_, i) => i % 9 === 0);
+    const changeFilters: [string, string][] = some.flatMap((r) => [['_hlc_time', r['_hlc_time'] as string], ['_seq', r['_seq'] as string], ['_delta_id', r['_delta_id'] as string]]);
+    changeFilters.push(['_op', 'delete'], ['_client_id', 'client-b']);
+    const changeReads = await java.read(await Promise.all(changeFilters.map((f) => javaRequest(env, 'todos_changes', { filter: f }))));
+    changeFilters.forEach(([c, value], i) => {
+      const want = changes!.rows.filter((r) => r[c] === value).map((r) => r['_delta_id']).sort();
+      expect(want.length).toBeGreaterThan(0);
+      expect(changeReads[i]!.rows.map((r) => r['_delta_id']).sort(), `${c} = ${value}`).toEqual(want);
+    });
+  });
+
+  it('files in several row groups, encoded in pieces on worker threads: position deletes land on the right rows, filters skip row groups', async () => {
+    const env = makeLakeEnv();
+    const a = deltaMaker('client-a');
+    const first: Delta[] = [];
+    for (let i = 0; i < 3000; i++) {
+      first.push(a('todos', `t${String(i).padStart(5, '0')}`, 'insert', { title: `todo ${i} ${'x'.repeat(i % 50)}`, position: BigInt(i), score: i * 1.5 }));
+    }
+    await env.push('client-a', first);
+    const options = { chunkDeltas: 5000, parquetPieceRows: 400, rowGroupBytes: 16 * 1024 };
+    const encoded = parquetEncodePool()?.encoded ?? 0;
+    await env.lake(options).flush(env.source);
+    expect(parquetEncodePool()?.encoded).toBeGreaterThan(encoded);
+    // Updates and deletes spread over every row group of the first file.
+    const second: Delta[] = [];
+    for (let i = 7; i < 3000; i += 97) {
+      const id = `t${String(i).padStart(5, '0')}`;
+      second.push(i % 2 === 0 ? a('todos', id, 'delete') : a('todos', id, 'update', { title: `edited ${i}` }));
+    }
+    await env.push('client-a', second);
+    await env.lake(options).flush(env.source);
+
+    const ids = ['t00000', 't00007', 't00104', 't01500', 't02999', 't02917'];
+    const [todos, changes, ...filtered] = await java.read([
+      await javaRequest(env, 'todos'),
+      await javaRequest(env, 'todos_changes', { filter: ['_op', 'delete'] }),
+      ...(await Promise.all(ids.map((id) => javaRequest(env, 'todos', { filter: ['_row_id', id] })))),
+      await javaRequest(env, 'todos', { filter: ['position', '2500'] }),
+    ]);
+    expect(Number(todos!.snapshots.at(-1)?.summary['total-position-deletes'])).toBe(second.length);
+    expect(Math.max(...todos!.rowGroups)).toBeGreaterThan(1);
+    expect(comparable(todos!.rows, COLUMNS)).toEqual(expectedComparable(env, 'todos', COLUMNS));
+    expect(changes!.rows.map((r) => r['_row_id']).sort()).toEqual(second.filter((d) => d.op === 'delete').map((d) => d.rowId).sort());
+    const live = env.expected('todos');
+    ids.forEach((id, i) => expect(filtered[i]!.rows.map((r) => r['_row_id']), id).toEqual(live.has(id) ? [id] : []));
+    expect(filtered.at(-1)!.rows.map((r) => r['_row_id'])).toEqual(['t02500']);
   });
 
   it('schema evolution: a column added later reads as null in old rows, with its value in new ones', async () => {
     const env = makeLakeEnv();
     await churn(env, 2);
+    const beforeDue = BigInt((await java.read([await javaRequest(env, 'todos')]))[0]!.current!);
     const v2: Schema = {
       version: 2,
       tables: LAKE_SCHEMA.tables.map((t) => (t.name === 'todos' ? { ...t, columns: [...t.columns, { name: 'due', type: 'string' }] } : t)),
@@ -126,7 +191,15 @@ describe('Apache Iceberg Java reads what LakeSync writes', () => {
     env.pushed.push(...added);
     await env.lake({ schema: v2 }).flush(env.source);
 
-    const [todos, changes] = await java.read([await javaRequest(env, 'todos'), await javaRequest(env, 'todos_changes')]);
+    const [todos, changes, travelled] = await java.read([
+      await javaRequest(env, 'todos'),
+      await javaRequest(env, 'todos_changes'),
+      await javaRequest(env, 'todos', { snapshot: beforeDue }),
+    ]);
+    // Time travel to before the column existed reads that snapshot's schema.
+    expect(travelled!.rows.length).toBeGreaterThan(0);
+    for (const r of travelled!.rows) expect(r).not.toHaveProperty('due');
+    expectSameRows(travelled!, pyicebergScan(env, 'todos', beforeDue).rows);
     const cols = [...COLUMNS, 'due'];
     expect(comparable(todos!.rows, cols)).toEqual(expectedComparable(env, 'todos', cols));
     expect(todos!.schema.find(([, name]) => name === 'due')).toEqual([Math.max(...todos!.schema.map(([id]) => id)), 'due', 'string', false]);
@@ -143,15 +216,21 @@ describe('Apache Iceberg Java reads what LakeSync writes', () => {
     const [before] = await java.read([old]);
     const oldSnapshot = BigInt(before!.current!);
     const oldState = expectedComparable(env, 'todos', COLUMNS);
+    const oldChanges = BigInt((await java.read([await javaRequest(env, 'todos_changes')]))[0]!.current!);
+    const pushedBefore = env.pushed.length;
     await churn(env, 1);
 
     await compactTable(lake, 'todos', { targetFileBytes: 1 << 20 });
     await compactTable(lake, 'todos_changes', { targetFileBytes: 1 << 20 });
-    const [compacted, changes, travelled] = await java.read([
+    const [compacted, changes, travelled, appended] = await java.read([
       await javaRequest(env, 'todos'),
       await javaRequest(env, 'todos_changes'),
       await javaRequest(env, 'todos', { snapshot: oldSnapshot }),
+      await javaRequest(env, 'todos_changes', { appendsAfter: oldChanges }),
     ]);
+    // An incremental reader of the change table skips the compaction (a replace): only the last round's deltas.
+    expect(changes!.snapshots.at(-1)?.operation).toBe('replace');
+    expect(appended!.rows.map((r) => r['_delta_id']).sort()).toEqual(env.pushed.slice(pushedBefore).filter((d) => d.table === 'todos').map((d) => d.deltaId).sort());
     expect(compacted!.snapshots.at(-1)?.operation).toBe('replace');
     expect(compacted!.snapshots.at(-1)?.summary['total-position-deletes']).toBe('0');
     expect(comparable(compacted!.rows, COLUMNS)).toEqual(expectedComparable(env, 'todos', COLUMNS));

@@ -58,6 +58,8 @@ export interface JavaReadRequest {
   readonly metadata: string;
   /** Time travel to this snapshot. */
   readonly snapshot?: bigint;
+  /** Only the rows appended after this snapshot (an incremental read; replace snapshots are skipped). */
+  readonly appendsAfter?: bigint;
   /** Only rows whose column equals the value (null: is null); Java prunes partitions and files by it. */
   readonly filter?: readonly [string, string | null];
 }
@@ -82,6 +84,8 @@ export interface JavaScan {
   readonly metadataTables: Record<string, number>;
   /** The partition values of the partitions metadata table. */
   readonly partitions: Record<string, unknown>[];
+  /** Row groups of each data file in the files metadata table, from its Parquet footer. */
+  readonly rowGroups: number[];
 }
 
 export interface JavaReader {
@@ -117,7 +121,7 @@ export function startJavaReader(): JavaReader {
   const readOne = (req: JavaReadRequest): Promise<string> =>
     new Promise((resolveLine, reject) => {
       waiting.push({ resolve: resolveLine, reject });
-      child.stdin.write(`${JSON.stringify({ ...req, snapshot: req.snapshot?.toString() })}\n`);
+      child.stdin.write(`${JSON.stringify({ ...req, snapshot: req.snapshot?.toString(), appendsAfter: req.appendsAfter?.toString() })}\n`);
     });
   return {
     read(requests) {
@@ -145,7 +149,7 @@ export function startJavaReader(): JavaReader {
 export async function javaRequest(
   env: LakeEnv,
   table: string,
-  options: { snapshot?: bigint; filter?: readonly [string, string | null] } = {},
+  options: { snapshot?: bigint; appendsAfter?: bigint; filter?: readonly [string, string | null] } = {},
 ): Promise<JavaReadRequest> {
   const loaded = await env.catalog.loadTable({ namespace: ['lakesync'], name: table });
   if (loaded === null) throw new Error(`no table ${table}`);

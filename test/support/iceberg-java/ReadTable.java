@@ -13,9 +13,11 @@ import java.time.OffsetDateTime;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.time.temporal.ChronoUnit;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.hadoop.conf.Configuration;
+import org.apache.hadoop.fs.Path;
 import org.apache.iceberg.BaseTable;
 import org.apache.iceberg.FileScanTask;
 import org.apache.iceberg.MetadataColumns;
@@ -34,12 +36,15 @@ import org.apache.iceberg.hadoop.HadoopFileIO;
 import org.apache.iceberg.io.CloseableIterable;
 import org.apache.iceberg.types.Type;
 import org.apache.iceberg.types.Types;
+import org.apache.parquet.hadoop.ParquetFileReader;
+import org.apache.parquet.hadoop.util.HadoopInputFile;
 
 /**
  * Apache Iceberg's Java reader (iceberg-data's generic reader over
  * iceberg-parquet) reads tables by their metadata file, for tests that check
  * what LakeSync writes. One request per stdin line, a JSON object:
  * {"name", "metadata": file URI, "snapshot": id as text (optional),
+ * "appendsAfter": id as text (optional, the rows appended after that snapshot),
  * "filter": [column, value or null] (optional, equality / is-null)}.
  * One JSON line per request on stdout: the rows of the scan, the snapshots,
  * the schema and partition spec; or {"error": stack trace} when Java refused.
@@ -47,9 +52,11 @@ import org.apache.iceberg.types.Types;
  */
 public final class ReadTable {
   private static final ObjectMapper JSON = new ObjectMapper();
+  private static final Configuration CONF = new Configuration();
+  private static final Map<String, Table> TABLES = new HashMap<>();
 
   public static void main(String[] args) throws Exception {
-    HadoopFileIO io = new HadoopFileIO(new Configuration());
+    HadoopFileIO io = new HadoopFileIO(CONF);
     BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
     PrintWriter out = new PrintWriter(System.out, false, StandardCharsets.UTF_8);
     for (String line = in.readLine(); line != null; line = in.readLine()) {
@@ -72,10 +79,14 @@ public final class ReadTable {
 
   private static ObjectNode read(HadoopFileIO io, JsonNode req) throws Exception {
     String name = req.path("name").asText();
-    Table table = new BaseTable(new StaticTableOperations(req.path("metadata").asText(), io), name);
+    // A metadata file never changes: filtered reads of the same version share its parsed metadata.
+    Table table = TABLES.computeIfAbsent(req.path("metadata").asText(), m -> new BaseTable(new StaticTableOperations(m, io), name));
     IcebergGenerics.ScanBuilder scan = IcebergGenerics.read(table);
     JsonNode snapshot = req.path("snapshot");
     if (snapshot.isTextual()) scan = scan.useSnapshot(Long.parseLong(snapshot.asText()));
+    // What an incremental consumer (Spark or Flink streaming) reads: the rows of the append snapshots after this one.
+    JsonNode appendsAfter = req.path("appendsAfter");
+    if (appendsAfter.isTextual()) scan = scan.appendsAfter(Long.parseLong(appendsAfter.asText()));
     JsonNode filter = req.path("filter");
     if (filter.isArray()) {
       String column = filter.get(0).asText();
@@ -109,7 +120,8 @@ public final class ReadTable {
     // Only for plain scans: filtered and time-travel reads come in numbers.
     ObjectNode counts = res.putObject("metadataTables");
     ArrayNode partitions = res.putArray("partitions");
-    if (filter.isArray() || snapshot.isTextual()) return res;
+    ArrayNode rowGroups = res.putArray("rowGroups");
+    if (filter.isArray() || snapshot.isTextual() || appendsAfter.isTextual()) return res;
     for (MetadataTableType type : METADATA_TABLES) {
       Table mt = MetadataTableUtils.createMetadataTableInstance(table, type);
       ArrayNode rowsOf = JSON.createArrayNode();
@@ -121,6 +133,16 @@ public final class ReadTable {
         }
       }
       counts.put(type.name().toLowerCase(), rowsOf.size());
+      if (type == MetadataTableType.FILES) {
+        // From each footer: the manifests carry no split offsets (they are optional).
+        for (JsonNode row : rowsOf) {
+          if (row.path("content").asInt() != 0) continue;
+          HadoopInputFile file = HadoopInputFile.fromPath(new Path(row.path("file_path").asText()), CONF);
+          try (ParquetFileReader reader = ParquetFileReader.open(file)) {
+            rowGroups.add(reader.getFooter().getBlocks().size());
+          }
+        }
+      }
       if (type == MetadataTableType.PARTITIONS) {
         for (JsonNode row : rowsOf) if (row.has("partition")) partitions.add(row.get("partition"));
       }
