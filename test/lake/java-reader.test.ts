@@ -12,12 +12,15 @@ import { LAKE_SCHEMA, comparable, deltaMaker, expectedComparable, makeLakeEnv, p
  * build on, stricter than pyiceberg about metadata) reads what LakeSync
  * writes: every scan must equal the engine's merged state and pyiceberg's scan.
  */
+// One JVM for the file (started once, about a second), fed table after table.
 let java: JavaReader;
+let stop: (() => Promise<void>) | undefined;
 beforeAll(() => {
-  java = startJavaReader();
+  java = startJavaReader(); // resolves the jars with Maven and compiles the reader on first use
+  stop = () => java.stop();
 }, ICEBERG_JAVA_SETUP_TIMEOUT_MS);
 afterAll(async () => {
-  await java.stop();
+  await stop?.();
 });
 
 const COLUMNS = ['title', 'done', 'position', 'score', 'meta'];
