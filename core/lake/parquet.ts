@@ -287,8 +287,8 @@ function buildFixed(c: ParquetColumn, type: arrow.DataType, values: readonly Lak
           nans++;
           continue;
         }
-        if (min === null || x < (min as number)) min = x;
-        if (max === null || x > (max as number)) max = x;
+        if (min === null || doubleLess(x, min as number)) min = x;
+        if (max === null || doubleLess(max as number, x)) max = x;
       }
       data = arrow.makeData({ type: type as arrow.Float64, length: n, nullCount: nulls, nullBitmap: bitmap, data: out as Float64Array });
       break;
@@ -395,7 +395,16 @@ function metricsOf(columns: readonly ParquetColumn[], builtByBatch: readonly Bui
 function lessThan(type: PrimitiveType, a: LakeValue, b: LakeValue): boolean {
   if (type === 'string') return compareUtf8(a as string, b as string) < 0;
   if (type === 'boolean') return a === false && b === true;
+  if (type === 'double' || type === 'float') return doubleLess(a as number, b as number);
   return (a as number | bigint) < (b as number | bigint);
+}
+
+/**
+ * Iceberg orders -0.0 before 0.0 (Java's Double.compare): a file holding both
+ * has the lower bound -0.0, else Java skips it when looking for -0.0.
+ */
+function doubleLess(a: number, b: number): boolean {
+  return a < b || (a === 0 && b === 0 && 1 / a < 1 / b);
 }
 
 /** Arrow record batches (and their metrics) for column-major value batches; empty ones left out. */

@@ -139,6 +139,16 @@ describe('parquet encoded in pieces on worker threads', () => {
     expect(view(out.metrics.upperBounds.get(2))).toBe(1_732_590_000_000_001n);
   });
 
+  it('double bounds order -0.0 before 0.0, as Iceberg (Java) does, within a batch and across batches', () => {
+    const cols: ParquetColumn[] = [{ id: 1, name: 'x', type: 'double', required: false }];
+    const bound = (b: Uint8Array | undefined): number => new DataView((b as Uint8Array).buffer, (b as Uint8Array).byteOffset).getFloat64(0, true);
+    for (const batches of [[[[0, -0]]], [[[-0, 0]]], [[[0]], [[-0]]], [[[-0]], [[0]]]]) {
+      const out = writeParquetFile(cols, batches);
+      expect(Object.is(bound(out.metrics.lowerBounds.get(1)), -0)).toBe(true);
+      expect(Object.is(bound(out.metrics.upperBounds.get(1)), 0)).toBe(true);
+    }
+  });
+
   it('refuses a column of the wrong length, as the one-thread writer does', () => {
     const cols = values(10);
     (cols[1] as unknown[]).push('extra', 'more');

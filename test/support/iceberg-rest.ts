@@ -1,9 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ensureMavenJars, MAVEN_SETUP_TIMEOUT_MS, requireTool } from './maven.ts';
 import { stopProcess } from './processes.ts';
 
 /**
@@ -19,40 +19,14 @@ const fixtureDir = join(root, 'test/support/iceberg-rest');
 const pom = join(fixtureDir, 'pom.xml');
 const launcher = join(fixtureDir, 'LoopbackRestServer.java');
 const cacheDir = join(root, '.cache/iceberg-rest');
-const DEPENDENCY_PLUGIN = 'org.apache.maven.plugins:maven-dependency-plugin:3.8.1';
+const WHAT = 'the Iceberg REST fixture';
 
 /** Downloading the jars takes up to a few minutes on a fresh machine: give hooks that call this that long. */
-export const ICEBERG_REST_SETUP_TIMEOUT_MS = 600_000;
+export const ICEBERG_REST_SETUP_TIMEOUT_MS = MAVEN_SETUP_TIMEOUT_MS;
 
 /** The directory of the server's jars; resolves them with Maven on first use. */
 export function ensureIcebergRestJars(log: (line: string) => void = () => {}): string {
-  const key = createHash('sha256').update(readFileSync(pom)).digest('hex').slice(0, 12);
-  const lib = join(cacheDir, `lib-${key}`);
-  if (existsSync(join(lib, '.complete'))) return lib;
-  requireTool('mvn', ['-v'], 'Maven (Debian: maven)');
-  log(`resolving the Iceberg REST fixture's jars into ${lib}`);
-  mkdirSync(cacheDir, { recursive: true });
-  // Parallel test files may race here: each resolves into its own directory and the first rename wins.
-  const tmp = mkdtempSync(join(cacheDir, 'tmp-'));
-  try {
-    execFileSync(
-      'mvn',
-      ['-B', '-q', '-f', pom, `${DEPENDENCY_PLUGIN}:copy-dependencies`, `-DoutputDirectory=${tmp}`, '-DincludeScope=runtime'],
-      { stdio: ['ignore', 'pipe', 'pipe'], timeout: ICEBERG_REST_SETUP_TIMEOUT_MS - 30_000, maxBuffer: 64 * 1024 * 1024 },
-    );
-    writeFileSync(join(tmp, '.complete'), '');
-    try {
-      renameSync(tmp, lib);
-    } catch (e) {
-      if (!existsSync(join(lib, '.complete'))) throw e;
-    }
-  } catch (e) {
-    const out = e as { stdout?: Buffer; stderr?: Buffer };
-    throw new Error(`mvn could not resolve the Iceberg REST fixture:\n${String(out.stdout ?? '')}${String(out.stderr ?? e)}`);
-  } finally {
-    rmSync(tmp, { recursive: true, force: true });
-  }
-  return lib;
+  return ensureMavenJars(pom, cacheDir, WHAT, log);
 }
 
 export interface IcebergRestServer {
@@ -75,7 +49,7 @@ export interface IcebergRestServer {
 /** Start a fresh server (empty catalog) on 127.0.0.1 and a free port; resolves once it answers /v1/config. */
 export async function startIcebergRest(): Promise<IcebergRestServer> {
   const lib = ensureIcebergRestJars();
-  requireTool('java', ['-version'], 'a Java 17 runtime (Debian: openjdk-17-jdk-headless)');
+  requireTool('java', ['-version'], 'a Java 17 runtime (Debian: openjdk-17-jdk-headless)', WHAT);
   const dir = mkdtempSync(join(tmpdir(), 'lakesync-iceberg-rest-'));
   const warehouse = join(dir, 'warehouse');
   mkdirSync(warehouse);
@@ -160,12 +134,4 @@ function waitForPort(child: ChildProcess, logFile: string, timeoutMs: number): P
     child.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before listening`));
     child.once('error', (e) => fail(`could not start: ${e.message}`));
   });
-}
-
-function requireTool(cmd: string, args: string[], what: string): void {
-  try {
-    execFileSync(cmd, args, { stdio: 'ignore' });
-  } catch {
-    throw new Error(`the Iceberg REST fixture needs ${what}: \`${cmd}\` was not found on the PATH`);
-  }
 }

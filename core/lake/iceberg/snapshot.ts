@@ -109,9 +109,10 @@ function partitionSummaries(spec: PartitionSpec, metadata: TableMetadata, files:
   });
 }
 
-/** Iceberg's order of partition values: strings by UTF-8 bytes (JS < compares UTF-16 code units). */
+/** Iceberg's order of partition values: strings by UTF-8 bytes (JS < compares UTF-16 code units), -0.0 before 0.0. */
 function before(a: PartitionValue, b: PartitionValue): boolean {
   if (typeof a === 'string' && typeof b === 'string') return compareUtf8(a, b) < 0;
+  if (a === 0 && b === 0) return 1 / a < 1 / b;
   return (a as number | bigint | boolean) < (b as number | bigint | boolean);
 }
 
