@@ -200,7 +200,8 @@ export class LiveConnection {
       } catch {
         // Closing: the close handler reconnects.
       }
-    }, this.options.pingMs ?? 240_000);
+      // setInterval runs a delay over 2^31 - 1 ms every millisecond: that would drop every connection at once.
+    }, Math.min(this.options.pingMs ?? 240_000, 2_147_483_647));
     (this.ping as { unref?: () => void }).unref?.();
   }
 
