@@ -165,6 +165,19 @@ describe('LiveConnection', () => {
     c.stop();
   });
 
+  it('a pingMs beyond what setInterval holds pings no sooner than the longest delay (it pinged every millisecond and dropped the socket)', async () => {
+    FakeSocket.made = [];
+    const c = new LiveConnection({ url: 'ws://x', WebSocket: FakeSocket, getToken: () => Promise.resolve('tok'), onPoke: () => undefined, pingMs: 1e12 });
+    c.start();
+    await tick();
+    const s = FakeSocket.made[0] as FakeSocket;
+    s.onopen?.({});
+    await tick(50);
+    expect(s.sent).toEqual([]);
+    expect(s.closedWith).toBeNull();
+    c.stop();
+  });
+
   it('a stop() while the ws package is still in its handshake does not crash the process with an unhandled error event', async () => {
     // A server that accepts the TCP connection and never answers the upgrade: the socket stays CONNECTING.
     const held: Socket[] = [];
