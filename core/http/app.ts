@@ -159,7 +159,7 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
       const who = await principal(c);
       const format = requestFormat(c);
       const body = new Uint8Array(await c.req.arrayBuffer());
-      const input = decodePushRequest(format, body);
+      const input = decodePushRequest(format, body, gateway.limits.maxDeltasPerPush);
       const result = await gateway.push(who, input);
       log({ level: 'info', msg: 'push', clientId: who.clientId, accepted: result.accepted, duplicates: result.duplicates });
       const out = responseFormat(c);
