@@ -241,3 +241,24 @@ PRAGMA user_version = 2;`);
     expect(n).toBeLessThan(encodeRow(state).length / 2);
   });
 });
+
+describe('SqliteBuffer.read with a byte budget', () => {
+  // A pull sends about 4 MiB, but read() decoded `limit` entries (up to 5000) whatever their size:
+  // 40 pushes of one 3.5 MB delta made every pull over them hold 140 MB to send one.
+  it('stops taking appends once the page holds maxBytes (never before the first entry)', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'ls-buf-')), 'buffer.sqlite');
+    const b = new SqliteBuffer({ path, synchronous: 'normal' });
+    for (let k = 1n; k <= 5n; k++) {
+      const d = makeDelta({ table: 'todos', rowId: `r${k}`, op: 'insert', columns: { title: 'x'.repeat(100_000) }, hlc: k, clientId: 'c1' });
+      await b.append([{ delta: d, before: null, after: null, fresh: true }], [{ state: applyDelta(undefined, d), expectedVersion: 0 }]);
+    }
+    const budgeted = await b.read(0n, 1000, 250_000);
+    expect(budgeted.entries.map((e) => e.seq)).toEqual([1n, 2n, 3n]);
+    expect(budgeted).toMatchObject({ lastSeq: 3n, hasMore: true });
+    const rest = await b.read(3n, 1000, 250_000);
+    expect(rest).toMatchObject({ lastSeq: 5n, hasMore: false });
+    expect((await b.read(0n, 1000, 1)).entries.map((e) => e.seq)).toEqual([1n]);
+    expect((await b.read(0n, 1000)).entries).toHaveLength(5);
+    await b.close();
+  });
+});

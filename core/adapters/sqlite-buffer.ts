@@ -373,13 +373,15 @@ export class SqliteBuffer implements DeltaBuffer {
     this.stmts.insertStampRun.run(clientId, hi - HLC_OFFSET, lo - HLC_OFFSET, stamps);
   }
 
-  read(after: bigint, limit: number): Promise<ReadResult> {
+  read(after: bigint, limit: number, maxBytes = Number.POSITIVE_INFINITY): Promise<ReadResult> {
     const entries: LogEntry[] = [];
     let hasMore = false;
+    let bytes = 0;
     const from = after + 1n;
     // Take entries from one segment until the page is full; true once it is full and more remain.
     const take = (first: bigint, body: Buffer): boolean => {
       const reader = new SegmentReader(body);
+      bytes += body.length;
       let seq = first;
       if (from > first) {
         const skip = from - first;
@@ -403,6 +405,11 @@ export class SqliteBuffer implements DeltaBuffer {
     while (!hasMore) {
       const next = this.stmts.segmentsAfter.all(cursor, 4);
       for (const [firstSeq, body] of next) {
+        // The page holds its byte budget: this append (a whole one, after the cursor) waits for the next page.
+        if (bytes >= maxBytes && entries.length > 0) {
+          hasMore = true;
+          break;
+        }
         cursor = firstSeq;
         if ((hasMore = take(firstSeq, body))) break;
       }

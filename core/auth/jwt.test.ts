@@ -413,6 +413,24 @@ describe('JwtAuthenticator, JWKS URL', () => {
     expect(fetches).toBe(2);
   });
 
+  // jose records only successful fetches, so while the JWKS endpoint failed every request with
+  // an RS256/ES256 header (anyone can send one, no valid token needed) fetched it again.
+  it('a failed JWKS fetch is not retried by every request, only after a pause', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now());
+    status = 500;
+    fetches = 0;
+    const auth = new JwtAuthenticator({ jwksUrl: url });
+    const token = await sign(oldKey);
+    for (let i = 0; i < 5; i++) await rejectsWith(auth.authenticate(`Bearer ${token}`), 'AUTH_UNAVAILABLE');
+    expect(fetches).toBe(1);
+    status = 200;
+    await rejectsWith(auth.authenticate(`Bearer ${token}`), 'AUTH_UNAVAILABLE');
+    vi.setSystemTime(Date.now() + 11_000);
+    expect((await auth.authenticate(`Bearer ${token}`)).clientId).toBe('client-1');
+    expect(fetches).toBe(2);
+  });
+
   it('a JWKS endpoint that answers 500 is reported as a server-side (5xx) failure', async () => {
     status = 500;
     const auth = new JwtAuthenticator({ jwksUrl: url });

@@ -2,6 +2,7 @@ import {
   SignJWT,
   createLocalJWKSet,
   createRemoteJWKSet,
+  customFetch,
   decodeProtectedHeader,
   errors as joseErrors,
   jwtVerify,
@@ -29,6 +30,30 @@ export interface JwtAuthOptions {
 }
 
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** Fewest ms between two JWKS fetches: after a fetch (jose's cooldown), and after a failed one. */
+const JWKS_COOLDOWN_MS = 10_000;
+
+/**
+ * fetch for the JWKS that, after a failure (no answer, or not 200), refuses
+ * to fetch again for `pauseMs`: jose remembers only successful fetches, so
+ * while the endpoint failed every request naming a signing algorithm (anyone
+ * can send one) fetched it again. The refusal is a TypeError, which
+ * keysUnavailable reports as AUTH_UNAVAILABLE like the failure itself.
+ */
+function pausingAfterFailure(pauseMs: number): typeof fetch {
+  let failedAt = Number.NEGATIVE_INFINITY;
+  return async (input, init) => {
+    if (Date.now() < failedAt + pauseMs) throw new TypeError('the JWKS fetch failed moments ago; not retried yet');
+    try {
+      const res = await fetch(input, init);
+      failedAt = res.status === 200 ? Number.NEGATIVE_INFINITY : Date.now();
+      return res;
+    } catch (err) {
+      failedAt = Date.now();
+      throw err;
+    }
+  };
+}
 const ASYMMETRIC = ['RS256', 'ES256'] as const;
 
 /** JWT auth through jose: HS256 with a secret, RS256/ES256 with a JWKS (inline or by URL). */
@@ -42,7 +67,10 @@ export class JwtAuthenticator implements Authenticator {
   constructor(private readonly options: JwtAuthOptions) {
     this.secret = options.hs256Secret !== undefined ? new TextEncoder().encode(options.hs256Secret) : null;
     if (this.secret !== null && this.secret.length < 32) throw new Error('hs256Secret must be at least 32 bytes');
-    this.remote = options.jwksUrl !== undefined ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: 10_000 }) : null;
+    this.remote =
+      options.jwksUrl !== undefined
+        ? createRemoteJWKSet(new URL(options.jwksUrl), { cooldownDuration: JWKS_COOLDOWN_MS, [customFetch]: pausingAfterFailure(JWKS_COOLDOWN_MS) })
+        : null;
     this.keySet = this.remote ?? (options.jwks !== undefined ? createLocalJWKSet(options.jwks) : null);
     if (this.secret === null && this.keySet === null) throw new Error('configure hs256Secret, jwks or jwksUrl');
     this.clientIdClaim = options.clientIdClaim ?? 'client_id';

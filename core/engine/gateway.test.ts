@@ -413,3 +413,18 @@ async function serverRows(g: Gateway): Promise<Map<string, Record<string, Column
   }
   return out;
 }
+
+describe('Gateway.pull reads within its byte limit', () => {
+  it('asks the buffer for at most maxPullBytes of entries (buffers that can stop early do)', async () => {
+    const buffer = new MemoryBuffer();
+    const budgets: (number | undefined)[] = [];
+    const read = buffer.read.bind(buffer);
+    buffer.read = (after: bigint, limit: number, maxBytes?: number) => {
+      budgets.push(maxBytes);
+      return read(after, limit);
+    };
+    const g = new Gateway({ buffer, schema, rules: null, clock: new HybridLogicalClock({ wallClock: () => T0 }), limits: { maxPullBytes: 12_345 } });
+    await g.pull(principal('c1'), { cursor: '' });
+    expect(budgets).toEqual([12_345]);
+  });
+});

@@ -538,7 +538,7 @@ export class Gateway {
   private async readShards(after: readonly bigint[], limit: number): Promise<{ entries: LogEntry[]; last: bigint[]; hasMore: boolean }> {
     const { buffers } = this.shards;
     if (buffers.length === 1) {
-      const page = await (buffers[0] as DeltaBuffer).read(after[0] as bigint, limit);
+      const page = await (buffers[0] as DeltaBuffer).read(after[0] as bigint, limit, this.limits.maxPullBytes);
       return { entries: page.entries as LogEntry[], last: [page.lastSeq], hasMore: page.hasMore };
     }
     const last = [...after];
@@ -559,7 +559,7 @@ export class Gateway {
       const pages = await Promise.all(
         open.map((k, j) => {
           const n = share + (j < extra ? 1 : 0);
-          return n === 0 ? null : (buffers[k] as DeltaBuffer).read(last[k] as bigint, n);
+          return n === 0 ? null : (buffers[k] as DeltaBuffer).read(last[k] as bigint, n, this.limits.maxPullBytes);
         }),
       );
       pages.forEach((page, j) => {

@@ -79,8 +79,13 @@ export interface DeltaBuffer {
    * engine re-reads and retries. `rows` names each row at most once.
    */
   append(entries: readonly LogEntryDraft[], rows: readonly RowWrite[]): Promise<AppendResult>;
-  /** Entries with seq > after, ascending, at most `limit`. */
-  read(after: bigint, limit: number): Promise<ReadResult>;
+  /**
+   * Entries with seq > after, ascending, at most `limit`. `maxBytes`, a hint:
+   * a buffer may end the page early (hasMore true) once its entries' stored
+   * size reaches it, never before the first entry, so a page of huge deltas is
+   * not held in memory to send a few of them.
+   */
+  read(after: bigint, limit: number, maxBytes?: number): Promise<ReadResult>;
   /** Highest seq appended so far (0n when empty). */
   head(): Promise<bigint>;
   /** Highest seq the lake is known to hold (0n before the first flush). */

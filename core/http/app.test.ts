@@ -50,4 +50,29 @@ describe('createHttpApp', () => {
       expect(calls).toBe(want);
     }
   });
+
+  // CORS lets any origin call the API (tokens are bearer headers, not cookies), but the dev token
+  // route needs no token: any web page the developer opened could mint an admin token for the dev
+  // server on localhost (a text/plain POST needs no preflight) and read or write all its data.
+  it('mints dev tokens for callers without an Origin and for loopback pages only', async () => {
+    const app = createHttpApp({ gateway, auth, devTokens: () => Promise.resolve('dev-token-value') });
+    const mint = (origin?: string) =>
+      app.fetch(
+        new Request('http://127.0.0.1:8787/v1/dev/token', {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain', ...(origin !== undefined ? { origin } : {}) },
+          body: '{"sub":"x","clientId":"y","admin":true}',
+        }),
+      );
+    for (const origin of [undefined, 'http://localhost:5173', 'http://127.0.0.1:8787', 'http://[::1]:3000', 'http://app.localhost']) {
+      const res = await mint(origin);
+      expect(res.status, String(origin)).toBe(200);
+      expect(await res.json()).toEqual({ token: 'dev-token-value' });
+    }
+    for (const origin of ['https://evil.example', 'null', 'http://localhost.evil.example', 'http://127.0.0.1.evil.example', 'garbage']) {
+      const res = await mint(origin);
+      expect(res.status, origin).toBe(403);
+      expect(await res.text()).not.toContain('dev-token-value');
+    }
+  });
 });

@@ -159,7 +159,7 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
       const who = await principal(c);
       const format = requestFormat(c);
       const body = new Uint8Array(await c.req.arrayBuffer());
-      const input = decodePushRequest(format, body);
+      const input = decodePushRequest(format, body, gateway.limits.maxDeltasPerPush);
       const result = await gateway.push(who, input);
       log({ level: 'info', msg: 'push', clientId: who.clientId, accepted: result.accepted, duplicates: result.duplicates });
       const out = responseFormat(c);
@@ -218,6 +218,12 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   if (options.devTokens !== undefined) {
     const mint = options.devTokens;
     app.post('/v1/dev/token', async (c) => {
+      // No token needed, and CORS admits any origin: a browser only mints for pages on this machine,
+      // or any site the developer visits could take an admin token for the dev server and its data.
+      const origin = c.req.header('origin');
+      if (origin !== undefined && !isLoopbackOrigin(origin)) {
+        throw new LakeSyncError('FORBIDDEN', 'dev tokens are minted only for pages served from this machine (localhost)');
+      }
       const body = (await c.req.json().catch(() => ({}))) as { sub?: unknown; clientId?: unknown; admin?: unknown };
       if (typeof body.sub !== 'string' || typeof body.clientId !== 'string') {
         throw new LakeSyncError('INVALID_REQUEST', 'send {"sub": "...", "clientId": "..."}');
@@ -245,6 +251,17 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   });
 
   return app;
+}
+
+/** An Origin header naming this machine: localhost (or a *.localhost name), 127.0.0.0/8 or [::1]. */
+function isLoopbackOrigin(origin: string): boolean {
+  let host: string;
+  try {
+    host = new URL(origin).hostname;
+  } catch {
+    return false; // "null" (sandboxed frames, files) and anything unparsable
+  }
+  return host === 'localhost' || host.endsWith('.localhost') || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
 }
 
 /** Methods the app answers on this path (for 405 and the allow header). */

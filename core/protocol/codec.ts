@@ -57,9 +57,10 @@ function parseJson<T>(body: Uint8Array, fromJsonValue: (j: JsonValue) => T): T {
 
 // ---------- push ----------
 
-export function decodePushRequest(format: WireFormat, body: Uint8Array): PushInput {
-  if (format === 'proto') return decodePushRequestProto(body);
-  return parseJson(body, readPushRequestJson);
+/** `maxDeltas`: refuse a longer list (TOO_MANY_DELTAS) before decoding its deltas. */
+export function decodePushRequest(format: WireFormat, body: Uint8Array, maxDeltas = Infinity): PushInput {
+  if (format === 'proto') return decodePushRequestProto(body, maxDeltas);
+  return parseJson(body, (j) => readPushRequestJson(j, maxDeltas));
 }
 
 export function encodePushRequest(format: WireFormat, input: PushInput): WireBytes {

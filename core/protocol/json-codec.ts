@@ -113,6 +113,10 @@ export function checkpointInfoJson(info: CheckpointInfo): string {
 // ---------- reading a PushRequest ----------
 
 /** A JSON body that is not the message: what fromJson's errors become. */
+function tooManyDeltas(max: number): LakeSyncError {
+  return new LakeSyncError('TOO_MANY_DELTAS', `at most ${max} deltas per push`);
+}
+
 function malformed(why: string): LakeSyncError {
   return new LakeSyncError('MALFORMED_BODY', `body is not a valid JSON message: ${why}`);
 }
@@ -346,11 +350,14 @@ function checkDelta(d: RawDelta, deltaIndex: number): Delta {
 }
 
 /** A PushRequest in the proto3 JSON mapping (unknown fields ignored). */
-export function readPushRequestJson(parsed: unknown): PushInput {
+export function readPushRequestJson(parsed: unknown, maxDeltas = Infinity): PushInput {
   if (!isObj(parsed)) throw malformed('not an object');
   const m = members(parsed, REQUEST_NAMES, 'request');
   const clientId = readString(m.get('clientId'), 'clientId');
   const schemaVersion = readUint32(m.get('schemaVersion'), 'schemaVersion');
+  const list = m.get('deltas');
+  // Before reading them: a body of empty deltas would otherwise become millions of objects.
+  if (Array.isArray(list) && list.length > maxDeltas) throw tooManyDeltas(maxDeltas);
   const deltas = readList(m.get('deltas'), 'deltas', readDelta);
   return { clientId, schemaVersion, deltas: deltas.map((d, i) => checkDelta(d, i)) };
 }

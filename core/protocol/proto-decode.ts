@@ -63,6 +63,10 @@ function seenColumn(columns: Record<string, ColumnValue>, name: string, count: n
   return false;
 }
 
+function tooManyDeltas(max: number): LakeSyncError {
+  return new LakeSyncError('TOO_MANY_DELTAS', `at most ${max} deltas per push`);
+}
+
 function malformed(err: unknown): LakeSyncError {
   return new LakeSyncError('MALFORMED_BODY', 'body is not a valid protobuf message', { cause: err });
 }
@@ -350,7 +354,7 @@ function checkChange(c: Change | null): Change {
 
 // ---------- messages ----------
 
-function readPushRequest(r: WireReader): PushInput {
+function readPushRequest(r: WireReader, maxDeltas: number): PushInput {
   let clientId = '';
   let schemaVersion = 0;
   const deltas: Delta[] = [];
@@ -364,6 +368,8 @@ function readPushRequest(r: WireReader): PushInput {
         schemaVersion = r.uint32();
         break;
       case 3:
+        // Counted as they come: a body of empty deltas would otherwise build millions of objects first.
+        if (deltas.length >= maxDeltas) throw tooManyDeltas(maxDeltas);
         deltas.push(readDelta(r, deltas.length, 2, undefined));
         break;
       default:
@@ -474,8 +480,8 @@ function readErrorResponse(r: WireReader): WireError | null {
 
 // ---------- entry points ----------
 
-export function decodePushRequestProto(body: Uint8Array): PushInput {
-  const input = parse(body, readPushRequest);
+export function decodePushRequestProto(body: Uint8Array, maxDeltas = Infinity): PushInput {
+  const input = parse(body, (r) => readPushRequest(r, maxDeltas));
   try {
     const deltas = input.deltas;
     for (let i = 0; i < deltas.length; i++) checkDelta(deltas[i] as Delta, i);
