@@ -966,7 +966,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
     return got.Items?.[0];
   }
 
-  async read(after: bigint, limit: number): Promise<ReadResult> {
+  async read(after: bigint, limit: number, maxBytes = Number.POSITIVE_INFINITY): Promise<ReadResult> {
     const entries: LogEntry[] = [];
     if (limit <= 0) return { entries, lastSeq: after, hasMore: false };
     const from = after + 1n;
@@ -981,13 +981,23 @@ export class DynamoDbBuffer implements DeltaBuffer {
     // Items from there on, until they hold more than `limit` entries after `after`.
     const items: LogItem[] = [];
     let available = 0n;
+    let bytes = 0;
+    let cut = false;
     for await (const item of this.query(this.logPk, pad(start), null, { pageSize: 16 })) {
       const li = logItem(item);
       items.push(li);
       const end = li.first + BigInt(li.count) - 1n;
-      if (end >= from && !isStub(item)) available += BigInt(li.count) - (li.first < from ? from - li.first : 0n);
+      if (end >= from && !isStub(item)) {
+        available += BigInt(li.count) - (li.first < from ? from - li.first : 0n);
+        bytes += item.b?.B?.length ?? 0;
+      }
       // Go on while short of entries, or to the end of a multi-item append (readers take whole appends).
       if (available > BigInt(limit) && end >= li.appendLast) break;
+      // Or while short of the byte budget: a page of large deltas is not read whole to send a few.
+      if (bytes >= maxBytes && available > 0n && end >= li.appendLast) {
+        cut = true;
+        break;
+      }
     }
     let more = false;
     let last = after;
@@ -1028,7 +1038,7 @@ export class DynamoDbBuffer implements DeltaBuffer {
       }
       if (more) break;
     }
-    return { entries, lastSeq: entries.length > 0 ? last : after, hasMore: more };
+    return { entries, lastSeq: entries.length > 0 ? last : after, hasMore: more || cut };
   }
 
   async head(): Promise<bigint> {

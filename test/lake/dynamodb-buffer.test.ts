@@ -119,6 +119,17 @@ function suite(impl: Impl): void {
   });
 
   describe(`DynamoDB buffer (${impl})`, () => {
+    it('read stops taking appends once the page holds maxBytes (never before the first entry); pages still cover the log', async () => {
+      const b = open(await freshTable(), true);
+      for (let k = 0; k < 5; k++) expect((await b.append([draft(delta('big', `b${k}`, 'x'.repeat(100_000)))], [])).ok).toBe(true);
+      const budgeted = await b.read(0n, 1000, 250_000);
+      expect(budgeted.entries.map((e) => e.seq)).toEqual([1n, 2n, 3n]);
+      expect(budgeted).toMatchObject({ lastSeq: 3n, hasMore: true });
+      expect(await b.read(3n, 1000, 250_000)).toMatchObject({ lastSeq: 5n, hasMore: false });
+      expect((await b.read(0n, 1000, 1)).entries.map((e) => e.seq)).toEqual([1n]);
+      expect((await b.read(0n, 1000)).entries).toHaveLength(5);
+    });
+
     it('8 concurrent appenders and 2 paging readers: every entry once, in seq order, no gap', async () => {
       const table = await freshTable();
       const writers = Array.from({ length: 8 }, () => open(table, true));
