@@ -104,7 +104,9 @@ export async function runCli(argv: readonly string[], out: (line: string) => voi
     return 1;
   }
   const { values, positionals } = parseOptions(rest);
-  const config = loadConfig({ ...process.env, LAKESYNC_DEV: process.env['LAKESYNC_DEV'] ?? '1' }, process.cwd());
+  // These commands serve nothing: the server's auth settings do not concern them.
+  const { LAKESYNC_JWT_SECRET: _secret, LAKESYNC_JWKS_URL: _jwks, ...env } = process.env;
+  const config = loadConfig({ ...env, LAKESYNC_DEV: '1' }, process.cwd());
   // Opening the lake creates it: a command run in the wrong directory would report an empty lake, and leave one behind.
   const bufferPath = join(config.dataDir, 'buffer.sqlite');
   const needed = command === 'flush' ? bufferPath : join(config.dataDir, 'lake', 'catalog.db');

@@ -69,6 +69,14 @@ describe('loadConfig', () => {
     },
   );
 
+  it('refuses LAKESYNC_DEV=1 with a real JWT secret or JWKS URL (dev tokens would be signed with the real secret, or accepted beside real ones)', () => {
+    const secret = 'x'.repeat(32);
+    expect(() => load({ schema: SCHEMA }, { LAKESYNC_DEV: '1', LAKESYNC_JWT_SECRET: secret })).toThrow(/LAKESYNC_DEV=1 cannot be combined/);
+    expect(() => load({ schema: SCHEMA }, { LAKESYNC_DEV: '1', LAKESYNC_JWKS_URL: 'https://idp.example.com/jwks' })).toThrow(/LAKESYNC_DEV=1 cannot be combined/);
+    expect(load({ schema: SCHEMA }, { LAKESYNC_DEV: '0', LAKESYNC_JWT_SECRET: secret }).dev).toBe(false);
+    expect(load({ schema: SCHEMA }, { LAKESYNC_DEV: '1' }).dev).toBe(true);
+  });
+
   it('takes an empty LAKESYNC_PORT as unset, like the other variables', () => {
     expect(load({ schema: SCHEMA }, { LAKESYNC_PORT: '' }).port).toBe(8787);
   });

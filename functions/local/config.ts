@@ -114,6 +114,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
   const host = env['LAKESYNC_HOST'] ?? '127.0.0.1';
   const devFlag = env['LAKESYNC_DEV'];
   if (devFlag !== undefined && devFlag !== '1' && devFlag !== '0') throw new ConfigError('LAKESYNC_DEV must be "1" or "0"');
+  // Dev mode hands out tokens to anyone who asks, signed with its secret: never with a real one.
+  if (devFlag === '1' && (jwtSecret !== null || jwksUrl !== null)) {
+    throw new ConfigError('LAKESYNC_DEV=1 cannot be combined with LAKESYNC_JWT_SECRET or LAKESYNC_JWKS_URL: dev mode would mint tokens that pass as real ones');
+  }
   const dev = devFlag !== undefined ? devFlag === '1' : jwtSecret === null && jwksUrl === null;
   const loopback = host === '127.0.0.1' || host === '::1' || host === 'localhost';
   if (dev && !loopback && env['LAKESYNC_DEV'] !== '1') {
