@@ -42,6 +42,13 @@ describe('sync rules', () => {
     expect(rules([{ column: 'x', op: 'in', value: { claim: 'list' } }]).matches({}, 't', { x: 'a' })).toBe(false);
   });
 
+  it('a claim that is no single value (array, object) never grants access either, with any op but "in"', () => {
+    for (const op of ['eq', 'neq', 'gt', 'gte', 'lt', 'lte'] as const) {
+      const r = rules([{ column: 'owner', op, value: { claim: 'sub' } }]);
+      for (const sub of [['u1', 'u2'], { id: 'u1' }, []]) expect(r.matches({ sub }, 't', { owner: 'u1' }), `${op} ${JSON.stringify(sub)}`).toBe(false);
+    }
+  });
+
   it('an integer column matches a claim holding the integer as a string only in its one decimal spelling', () => {
     const r = rules([{ column: 'org', op: 'eq', value: { claim: 'org' } }]);
     expect(r.matches({ org: '42' }, 't', { org: 42n })).toBe(true);

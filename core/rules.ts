@@ -165,6 +165,9 @@ function evaluate(f: Filter, claims: Claims, row: Row): boolean {
     return list.some((v) => compare(cell, v) === 0);
   }
   const target = resolve(f.value as RuleValue, claims);
+  // A claim that is no single value (an array, an object) matches no row, whatever the op: like a
+  // missing claim, it fails closed (`neq` would otherwise select every row).
+  if (typeof target === 'object' && target !== null) return false;
   if (f.op === 'eq' && target === null) return cell === null || cell === undefined;
   if (f.op === 'neq' && target === null) return cell !== null && cell !== undefined;
   const c = compare(cell, target);

@@ -35,7 +35,14 @@ import { HTTP_ROUTES } from './routes.ts';
  * its configuration holds). A string is put in the http function's
  * environment as it is.
  */
-export type LakeSyncAuth = { readonly jwksUrl: string } | { readonly jwtSecret: string | ISecret };
+export type LakeSyncAuth = ({ readonly jwksUrl: string } | { readonly jwtSecret: string | ISecret }) & {
+  /** The `iss` every token must carry (checked only when set: set it, and audience, when the identity provider serves other apps). */
+  readonly issuer?: string;
+  /** The `aud` every token must carry. */
+  readonly audience?: string;
+  /** The claim naming the client id (default `client_id`). */
+  readonly clientIdClaim?: string;
+};
 
 /** The app config, as in lakesync.config.json. */
 export interface LakeSyncAppConfig {
@@ -240,12 +247,16 @@ export class LakeSync extends Construct {
     };
     // Token verification settings: the http function's alone.
     const auth = props.auth;
-    const authEnv: Record<string, string> =
-      'jwksUrl' in auth
+    const authEnv: Record<string, string> = {
+      ...('jwksUrl' in auth
         ? { LAKESYNC_JWKS_URL: auth.jwksUrl }
         : typeof auth.jwtSecret === 'string'
           ? { LAKESYNC_JWT_SECRET: auth.jwtSecret }
-          : { LAKESYNC_JWT_SECRET_ARN: auth.jwtSecret.secretArn };
+          : { LAKESYNC_JWT_SECRET_ARN: auth.jwtSecret.secretArn }),
+      ...optionalEnv('LAKESYNC_JWT_ISSUER', auth.issuer),
+      ...optionalEnv('LAKESYNC_JWT_AUDIENCE', auth.audience),
+      ...optionalEnv('LAKESYNC_JWT_CLIENT_ID_CLAIM', auth.clientIdClaim),
+    };
     // Live updates: a WebSocket API whose stage the live function pokes clients through (its Management API).
     this.liveApi = new WebSocketApi(this, 'LiveApi', { description: 'LakeSync live updates (pokes)' });
     this.liveStage = new WebSocketStage(this, 'LiveStage', {
@@ -582,7 +593,7 @@ export function cdkBundling(bundleAwsSdk: boolean, name?: FunctionName): Bundlin
   };
 }
 
-function optionalEnv(name: string, value: number | undefined): Record<string, string> {
+function optionalEnv(name: string, value: number | string | undefined): Record<string, string> {
   return value === undefined ? {} : { [name]: String(value) };
 }
 

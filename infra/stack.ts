@@ -17,6 +17,10 @@ export interface LakeSyncStackSettings {
   readonly jwksUrl?: string;
   /** Without jwksUrl: an HS256 secret is generated in Secrets Manager (or give its name here). */
   readonly jwtSecretName?: string;
+  /** The `iss` and `aud` every token must carry, and the claim naming the client id (default client_id). */
+  readonly jwtIssuer?: string;
+  readonly jwtAudience?: string;
+  readonly jwtClientIdClaim?: string;
   /** An EventBridge schedule expression, e.g. "rate(1 hour)" or "cron(0 3 * * ? *)". */
   readonly schedule?: string;
   readonly flushMaxDeltas?: number;
@@ -50,6 +54,9 @@ export function settingsFromContext(scope: Construct): LakeSyncStackSettings {
     configFile: get('config'),
     jwksUrl: get('jwksUrl'),
     jwtSecretName: get('jwtSecretName'),
+    jwtIssuer: get('jwtIssuer'),
+    jwtAudience: get('jwtAudience'),
+    jwtClientIdClaim: get('jwtClientIdClaim'),
     schedule: get('schedule'),
     flushMaxDeltas: num('flushMaxDeltas'),
     shards: num('shards'),
@@ -101,10 +108,15 @@ export class LakeSyncStack extends Stack {
       auth = { jwtSecret: secret as ISecret };
     }
 
+    const checks = {
+      ...(settings.jwtIssuer !== undefined ? { issuer: settings.jwtIssuer } : {}),
+      ...(settings.jwtAudience !== undefined ? { audience: settings.jwtAudience } : {}),
+      ...(settings.jwtClientIdClaim !== undefined ? { clientIdClaim: settings.jwtClientIdClaim } : {}),
+    };
     const destroy = settings.removal === 'destroy';
     this.lakesync = new LakeSync(this, 'LakeSync', {
       config,
-      auth,
+      auth: { ...auth, ...checks },
       ...(settings.functionsDir !== undefined ? { functionsDir: resolve(settings.functionsDir) } : {}),
       ...(settings.schedule !== undefined ? { maintenanceSchedule: Schedule.expression(settings.schedule) } : {}),
       ...(settings.flushMaxDeltas !== undefined ? { flushMaxDeltas: settings.flushMaxDeltas } : {}),

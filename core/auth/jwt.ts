@@ -156,3 +156,11 @@ export async function signHs256Token(
     .setExpirationTime(expiresIn ?? '1h')
     .sign(new TextEncoder().encode(secret));
 }
+
+/** LAKESYNC_JWT_ISSUER, LAKESYNC_JWT_AUDIENCE, LAKESYNC_JWT_CLIENT_ID_CLAIM (each optional; empty = unset). */
+export function jwtChecksFromEnv(env: Readonly<Record<string, string | undefined>>): Pick<JwtAuthOptions, 'issuer' | 'audience' | 'clientIdClaim'> {
+  const issuer = env['LAKESYNC_JWT_ISSUER'] || undefined;
+  const audience = env['LAKESYNC_JWT_AUDIENCE'] || undefined;
+  const clientIdClaim = env['LAKESYNC_JWT_CLIENT_ID_CLAIM'] || undefined;
+  return { ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}), ...(clientIdClaim ? { clientIdClaim } : {}) };
+}

@@ -16,6 +16,14 @@ describe('settingsFromEnv', () => {
     }
   });
 
+  it('reads the token checks: issuer, audience, client id claim (unset or empty: not checked / the default)', () => {
+    const base = { LAKESYNC_JWKS_URL: 'https://idp.example.com/jwks.json' };
+    expect(settingsFromEnv(base).auth).toEqual({ jwksUrl: base.LAKESYNC_JWKS_URL });
+    expect(
+      settingsFromEnv({ ...base, LAKESYNC_JWT_ISSUER: 'https://idp.example.com', LAKESYNC_JWT_AUDIENCE: 'todo-app', LAKESYNC_JWT_CLIENT_ID_CLAIM: '' }).auth,
+    ).toEqual({ jwksUrl: base.LAKESYNC_JWKS_URL, issuer: 'https://idp.example.com', audience: 'todo-app' });
+  });
+
   it('refuses a shard count outside 1 to 64', () => {
     for (const raw of ['0', '65', ' ']) expect(() => settingsFromEnv({ LAKESYNC_SHARDS: raw }), raw).toThrow(/LAKESYNC_SHARDS/);
   });

@@ -1,5 +1,5 @@
 import { AwsFetch, awsFetchOptionsFromEnv } from '../../core/adapters/aws-fetch.ts';
-import type { JwtAuthOptions } from '../../core/auth/jwt.ts';
+import { jwtChecksFromEnv, type JwtAuthOptions } from '../../core/auth/jwt.ts';
 import type { Schema } from '../../core/schema.ts';
 import type { SyncRules } from '../../core/rules.ts';
 
@@ -124,7 +124,7 @@ export function settingsFromEnv(env: Env): AwsSettings {
       if (!secret && !jwksUrl && !env['LAKESYNC_JWT_SECRET_ARN']) {
         throw new AwsConfigError('set LAKESYNC_JWT_SECRET_ARN, LAKESYNC_JWT_SECRET or LAKESYNC_JWKS_URL');
       }
-      return { ...(secret ? { hs256Secret: secret } : {}), ...(jwksUrl ? { jwksUrl } : {}) };
+      return { ...(secret ? { hs256Secret: secret } : {}), ...(jwksUrl ? { jwksUrl } : {}), ...jwtChecksFromEnv(env) };
     },
     get jwtSecretArn() {
       return env['LAKESYNC_JWT_SECRET_ARN'] || undefined;

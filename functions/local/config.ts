@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { RuleSet, SchemaRegistry, type Schema, type SyncRules } from '../../core/index.ts';
+import { jwtChecksFromEnv } from '../../core/auth/jwt.ts';
 
 /** The local server's configuration, parsed once from the environment. */
 export interface LocalConfig {
@@ -12,6 +13,12 @@ export interface LocalConfig {
   /** HS256 secret; in dev mode one is generated and kept in dataDir. */
   readonly jwtSecret: string | null;
   readonly jwksUrl: string | null;
+  /**
+   * What a token must say besides its signature: `iss`, `aud` (checked only
+   * when set), and the claim naming the client id (default `client_id`).
+   * Set issuer and audience whenever the identity provider serves other apps too.
+   */
+  readonly jwtChecks?: { readonly issuer?: string; readonly audience?: string; readonly clientIdClaim?: string };
   readonly dev: boolean;
   readonly maxDriftMs: number;
   readonly synchronous: 'full' | 'normal';
@@ -159,9 +166,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, cwd: string): LocalConfig {
     rules: file.rules ?? null,
     jwtSecret,
     jwksUrl,
+    jwtChecks: jwtChecksFromEnv(env),
     dev,
     // NaN here would silently turn the clock drift check off.
     maxDriftMs: intEnv(env, 'LAKESYNC_MAX_DRIFT_MS', 60_000),
     synchronous: sync,
   };
 }
+

@@ -49,6 +49,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
   const authOptions: JwtAuthOptions = {
     ...(secret !== null ? { hs256Secret: secret } : {}),
     ...(config.jwksUrl !== null ? { jwksUrl: config.jwksUrl } : {}),
+    ...config.jwtChecks,
   };
   // Before anything is opened: a bad key fails here without leaving the buffer or the lake worker behind.
   const auth = new JwtAuthenticator(authOptions);

@@ -188,6 +188,14 @@ describe('LakeSync construct', () => {
     expect(JSON.stringify(env['LAKESYNC_LIVE_ENDPOINT'])).toContain('execute-api');
   });
 
+  it('the app stack takes the token checks from context (lakesync:jwtIssuer, jwtAudience, jwtClientIdClaim)', () => {
+    const app = newApp({ 'lakesync:functionsDir': FIXTURE_FUNCTIONS, 'lakesync:jwtIssuer': 'https://idp.example.com', 'lakesync:jwtAudience': 'todo-app', 'lakesync:jwtClientIdClaim': 'device_id' });
+    const checked = Template.fromStack(new LakeSyncStack(app, 'LakeSync')).findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: Match.objectLike({ LAKESYNC_JWT_ISSUER: 'https://idp.example.com', LAKESYNC_JWT_AUDIENCE: 'todo-app', LAKESYNC_JWT_CLIENT_ID_CLAIM: 'device_id' }) } },
+    });
+    expect(Object.keys(checked)).toHaveLength(2);
+  });
+
   it('gives the app stack short output names and the generated secret’s ARN; only the http function may read the secret, by its ARN', () => {
     const app = newApp({ 'lakesync:functionsDir': FIXTURE_FUNCTIONS });
     const t = Template.fromStack(new LakeSyncStack(app, 'LakeSync'));
@@ -355,6 +363,20 @@ describe('LakeSync construct props', () => {
     t.hasResourceProperties('AWS::ApiGatewayV2::Api', { CorsConfiguration: { AllowOrigins: ['https://app.example.com'] } });
     t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
     t.resourceCountIs('AWS::S3::Bucket', 1);
+  });
+
+  it('passes the token issuer, audience and client id claim to the functions that verify tokens', () => {
+    const { stack } = constructStack({
+      auth: { jwksUrl: 'https://idp.example.com/jwks.json', issuer: 'https://idp.example.com', audience: 'todo-app', clientIdClaim: 'device_id' },
+    });
+    const checked = Template.fromStack(stack).findResources('AWS::Lambda::Function', {
+      Properties: {
+        Environment: {
+          Variables: Match.objectLike({ LAKESYNC_JWT_ISSUER: 'https://idp.example.com', LAKESYNC_JWT_AUDIENCE: 'todo-app', LAKESYNC_JWT_CLIENT_ID_CLAIM: 'device_id' }),
+        },
+      },
+    });
+    expect(Object.keys(checked).sort()).toEqual([expect.stringMatching(/^LakeSyncHttpFunction/), expect.stringMatching(/^LakeSyncLiveFunction/)]);
   });
 
   it('rounds a flush max age that is no whole number of minutes up to the next minute for the flush tick (EventBridge rates are whole minutes)', () => {

@@ -2,6 +2,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { signHs256Token } from '../../core/auth/jwt.ts';
+import { loadConfig } from '../../functions/local/config.ts';
 import { startLocalServer } from '../../functions/local/server.ts';
 import { TODO_SCHEMA, startTestServer, tempDir } from '../support/server.ts';
 
@@ -36,6 +38,29 @@ describe('local server startup', () => {
     try {
       expect(server.devSecret?.length).toBeGreaterThanOrEqual(32);
       expect(readFileSync(join(dataDir, 'dev-secret'), 'utf8')).toBe(server.devSecret);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('checks the issuer and audience of tokens when LAKESYNC_JWT_ISSUER / LAKESYNC_JWT_AUDIENCE are set (a token of another app of the same identity provider is refused)', async () => {
+    const secret = 's'.repeat(32);
+    const dir = tempDir();
+    writeFileSync(join(dir, 'lakesync.config.json'), JSON.stringify({ schema: TODO_SCHEMA }));
+    const config = loadConfig(
+      { LAKESYNC_JWT_SECRET: secret, LAKESYNC_JWT_ISSUER: 'https://idp.example.com', LAKESYNC_JWT_AUDIENCE: 'todo-app', LAKESYNC_PORT: '0', LAKESYNC_DATA_DIR: join(dir, 'data'), LAKESYNC_LAKE: 'off' },
+      dir,
+    );
+    const server = await startLocalServer(config);
+    try {
+      const pull = async (claims: Record<string, unknown>): Promise<number> => {
+        const token = await signHs256Token(secret, { sub: 'u1', clientId: 'c1', ...claims });
+        return (await fetch(`${server.url}/v1/pull`, { headers: { authorization: `Bearer ${token}` } })).status;
+      };
+      expect(await pull({ iss: 'https://idp.example.com', aud: 'todo-app' })).toBe(200);
+      expect(await pull({ iss: 'https://idp.example.com', aud: 'other-app' })).toBe(401);
+      expect(await pull({ iss: 'https://evil.example.com', aud: 'todo-app' })).toBe(401);
+      expect(await pull({})).toBe(401);
     } finally {
       await server.close();
     }
