@@ -75,4 +75,14 @@ describe('createHttpApp', () => {
       expect(await res.text()).not.toContain('dev-token-value');
     }
   });
+
+  it('answers paths exactly: a trailing slash is another path, 404 NOT_FOUND', async () => {
+    const app = createHttpApp({ gateway, auth });
+    for (const path of ['/v1/health/', '/v1/schema/', '/v1/pull/', '/v1/rows/todos/t1/']) {
+      const res = await app.fetch(new Request(`http://127.0.0.1:8787${path}`, { headers: { authorization: 'Bearer x' } }));
+      expect(res.status, path).toBe(404);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('NOT_FOUND');
+    }
+    expect((await app.fetch(new Request('http://127.0.0.1:8787/v1/health'))).status).toBe(200);
+  });
 });

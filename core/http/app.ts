@@ -126,6 +126,8 @@ export function createHttpApp(options: HttpAppOptions): Hono<Env> {
   );
   app.use('*', secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }));
   app.use('*', async (c, next) => {
+    // Paths are exact (docs/protocol.md): the router would also match them with a trailing slash.
+    if (c.req.path.length > 1 && c.req.path.endsWith('/')) throw new LakeSyncError('NOT_FOUND', 'no such route');
     c.header('cache-control', 'no-store');
     // Lets clients notice a newer server schema (added tables/columns) and migrate.
     c.header('x-lakesync-schema-version', String(gateway.registry.version));
