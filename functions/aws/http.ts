@@ -54,6 +54,9 @@ export function createHttpHandler(deps: HttpDeps, settings: AwsSettings): HttpHa
     schema: settings.schema,
     rules: settings.rules,
     clock: new HybridLogicalClock({ maxDriftMs: settings.maxDriftMs }),
+    // One append is at most one DynamoDB transaction (4 MB, ~3.5 MB of packed entries): a larger
+    // body is refused up front, as the same BODY_TOO_LARGE, instead of after decoding (docs/dynamodb.md).
+    limits: { maxBodyBytes: 3 * 1024 * 1024 },
   });
   const store = 'get' in deps.s3 ? deps.s3 : new S3FetchReader(new AwsFetch(awsFetchOptionsOf(deps.s3, 's3')));
   const checkpoints = new CheckpointStore(store, checkpointRootFor(settings.warehouse, [settings.namespace]));

@@ -591,4 +591,17 @@ describe('the AWS functions on moto', () => {
     });
     expect(forged.status).toBe(401);
   });
+
+  it('refuses a push body over 3 MiB with 413 BODY_TOO_LARGE before reading it: one append is one DynamoDB transaction (4 MB)', async () => {
+    const stack = await deploy('body');
+    const http = await startHttpBridge(createHttpHandler({ dynamodb: clients.dynamodb, s3: clients.s3, log: quiet }, stack.settings));
+    bridges.push(http);
+    const res = await fetch(`${http.url}/v1/push`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await tokenFor('user-1', 'client-a')}`, 'content-type': 'application/x-protobuf', accept: 'application/json' },
+      body: new Uint8Array(3 * 1024 * 1024 + 1),
+    });
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('BODY_TOO_LARGE');
+  });
 });
