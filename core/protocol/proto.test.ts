@@ -32,6 +32,7 @@ import {
   reflectEncodePushRequest,
   reflectEncodePushResponse,
 } from './reflect-codec.ts';
+import { mulberry32 } from '../../test/support/prng.ts';
 
 const RUNS = { numRuns: 1000 };
 // 1,000 runs of a property take seconds on a busy machine.
@@ -156,17 +157,6 @@ const wellFormed = arbitraries(true);
 
 // ---------- generated messages with unknown fields ----------
 
-/** Small deterministic PRNG (mulberry32), so a failing seed reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type UnknownField = { no: number; wireType: WireType; data: Uint8Array };
 
@@ -215,7 +205,7 @@ function sprinkleUnknown(node: unknown, rnd: () => number): void {
 }
 
 function withUnknown<T extends Message>(msg: T, seed: number): T {
-  sprinkleUnknown(msg, prng(seed));
+  sprinkleUnknown(msg, mulberry32(seed));
   return msg;
 }
 

@@ -9,6 +9,7 @@ import { openLocalLake } from '../../functions/local/lake.ts';
 import { pyicebergScan } from '../support/lake.ts';
 import { ensurePythonEnv } from '../support/python.ts';
 import { TODO_SCHEMA, adminFlush, freePort, startChildServer, tempDir, tokenFor, type ChildServer } from '../support/server.ts';
+import { mulberry32 } from '../support/prng.ts';
 
 /**
  * Chaos for the embedded default's lake: clients write and sync without
@@ -35,16 +36,6 @@ const LAKE_ENV = {
 };
 const COLUMNS = ['title', 'done', 'owner', 'position', 'score', 'meta'] as const;
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
