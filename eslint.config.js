@@ -1,7 +1,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tmp/**', 'core/protocol/gen/**', '.lakesync/**', 'cdk.out/**', 'dist/**'] },
+  { ignores: ['node_modules/**', '.tmp/**', 'core/protocol/gen/**', '.lakesync/**', 'cdk.out/**', 'dist/**', '.cache/**', '.venv/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
