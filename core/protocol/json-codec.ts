@@ -112,11 +112,11 @@ export function checkpointInfoJson(info: CheckpointInfo): string {
 
 // ---------- reading a PushRequest ----------
 
-/** A JSON body that is not the message: what fromJson's errors become. */
 function tooManyDeltas(max: number): LakeSyncError {
   return new LakeSyncError('TOO_MANY_DELTAS', `at most ${max} deltas per push`);
 }
 
+/** A JSON body that is not the message: what fromJson's errors become. */
 function malformed(why: string): LakeSyncError {
   return new LakeSyncError('MALFORMED_BODY', `body is not a valid JSON message: ${why}`);
 }
