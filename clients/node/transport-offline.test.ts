@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Schema } from '../../core/schema.ts';
 import { LakeSyncClient } from './client.ts';
-import { OfflineError, retryAfterMs } from './transport.ts';
+import { OfflineError, retryAfterMs, Transport } from './transport.ts';
 
 const SCHEMA: Schema = { version: 1, tables: [{ name: 'todos', columns: [{ name: 'title', type: 'string' }] }] };
 
@@ -103,5 +103,37 @@ describe('the Node client offline', () => {
     const opening = LakeSyncClient.open({ url: 'http://gateway', database: ':memory:', clientId: 'c', getToken: () => Promise.resolve('t'), fetch: silent, requestTimeoutMs: 100 });
     await expect(opening).rejects.toBeInstanceOf(OfflineError);
     expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe('Transport.refreshToken', () => {
+  // transport.ts currentToken: a token asked for before refreshToken() (say by a resync() issued while
+  // the last one's round still waited for its token) landed after it, was kept, and cleared the
+  // refresh flag: the next round went out with a token of the old claims and reloaded the old view.
+  it('a token that arrives after refreshToken() is not kept; the provider is asked again with forceRefresh', async () => {
+    const asked: boolean[] = [];
+    const sent: string[] = [];
+    let release: (token: string) => void = () => undefined;
+    const t = new Transport({
+      url: 'http://gateway',
+      clientId: 'c',
+      format: 'json',
+      getToken: ({ forceRefresh }) => {
+        asked.push(forceRefresh);
+        return asked.length === 1 ? new Promise<string>((r) => (release = r)) : Promise.resolve(`new-${asked.length}`);
+      },
+      fetch: (_input, init) => {
+        sent.push(String((init?.headers as Record<string, string>).authorization));
+        return Promise.resolve(new Response(JSON.stringify(SCHEMA), { status: 200, headers: { 'content-type': 'application/json' } }));
+      },
+    });
+    const first = t.schema();
+    await Promise.resolve();
+    t.refreshToken();
+    release('old');
+    await first;
+    await t.schema();
+    expect(asked).toEqual([false, true]);
+    expect(sent.at(-1)).toBe('Bearer new-2');
   });
 });

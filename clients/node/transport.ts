@@ -71,6 +71,8 @@ export class Transport {
   private aborter = new AbortController();
   /** Set by refreshToken(): the next token is asked for with forceRefresh (a provider may cache tokens too). */
   private refresh = false;
+  /** Bumped by refreshToken(): a token asked for before it is not kept. */
+  private tokenGeneration = 0;
   /** Schema version the server announced in its last response. */
   serverSchemaVersion = 0;
   private readonly fetchImpl: typeof fetch;
@@ -179,13 +181,18 @@ export class Transport {
   refreshToken(): void {
     this.token = null;
     this.refresh = true;
+    this.tokenGeneration++;
   }
 
   private async currentToken(forceRefresh: boolean): Promise<string> {
-    if (this.token === null || forceRefresh) {
+    while (this.token === null || forceRefresh) {
+      const generation = this.tokenGeneration;
       const token = await this.options.getToken({ clientId: this.options.clientId, forceRefresh: forceRefresh || this.refresh });
+      // refreshToken() while it was asked for: it may carry the old claims, ask again.
+      if (generation !== this.tokenGeneration) continue;
       this.refresh = false;
       this.token = token;
+      forceRefresh = false;
     }
     return this.token;
   }
