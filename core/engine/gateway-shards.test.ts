@@ -402,3 +402,28 @@ describe('pull answers bounded in bytes (AWS Lambda returns at most 6 MB)', () =
     );
   });
 });
+
+describe('pull over shards within the byte budget', () => {
+  // gateway.ts readShards: a shard page cut short by maxPullBytes (hasMore, fewer entries than asked)
+  // left entry budget over, so every later round read that shard again for another maxPullBytes: up to
+  // shards + 1 budgets of large deltas held in memory for one pull that sends at most one.
+  it('a shard page cut by its byte budget is not read again in the same pull', async () => {
+    const reads: number[] = [];
+    const { g, shards } = sharded(3, null, (b, k) =>
+      new Proxy(b, {
+        get(target, prop, receiver) {
+          if (prop !== 'read') return Reflect.get(target, prop, receiver) as unknown;
+          // A buffer whose entries are all large: each page stops after one (never before the first).
+          return (after: bigint, limit: number, maxBytes?: number) => (reads.push(k), target.read(after, maxBytes === undefined ? limit : Math.min(limit, 1)));
+        },
+      }),
+    );
+    const k = shards.shardOf('todos');
+    await g.push(who('c1'), { clientId: 'c1', schemaVersion: 1, deltas: Array.from({ length: 10 }, (_, i) => d('c1', 'insert', 'todos', `r${i}`, { title: 'x' })) });
+    reads.length = 0;
+    const page = await g.pull(who('c2'), { cursor: '', limit: 100 });
+    expect(page.changes).toHaveLength(1);
+    expect(page.hasMore).toBe(true);
+    expect(reads.filter((s) => s === k)).toHaveLength(1);
+  });
+});

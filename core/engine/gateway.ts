@@ -566,8 +566,10 @@ export class Gateway {
         if (page === null) return;
         const k = open[j] as number;
         for (const e of page.entries) (parts[k] as LogEntry[]).push(e);
-        // A page that did not move is not read again this time (it would not move either).
-        if (page.lastSeq === last[k]) stuck[k] = true;
+        // A page that did not move is not read again this time (it would not move either), nor one
+        // its byte budget cut short: read again, each round would hold another maxPullBytes.
+        const n = share + (j < extra ? 1 : 0);
+        if (page.lastSeq === last[k] || (page.hasMore && page.entries.length < n)) stuck[k] = true;
         more[k] = page.hasMore;
         last[k] = page.lastSeq;
         budget -= page.entries.length;
