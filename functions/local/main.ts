@@ -1,4 +1,3 @@
-import { signHs256Token } from '../../core/index.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { startLocalServer } from './server.ts';
 import { exitOnSignals } from './shutdown.ts';
@@ -12,8 +11,9 @@ try {
   const config = loadConfig(process.env, process.cwd());
   const server = await startLocalServer(config, log);
   log({ level: 'info', msg: 'lakesync listening', url: server.url, dataDir: config.dataDir, dev: config.dev });
-  if (server.devSecret !== null) {
-    const token = await signHs256Token(server.devSecret, { sub: 'dev-user', clientId: 'dev-client', expiresIn: '12h' });
+  const minted = server.devToken('dev-user', 'dev-client');
+  if (minted !== null) {
+    const token = await minted;
     log({ level: 'info', msg: 'dev mode: a token for sub=dev-user client_id=dev-client (or POST /v1/dev/token)', token });
   }
   exitOnSignals(server, log);

@@ -23,6 +23,8 @@ import { attachLive } from './live.ts';
 export interface RunningServer {
   readonly url: string;
   readonly devSecret: string | null;
+  /** A dev-mode token (12 h) that passes this server's token checks; null when not in dev mode. */
+  devToken(sub: string, clientId: string, admin?: boolean): Promise<string> | null;
   /** Open live-updates connections. */
   liveConnections(): number;
   close(): Promise<void>;
@@ -113,6 +115,21 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     }
     for (const t of timers) t.unref();
   }
+  // Dev tokens say what the checks ask for (LAKESYNC_JWT_ISSUER, _AUDIENCE, _CLIENT_ID_CLAIM): each would refuse them.
+  const checks = config.jwtChecks ?? {};
+  const devToken =
+    config.dev && secret !== null
+      ? (sub: string, clientId: string, admin = false): Promise<string> =>
+          signHs256Token(secret, {
+            sub,
+            clientId,
+            expiresIn: '12h',
+            ...(admin ? { role: 'admin' } : {}),
+            ...(checks.issuer !== undefined ? { iss: checks.issuer } : {}),
+            ...(checks.audience !== undefined ? { aud: checks.audience } : {}),
+            ...(checks.clientIdClaim !== undefined ? { [checks.clientIdClaim]: clientId } : {}),
+          })
+      : null;
   const app = createHttpApp({
     gateway,
     ...(local !== null ? { checkpoints: new CheckpointService(local.checkpoints, gateway.rules) } : {}),
@@ -120,12 +137,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
     auth,
     log,
     ...(config.rateLimit !== null ? { rateLimit: config.rateLimit } : {}),
-    ...(config.dev && secret !== null
-      ? {
-          devTokens: ({ sub, clientId, admin }) =>
-            signHs256Token(secret, { sub, clientId, expiresIn: '12h', ...(admin ? { role: 'admin' } : {}) }),
-        }
-      : {}),
+    ...(devToken !== null ? { devTokens: ({ sub, clientId, admin }) => devToken(sub, clientId, admin) } : {}),
   });
   const release = async (): Promise<void> => {
     for (const t of timers) clearInterval(t);
@@ -158,6 +170,7 @@ export async function startLocalServer(config: LocalConfig, log: (e: object) => 
   return {
     url: `http://${config.host}:${port}`,
     devSecret: config.dev ? secret : null,
+    devToken: (sub, clientId, admin) => devToken?.(sub, clientId, admin) ?? null,
     liveConnections: () => hub.size,
     close: () =>
       new Promise<void>((resolveClose, reject) => {

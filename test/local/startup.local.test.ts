@@ -65,4 +65,24 @@ describe('local server startup', () => {
       await server.close();
     }
   });
+  // server.ts devTokens / main.ts: dev tokens carried only client_id, so with LAKESYNC_JWT_ISSUER,
+  // _AUDIENCE or _CLIENT_ID_CLAIM set (say in a .env shared with production) every dev token was refused.
+  it('dev tokens pass the token checks LAKESYNC_JWT_ISSUER / _AUDIENCE / _CLIENT_ID_CLAIM ask for', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'lakesync.config.json'), JSON.stringify({ schema: TODO_SCHEMA }));
+    const config = loadConfig(
+      { LAKESYNC_JWT_ISSUER: 'https://idp.example.com', LAKESYNC_JWT_AUDIENCE: 'todo-app', LAKESYNC_JWT_CLIENT_ID_CLAIM: 'device', LAKESYNC_PORT: '0', LAKESYNC_DATA_DIR: join(dir, 'data'), LAKESYNC_LAKE: 'off' },
+      dir,
+    );
+    expect(config.dev).toBe(true);
+    const server = await startLocalServer(config);
+    try {
+      const minted = await fetch(`${server.url}/v1/dev/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sub: 'u1', clientId: 'c1' }) });
+      const { token } = (await minted.json()) as { token: string };
+      expect((await fetch(`${server.url}/v1/pull`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${server.url}/v1/pull`, { headers: { authorization: `Bearer ${await server.devToken('dev-user', 'dev-client')}` } })).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
 });
