@@ -63,3 +63,8 @@ export class LakeSyncError extends Error {
 export function isLakeSyncError(e: unknown): e is LakeSyncError {
   return e instanceof LakeSyncError;
 }
+
+/** A push with more deltas than the limit: one error for the gateway and both decoders, which check early. */
+export function tooManyDeltas(max: number): LakeSyncError {
+  return new LakeSyncError('TOO_MANY_DELTAS', `at most ${max} deltas per push`);
+}

@@ -16,3 +16,6 @@ export function backoffDelay(attempt: number, options: BackoffOptions = {}): num
   const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 30));
   return Math.floor(random() * ceiling);
 }
+
+/** The longest delay setTimeout and setInterval hold (2^31 - 1 ms, about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2_147_483_647;

@@ -11,7 +11,7 @@ import {
   type Schema,
   type WireFormat,
 } from '../../core/index.ts';
-import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { MAX_TIMER_MS, backoffDelay, type BackoffOptions } from './backoff.ts';
 import { LiveConnection, liveUrlOf, type LiveOptions, type WebSocketConstructor } from './live.ts';
 import { LocalStore, newestHlcOf } from './local-store.ts';
 import { OfflineError, RemoteError, Transport, isRemoteCode, type TokenProvider } from './transport.ts';
@@ -88,8 +88,6 @@ export interface SyncReport {
 
 /** Codes that condemn one delta, not the connection: the delta is set aside and sync goes on (a reused stamp cannot succeed on retry either). */
 const DELTA_FAULTS = new Set(['UNKNOWN_TABLE', 'UNKNOWN_COLUMN', 'INVALID_VALUE', 'INVALID_REQUEST', 'DELTA_ID_MISMATCH', 'RULE_VIOLATION', 'STAMP_REUSED']);
-/** The longest delay setTimeout holds (2^31 - 1 ms, about 24.8 days). */
-const MAX_TIMER_MS = 2_147_483_647;
 /** Times a push re-stamps a delta whose stamp the server holds already, before it sets it aside. */
 const MAX_RESTAMPS = 3;
 

@@ -1,5 +1,5 @@
 import { CLOSE_TOKEN_EXPIRED, LIVE_PATH, PING_MESSAGE, clientProtocols, messageType } from '../../core/index.ts';
-import { backoffDelay, type BackoffOptions } from './backoff.ts';
+import { MAX_TIMER_MS, backoffDelay, type BackoffOptions } from './backoff.ts';
 
 /** A handler type checked bivariantly, so implementations with richer event types (ws, the DOM) fit. */
 type Handler<E> = { bivariance(ev: E): void }['bivariance'];
@@ -201,7 +201,7 @@ export class LiveConnection {
         // Closing: the close handler reconnects.
       }
       // setInterval runs a delay over 2^31 - 1 ms every millisecond: that would drop every connection at once.
-    }, Math.min(this.options.pingMs ?? 240_000, 2_147_483_647));
+    }, Math.min(this.options.pingMs ?? 240_000, MAX_TIMER_MS));
     (this.ping as { unref?: () => void }).unref?.();
   }
 

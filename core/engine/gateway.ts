@@ -1,6 +1,6 @@
 import type { Principal } from '../auth/principal.ts';
 import type { Delta } from '../delta.ts';
-import { LakeSyncError } from '../errors.ts';
+import { LakeSyncError, tooManyDeltas } from '../errors.ts';
 import { isValidHlc, type HybridLogicalClock, type Hlc } from '../hlc.ts';
 import { allValues, applyDelta, isLive, visibleValues, type RowState } from '../merge.ts';
 import { RuleSet, type SyncRules } from '../rules.ts';
@@ -132,7 +132,7 @@ export class Gateway {
     }
     const deltas = input.deltas;
     if (deltas.length > this.limits.maxDeltasPerPush) {
-      throw new LakeSyncError('TOO_MANY_DELTAS', `at most ${this.limits.maxDeltasPerPush} deltas per push`);
+      throw tooManyDeltas(this.limits.maxDeltasPerPush);
     }
     if (input.schemaVersion > this.registry.version) {
       throw new LakeSyncError(

@@ -1,6 +1,6 @@
 import type { Delta, Op } from '../delta.ts';
 import type { Change, PullResult, PushInput, PushResult } from '../engine/gateway.ts';
-import { LakeSyncError } from '../errors.ts';
+import { LakeSyncError, tooManyDeltas } from '../errors.ts';
 import type { ColumnState, RowState, Stamp } from '../merge.ts';
 import { emptyColumns, isJsonText, type ColumnValue } from '../values.ts';
 import type { CheckpointInfo } from './codec.ts';
@@ -111,10 +111,6 @@ export function checkpointInfoJson(info: CheckpointInfo): string {
 }
 
 // ---------- reading a PushRequest ----------
-
-function tooManyDeltas(max: number): LakeSyncError {
-  return new LakeSyncError('TOO_MANY_DELTAS', `at most ${max} deltas per push`);
-}
 
 /** A JSON body that is not the message: what fromJson's errors become. */
 function malformed(why: string): LakeSyncError {

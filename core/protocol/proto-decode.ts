@@ -19,7 +19,7 @@
  */
 import { TAG_OP, type Delta, type Op } from '../delta.ts';
 import type { Change, PullResult, PushInput, PushResult } from '../engine/gateway.ts';
-import { LakeSyncError, isLakeSyncError } from '../errors.ts';
+import { LakeSyncError, isLakeSyncError, tooManyDeltas } from '../errors.ts';
 import type { ColumnState, RowState, Stamp } from '../merge.ts';
 import type { ColumnValue } from '../values.ts';
 import type { WireError } from './proto-encode.ts';
@@ -61,10 +61,6 @@ function seenColumn(columns: Record<string, ColumnValue>, name: string, count: n
   if (merged || count > 8) return name in columns;
   for (let i = 0; i < count; i++) if (colNames[i] === name) return true;
   return false;
-}
-
-function tooManyDeltas(max: number): LakeSyncError {
-  return new LakeSyncError('TOO_MANY_DELTAS', `at most ${max} deltas per push`);
 }
 
 function malformed(err: unknown): LakeSyncError {

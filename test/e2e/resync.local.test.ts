@@ -26,17 +26,23 @@ async function open(url: string, clientId: string, team: string, database = ':me
   return c;
 }
 
+/** A writer per team, each with one synced row: r1 (red) and b1 (blue). */
+async function twoTeams(url: string): Promise<{ red: LakeSyncClient; blue: LakeSyncClient }> {
+  const red = await open(url, 'red-writer', 'red');
+  const blue = await open(url, 'blue-writer', 'blue');
+  red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
+  blue.insert('todos', 'b1', { title: 'blue one', owner: 'blue' });
+  await red.sync();
+  await blue.sync();
+  return { red, blue };
+}
+
 const ids = (c: LakeSyncClient): string[] => (c.db.prepare('SELECT id FROM todos ORDER BY id').pluck().all() as string[]);
 
 describe('resync after the client\'s view changed', () => {
   it('a client whose team claim changed shows the new team\'s rows after resync(), keeping its unpushed write', async () => {
     const s = (server = await startTestServer({ rules: RULES, lake: {} }));
-    const red = await open(s.url, 'red-writer', 'red');
-    const blue = await open(s.url, 'blue-writer', 'blue');
-    red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
-    blue.insert('todos', 'b1', { title: 'blue one', owner: 'blue' });
-    await red.sync();
-    await blue.sync();
+    const { blue } = await twoTeams(s.url);
 
     const database = join(tempDir(), 'mover.db');
     const mover = await open(s.url, 'mover', 'red', database);
@@ -65,12 +71,7 @@ describe('resync() races and tokens (review)', () => {
   // shows the old team's rows again.
   it('resync() asks the token provider again: a claim changed while the app runs takes effect', async () => {
     const s = (server = await startTestServer({ rules: RULES, lake: {} }));
-    const red = await open(s.url, 'red-writer', 'red');
-    const blue = await open(s.url, 'blue-writer', 'blue');
-    red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
-    blue.insert('todos', 'b1', { title: 'blue one', owner: 'blue' });
-    await red.sync();
-    await blue.sync();
+    await twoTeams(s.url);
 
     let team = 'red';
     const forced: boolean[] = [];
@@ -151,12 +152,7 @@ describe('resync() races and tokens (review)', () => {
 
   it('a resync() that failed offline is done by the next round after a restart, the offline write kept', async () => {
     const s = (server = await startTestServer({ rules: RULES, lake: {} }));
-    const red = await open(s.url, 'red-writer', 'red');
-    const blue = await open(s.url, 'blue-writer', 'blue');
-    red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
-    blue.insert('todos', 'b1', { title: 'blue one', owner: 'blue' });
-    await red.sync();
-    await blue.sync();
+    await twoTeams(s.url);
     const database = join(tempDir(), 'mover.db');
     let offline = false;
     const flaky: typeof fetch = (input, init) => (offline ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init));
@@ -216,12 +212,7 @@ describe('resync() races and tokens (review)', () => {
 
   it('a resync() requested while the first checkpoint loads ends with the new view only', async () => {
     const s = (server = await startTestServer({ rules: RULES, lake: {} }));
-    const red = await open(s.url, 'red-writer', 'red');
-    const blue = await open(s.url, 'blue-writer', 'blue');
-    red.insert('todos', 'r1', { title: 'red one', owner: 'red' });
-    blue.insert('todos', 'b1', { title: 'blue one', owner: 'blue' });
-    await red.sync();
-    await blue.sync();
+    await twoTeams(s.url);
     expect((await adminFlush(s.url)).checkpoint).not.toBeNull();
     let team = 'red';
     let hold: Promise<void> | null = new Promise<void>((r) => setTimeout(r, 300));
